@@ -1,0 +1,24 @@
+# SimEx: the paper's experiments as a Snakemake workflow. Logic lives in the simex
+# package; rules/ wires artifacts together and workflow_scripts/ is thin glue.
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "config/schema.yaml")
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/autoencoders.smk"
+include: "rules/similarity.smk"
+include: "rules/figures.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

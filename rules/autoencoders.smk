@@ -1,0 +1,22 @@
+# One autoencoder per dataset and loss (§5.1), each a GPU-scheduled job.
+
+
+rule train_dataset_autoencoder:
+    input:
+        train=data_file("{dataset}", "train.npz"),
+        provenance=data_file("{dataset}", "provenance.json"),
+    output:
+        model=dataset_ae("{dataset}", "{loss}"),
+    params:
+        training=config["autoencoder"],
+        ssim=config["ssim"],
+        seed=config["seed"],
+    log:
+        "logs/models/ae/dataset/{dataset}/{loss}.log",
+    benchmark:
+        "benchmarks/models/ae/dataset/{dataset}/{loss}.tsv"
+    resources:
+        gpu=1,
+    threads: config.get("threads_per_job", 1)
+    script:
+        "../workflow_scripts/train_autoencoder.py"

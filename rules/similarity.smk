@@ -1,0 +1,21 @@
+# Δ(X|Y) for every pair of datasets (§5.1, Fig. 4a/4b).
+
+
+rule delta_dataset:
+    input:
+        models=expand(dataset_ae("{dataset}", "{{loss}}"), dataset=DATASETS),
+        tests=expand(data_file("{dataset}", "test.npz"), dataset=DATASETS),
+        provenance=expand(data_file("{dataset}", "provenance.json"), dataset=DATASETS),
+    output:
+        table="results/tables/delta_dataset_{loss}.csv",
+    params:
+        datasets=DATASETS,
+        ssim=config["ssim"],
+        batch_size=config.get("eval_batch_size", 1024),
+    log:
+        "logs/tables/delta_dataset_{loss}.log",
+    resources:
+        gpu=1,
+    threads: config.get("threads_per_job", 1)
+    script:
+        "../workflow_scripts/delta_dataset.py"

@@ -1,0 +1,84 @@
+"""Atomic artifact writing and the logging every job shares.
+
+Every artifact is written to a temporary file beside its destination and renamed into
+place, so an interrupted job never leaves a half-written file that looks finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+
+@contextlib.contextmanager
+def atomic_path(destination: Path | str) -> Iterator[Path]:
+    """A temporary path in the destination's folder, renamed onto it on success."""
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=destination.suffix or ".tmp",
+                                         dir=destination.parent)
+    os.close(handle)
+    temporary_path = Path(temporary)
+    try:
+        yield temporary_path
+        os.replace(temporary_path, destination)
+    finally:
+        temporary_path.unlink(missing_ok=True)
+
+
+def write_text(destination: Path | str, text: str) -> None:
+    with atomic_path(destination) as temporary:
+        temporary.write_text(text)
+
+
+def write_json(destination: Path | str, payload: Any) -> None:
+    write_text(destination, json.dumps(payload, indent=2, sort_keys=True, default=_jsonable) + "\n")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def read_json(path: Path | str) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def write_npz(destination: Path | str, **arrays: np.ndarray) -> None:
+    with atomic_path(destination) as temporary:
+        with open(temporary, "wb") as handle:
+            np.savez(handle, **arrays)
+
+
+def write_csv(destination: Path | str, frame: Any, **kwargs: Any) -> None:
+    with atomic_path(destination) as temporary:
+        frame.to_csv(temporary, **kwargs)
+
+
+def save_figure(destination: Path | str, figure: Any) -> None:
+    with atomic_path(destination) as temporary:
+        figure.savefig(temporary, dpi=150, bbox_inches="tight", format=Path(destination).suffix.lstrip("."))
+
+
+def setup_logging(log_file: Path | str | None = None, level: int = logging.INFO) -> logging.Logger:
+    """Log to the job's log file (and stderr) with timestamps."""
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file is not None:
+        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_file, mode="w"))
+    logging.basicConfig(level=level, handlers=handlers, force=True,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return logging.getLogger("simex")

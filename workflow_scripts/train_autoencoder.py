@@ -1,0 +1,25 @@
+from dataclasses import asdict
+from pathlib import Path
+
+from simex.artifacts import read_json, setup_logging
+from simex.data.acquire import load_split
+from simex.devices import configure_threads, select_device
+from simex.fleet import save_autoencoder, train_autoencoder
+from simex.settings import derived_seed, ssim_window, train_config
+
+sm = snakemake  # noqa: F821
+setup_logging(sm.log[0])
+configure_threads(sm.threads)
+device = select_device(sm.resources.gpu, Path(sm.config["gpu_lock_dir"]))
+dataset, loss = sm.wildcards.dataset, sm.wildcards.loss
+images, _ = load_split(sm.input.train)
+config = train_config(sm.params.training, derived_seed({"seed": sm.params.seed}, "ae", dataset, loss))
+model, result = train_autoencoder(images, loss, ssim_window({"ssim": sm.params.ssim}), config, device,
+                                  sm.params.training.get("validation_fraction", 0.0))
+provenance = read_json(sm.input.provenance)
+save_autoencoder(sm.output.model, model, {
+    "dataset": dataset, "label": provenance["label"], "class": None, "loss": loss,
+    "provenance": provenance["provenance"], "source": provenance["source"],
+    "ssim": sm.params.ssim, "training": asdict(config), "history": [asdict(r) for r in result.history],
+    "device": str(device),
+})
