@@ -7,6 +7,12 @@ LOSSES = list(config["losses"])
 wildcard_constraints:
     dataset="|".join(DATASETS),
     loss="|".join(LOSSES),
+    label=r"\d+",
+
+
+# Each rules/*.smk registers the final artifacts of its experiment here; `rule all`
+# (and the report) build them all.
+TARGETS = {}
 
 
 def data_file(dataset, name):
@@ -17,8 +23,9 @@ def dataset_ae(dataset, loss):
     return f"results/models/ae/dataset/{dataset}/{loss}.pt"
 
 
+def class_ae(dataset, loss, label):
+    return f"results/models/ae/class/{dataset}/{loss}/{label}.pt"
+
+
 def all_targets():
-    return [
-        *expand("results/tables/delta_dataset_{loss}.csv", loss=LOSSES),
-        "results/figures/fig4_inter_dataset.png",
-    ]
+    return [target for targets in TARGETS.values() for target in targets]

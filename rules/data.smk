@@ -11,6 +11,8 @@ rule acquire_dataset:
     params:
         data=config["data"],
         seed=config["seed"],
+    conda:
+        "../environment.yml"
     log:
         "logs/data/{dataset}/acquire.log",
     threads: 1
@@ -30,6 +32,8 @@ rule prepare_dataset:
         samples_per_dataset=config["data"]["samples_per_dataset"],
         train_test_ratio=config["data"]["train_test_ratio"],
         seed=config["seed"],
+    conda:
+        "../environment.yml"
     log:
         "logs/data/{dataset}/prepare.log",
     threads: 1

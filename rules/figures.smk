@@ -8,6 +8,8 @@ rule figure_inter_dataset:
         figure="results/figures/fig4_inter_dataset.png",
     params:
         losses=LOSSES,
+    conda:
+        "../environment.yml"
     log:
         "logs/figures/fig4_inter_dataset.log",
     threads: 1

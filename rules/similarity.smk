@@ -1,5 +1,10 @@
 # Δ(X|Y) for every pair of datasets (§5.1, Fig. 4a/4b).
 
+TARGETS["fig4"] = [
+    *expand("results/tables/delta_dataset_{loss}.csv", loss=LOSSES),
+    "results/figures/fig4_inter_dataset.png",
+]
+
 
 rule delta_dataset:
     input:
@@ -12,6 +17,8 @@ rule delta_dataset:
         datasets=DATASETS,
         ssim=config["ssim"],
         batch_size=config.get("eval_batch_size", 1024),
+    conda:
+        "../environment.yml"
     log:
         "logs/tables/delta_dataset_{loss}.log",
     resources:

@@ -55,8 +55,8 @@ def delta_matrix(
         for y, model in autoencoders.items()
     }
     frame = pd.DataFrame.from_dict(rows, orient="index")
-    frame.index.name = "autoencoder"
-    frame.columns.name = "input"
+    frame.index.name = "autoencoder A(Y)"
+    frame.columns.name = "input X"
     return frame
 
 
@@ -92,5 +92,5 @@ def relabel(frame: pd.DataFrame, labels: Mapping[str, str]) -> pd.DataFrame:
 
 def read_matrix(path: Path | str) -> pd.DataFrame:
     frame = pd.read_csv(path, index_col=0)
-    frame.columns.name = "input"
+    frame.columns.name = "input X"
     return frame

