@@ -1,0 +1,151 @@
+# Cross-dataset class pairings and the augmentation experiment (§5.3, Fig. 7).
+#
+# Per-class autoencoders A(c_Y^k) of the reference datasets (rule train_class_autoencoder,
+# for the configured pairing losses only) -> one pairing job (SimEx, sample-MSE,
+# embeddings; greedy pairing) -> one batched augmentation job per Y plus one for the
+# no-borrowing reference -> the merged table -> Fig. 7.
+from simex.augmentation import config_problems
+from simex.datasets import dataset_info
+
+AUGMENTATION = config.get("augmentation")
+AUG_REFERENCES = [d for d in ("E", "R", "B", "F") if d in DATASETS]
+
+if AUGMENTATION is not None and "M" in DATASETS and AUG_REFERENCES:
+    # Fail at parse time when the grid asks for more samples than the splits will hold.
+    _problems = config_problems(config, AUG_REFERENCES)
+    if _problems:
+        raise WorkflowError("config: " + "; ".join(_problems))
+    AUG_CLASS_MODELS = [
+        class_ae(reference, loss, label)
+        for reference in AUG_REFERENCES
+        for loss in AUGMENTATION["pairing_losses"]
+        for label in range(dataset_info(reference).n_classes)
+    ]
+
+    TARGETS["fig7"] = [
+        "results/tables/pairings.csv",
+        "results/tables/pairing_scores.csv",
+        *(["results/tables/pairings_emnist.md"] if "E" in AUG_REFERENCES else []),
+        "results/tables/pairings_by_class.md",
+        "results/tables/augmentation.csv",
+        "results/tables/augmentation_benefit.csv",
+        "results/figures/fig7_augmentation.png",
+    ]
+
+    rule pair_classes:
+        input:
+            class_models=AUG_CLASS_MODELS,  # ordered Y, loss, class
+            dataset_models=expand(
+                dataset_ae("{dataset}", AUGMENTATION.get("embedding_loss", "mse")),
+                dataset=AUG_REFERENCES,
+            ),
+            mnist=data_file("M", f"{AUGMENTATION.get('pairing_split', 'train')}.npz"),
+            references=expand(data_file("{dataset}", "train.npz"), dataset=AUG_REFERENCES),
+            provenance=expand(
+                data_file("{dataset}", "provenance.json"), dataset=["M", *AUG_REFERENCES]
+            ),
+        output:
+            pairings="results/tables/pairings.csv",
+            scores="results/tables/pairing_scores.csv",
+            markdown="results/tables/pairings_by_class.md",
+            emnist=(
+                ["results/tables/pairings_emnist.csv", "results/tables/pairings_emnist.md"]
+                if "E" in AUG_REFERENCES
+                else []
+            ),
+        params:
+            references=AUG_REFERENCES,
+            settings=AUGMENTATION,
+            ssim=config["ssim"],
+            batch_size=config.get("eval_batch_size", 1024),
+        conda:
+            "../environment.yml"
+        log:
+            "logs/tables/pairings.log",
+        benchmark:
+            "benchmarks/tables/pairings.tsv"
+        resources:
+            gpu=1,
+        threads: config.get("threads_per_job", 1)
+        script:
+            "../workflow_scripts/pair_classes.py"
+
+    rule augment_with_reference:
+        input:
+            pairings="results/tables/pairings.csv",
+            mnist_train=data_file("M", "train.npz"),
+            mnist_test=data_file("M", "test.npz"),
+            reference=data_file("{reference}", "train.npz"),
+            provenance=data_file("{reference}", "provenance.json"),
+        output:
+            runs="results/tables/augmentation/{reference}.csv",
+        wildcard_constraints:
+            reference="|".join(AUG_REFERENCES),
+        params:
+            settings=AUGMENTATION,
+            seed=config["seed"],
+        conda:
+            "../environment.yml"
+        log:
+            "logs/tables/augmentation/{reference}.log",
+        benchmark:
+            "benchmarks/tables/augmentation/{reference}.tsv"
+        resources:
+            gpu=1,
+        threads: config.get("threads_per_job", 1)
+        script:
+            "../workflow_scripts/augment.py"
+
+    rule augment_without_borrowing:
+        input:
+            mnist_train=data_file("M", "train.npz"),
+            mnist_test=data_file("M", "test.npz"),
+        output:
+            runs="results/tables/augmentation/none.csv",
+        params:
+            settings=AUGMENTATION,
+            seed=config["seed"],
+        conda:
+            "../environment.yml"
+        log:
+            "logs/tables/augmentation/none.log",
+        benchmark:
+            "benchmarks/tables/augmentation/none.tsv"
+        resources:
+            gpu=1,
+        threads: config.get("threads_per_job", 1)
+        script:
+            "../workflow_scripts/augment.py"
+
+    rule augmentation_table:
+        input:
+            runs=expand(
+                "results/tables/augmentation/{reference}.csv",
+                reference=[*AUG_REFERENCES, "none"],
+            ),
+        output:
+            table="results/tables/augmentation.csv",
+            benefit="results/tables/augmentation_benefit.csv",
+        conda:
+            "../environment.yml"
+        log:
+            "logs/tables/augmentation.log",
+        threads: 1
+        script:
+            "../workflow_scripts/augmentation_table.py"
+
+    rule figure_augmentation:
+        input:
+            table="results/tables/augmentation.csv",
+            provenance=expand(data_file("{dataset}", "provenance.json"), dataset=AUG_REFERENCES),
+        output:
+            figure="results/figures/fig7_augmentation.png",
+        params:
+            references=AUG_REFERENCES,
+        conda:
+            "../environment.yml"
+        log:
+            "logs/figures/fig7_augmentation.log",
+        threads: 1
+        script:
+            "../workflow_scripts/figure_augmentation.py"

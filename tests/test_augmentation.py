@@ -1,0 +1,163 @@
+"""The augmentation experiment (§5.3, Fig. 7): training sets, grid checks, runs, and the e2e artifacts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from simex.augmentation import (
+    MNIST_SOURCE,
+    NO_BORROWING,
+    REFERENCE_SOURCE,
+    AugmentationConfigError,
+    ClassifierSettings,
+    Grid,
+    benefit_table,
+    check_grid,
+    class_orders,
+    mnist_orders,
+    reference_orders,
+    run_borrowing,
+    run_reference,
+    evaluation_subset,
+    train_per_class,
+    training_set,
+)
+from simex.data.acquire import balanced_split
+
+CPU = torch.device("cpu")
+
+
+def tagged_split(n_classes: int, per_class: int, dataset_tag: int) -> tuple[np.ndarray, np.ndarray]:
+    """Images whose pixels say where they came from: [0,0] dataset, [0,1] class, [0,2] index."""
+    labels = np.repeat(np.arange(n_classes), per_class)
+    np.random.default_rng(dataset_tag).shuffle(labels)
+    images = np.zeros((len(labels), 28, 28), dtype=np.uint8)
+    images[:, 0, 0] = dataset_tag
+    images[:, 0, 1] = labels
+    images[:, 0, 2] = np.arange(len(labels))
+    images[:, 5:20, 5:20] = (labels * 9)[:, None, None]  # something to learn
+    return images, labels.astype(np.int64)
+
+
+def test_borrowed_samples_carry_the_paired_mnist_label_and_come_from_the_paired_class():
+    mnist, letters = tagged_split(10, 20, dataset_tag=1), tagged_split(26, 15, dataset_tag=2)
+    rng = np.random.default_rng(0)
+    m_orders, y_orders = class_orders(mnist[1], 10, rng), class_orders(letters[1], 26, rng)
+    pairs = {i: 25 - 2 * i for i in range(10)}  # 0←z, 1←x, ...
+    data = training_set(mnist, m_orders, 7, letters, y_orders, pairs, 4)
+    assert len(data.labels) == 10 * (7 + 4)
+    borrowed = data.source == REFERENCE_SOURCE
+    # Every borrowed sample is an image of Y's class pairs[i], trained as MNIST class i.
+    assert np.all(data.images[borrowed, 0, 0] == 2)
+    assert np.all(data.images[borrowed, 0, 1] == [pairs[i] for i in data.labels[borrowed]])
+    assert np.all(data.source_class[borrowed] == [pairs[i] for i in data.labels[borrowed]])
+    assert np.array_equal(letters[0][data.source_index[borrowed]], data.images[borrowed])
+    # The MNIST samples keep their own label.
+    own = data.source == MNIST_SOURCE
+    assert np.all(data.images[own, 0, 0] == 1) and np.all(data.images[own, 0, 1] == data.labels[own])
+    for i in range(10):
+        assert np.sum(own & (data.labels == i)) == 7
+        assert np.sum(borrowed & (data.labels == i)) == 4
+        assert len(set(data.source_index[borrowed & (data.labels == i)])) == 4  # no sample twice
+
+
+def test_subsets_are_nested_across_the_grid_and_shared_by_methods():
+    mnist, reference = tagged_split(10, 30, 1), tagged_split(10, 30, 3)
+    m_orders, y_orders = mnist_orders(mnist[1], 7, 0), reference_orders(reference[1], 10, 7, "B", 0)
+    small = training_set(mnist, m_orders, 5, reference, y_orders, {i: i for i in range(10)}, 3)
+    large = training_set(mnist, m_orders, 10, reference, y_orders, {i: i for i in range(10)}, 8)
+    assert set(small.source_index[small.source == 0]) <= set(large.source_index[large.source == 0])
+    assert set(small.source_index[small.source == 1]) <= set(large.source_index[large.source == 1])
+    swapped = training_set(mnist, m_orders, 5, reference, y_orders, {**{i: i for i in range(10)}, 1: 8, 8: 1}, 3)
+    # Class 8's samples borrowed for MNIST 1 are the ones the identity pairing borrows for MNIST 8.
+    assert set(swapped.source_index[(swapped.source == 1) & (swapped.labels == 1)]) == \
+        set(small.source_index[(small.source == 1) & (small.labels == 8)])
+    assert not np.array_equal(mnist_orders(mnist[1], 7, 0)[0], mnist_orders(mnist[1], 7, 1)[0])  # trials differ
+
+
+def test_asking_for_more_samples_than_a_class_holds_is_a_clear_error():
+    mnist, reference = tagged_split(10, 5, 1), tagged_split(10, 5, 3)
+    orders = class_orders(reference[1], 10, np.random.default_rng(0))
+    with pytest.raises(AugmentationConfigError, match="reference class 0 has 5 train samples, 6 requested"):
+        training_set(mnist, orders, 2, reference, orders, {i: i for i in range(10)}, 6)
+    with pytest.raises(AugmentationConfigError, match=r"borrow 60 samples per class from E, whose train split holds 57"):
+        check_grid(Grid((10,), (10, 60), 1), {"M": 150, "E": 57, "B": 150})
+    with pytest.raises(AugmentationConfigError, match="n_mnist asks for 200"):
+        check_grid(Grid((200,), (10,), 1), {"M": 150})
+    check_grid(Grid((10, 50), (10, 25, 50), 2), {"M": 150, "E": 57})
+
+
+@pytest.mark.parametrize("code, expected", [("M", 150), ("E", 57)])
+def test_train_per_class_matches_the_prepared_split(code, expected):
+    n_classes = 26 if code == "E" else 10
+    images, labels = tagged_split(n_classes, 200, 1)
+    splits = balanced_split(images, labels, code, 1800, 5, seed=0)
+    assert np.bincount(splits["train"][1]).min() == train_per_class(code, 1800, 5) == expected
+
+
+def test_training_length_has_a_floor_of_updates():
+    settings = ClassifierSettings("rmsprop", 1e-3, 10, 32, min_updates=100)
+    assert settings.epochs_for(100) == 25  # 4 steps an epoch
+    assert settings.epochs_for(1000) == 10
+
+
+def test_test_subset_takes_per_class_and_checks_availability():
+    images, labels = tagged_split(10, 6, 1)
+    sub_images, sub_labels = evaluation_subset(images, labels, 4)
+    assert np.bincount(sub_labels).tolist() == [4] * 10
+    with pytest.raises(AugmentationConfigError, match="holds 6 samples of class 0"):
+        evaluation_subset(images, labels, 7)
+
+
+def test_runs_share_training_for_identical_pairings_and_reference_rows_borrow_nothing():
+    mnist, test, reference = tagged_split(10, 12, 1), tagged_split(10, 3, 4), tagged_split(10, 12, 3)
+    grid, settings = Grid((2,), (1, 3), 1), ClassifierSettings("adam", 1e-3, 1, 32)
+    identity = {i: i for i in range(10)}
+    runs = run_borrowing(mnist, test, reference, 10, "B", "B†", {"SimEx-MSE": identity, "sample-MSE": dict(identity)},
+                         grid, settings, 5, CPU)
+    assert len(runs) == 4 and set(runs["n_train"]) == {30, 50}
+    simex, sample = (runs[runs["method"] == m].set_index("n_borrowed")["accuracy"] for m in ("SimEx-MSE", "sample-MSE"))
+    assert simex.equals(sample)
+    none = run_reference(mnist, test, grid, settings, 5, CPU)
+    assert list(none["method"]) == [NO_BORROWING] and none["n_borrowed"].tolist() == [0]
+    assert none["n_train"].tolist() == [20] and ((none["accuracy"] >= 0) & (none["accuracy"] <= 1)).all()
+
+
+def test_benefit_is_the_mean_gain_over_no_borrowing():
+    runs = pd.DataFrame([
+        {"method": NO_BORROWING, "Y": "", "dataset": "", "n_mnist": 10, "n_borrowed": 0, "accuracy": 0.5},
+        {"method": "SimEx-MSE", "Y": "B†", "dataset": "B", "n_mnist": 10, "n_borrowed": 10, "accuracy": 0.6},
+        {"method": "SimEx-MSE", "Y": "B†", "dataset": "B", "n_mnist": 10, "n_borrowed": 50, "accuracy": 0.8},
+        {"method": "SimEx-MSE", "Y": "F", "dataset": "F", "n_mnist": 10, "n_borrowed": 50, "accuracy": 0.4},
+    ])
+    table = benefit_table(runs).set_index("dataset")
+    assert table.loc["B", "gain_at_max"] == pytest.approx(0.3)
+    assert table.loc["B", "gain_all"] == pytest.approx(0.2)
+    assert table.loc["F", "gain_at_max"] == pytest.approx(-0.1)
+    assert table.loc["B", "rank"] == 1 and table.loc["F", "rank"] == 2
+    assert table.loc["B", "paper_rank"] == 1 and table.loc["F", "paper_rank"] == 4
+
+
+@pytest.mark.e2e
+def test_tiny_run_pairings_and_augmentation_tables(tiny_run):
+    tables = tiny_run / "results" / "tables"
+    pairings = pd.read_csv(tables / "pairings.csv")
+    assert set(pairings["method"]) == {"SimEx-MSE", "sample-MSE", "embeddings"}
+    assert "E*" in set(pairings["Y"])  # the stand-in is marked
+    for (method, dataset), part in pairings.groupby(["method", "dataset"]):
+        assert sorted(part["i"]) == list(range(10)), (method, dataset)
+        assert part["k"].is_unique and part["k"].between(0, 25 if dataset == "E" else 9).all()
+        assert np.isfinite(part["score"]).all()
+    scores = pd.read_csv(tables / "pairing_scores.csv")
+    assert len(scores) == 3 * 10 * (26 + 10 + 10 + 10)
+    assert (tables / "pairings_emnist.md").read_text().count("\n|") >= 11
+    runs = pd.read_csv(tables / "augmentation.csv", keep_default_na=False)
+    borrowed = runs[runs["method"] != NO_BORROWING]
+    assert len(borrowed) == 3 * 4 * 1 * 2 * 1  # methods × Y × n_mnist × n_borrowed × trials
+    assert len(runs) - len(borrowed) == 1
+    assert runs["accuracy"].between(0, 1).all()
+    assert (runs["n_train"] == 10 * (runs["n_mnist"] + runs["n_borrowed"])).all()
+    assert (tiny_run / "results" / "figures" / "fig7_augmentation.png").stat().st_size > 10_000

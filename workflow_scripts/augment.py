@@ -1,0 +1,34 @@
+# The augmentation runs of one reference dataset Y (every method, grid point and trial), or
+# the no-borrowing reference runs when the rule has no {reference}.
+from pathlib import Path
+
+import pandas as pd
+
+from simex.artifacts import setup_logging, write_csv
+from simex.augmentation import ClassifierSettings, Grid, check_grid, run_borrowing, run_reference, evaluation_subset
+from simex.data.acquire import load_split
+from simex.datasets import dataset_info, labels_from_provenance
+from simex.devices import configure_threads, select_device
+
+sm = snakemake  # noqa: F821
+setup_logging(sm.log[0])
+configure_threads(sm.threads)
+device = select_device(sm.resources.gpu, Path(sm.config["gpu_lock_dir"]))
+settings = sm.params.settings
+grid, classifier = Grid.from_config(settings), ClassifierSettings.from_config(settings["classifier"])
+mnist_train = load_split(sm.input.mnist_train)
+mnist_test = evaluation_subset(*load_split(sm.input.mnist_test), settings.get("test_per_class"))
+if "reference" in sm.wildcards.keys():
+    reference = sm.wildcards.reference
+    reference_train = load_split(sm.input.reference)
+    check_grid(grid, {"M": int(pd.Series(mnist_train[1]).value_counts().min()),
+                      reference: int(pd.Series(reference_train[1]).value_counts().min())})
+    label = labels_from_provenance({reference: Path(sm.input.provenance)})[reference]
+    pairings = pd.read_csv(sm.input.pairings)
+    pairings = pairings[pairings["dataset"] == reference]
+    by_method = {method: dict(zip(part["i"], part["k"])) for method, part in pairings.groupby("method", sort=False)}
+    runs = run_borrowing(mnist_train, mnist_test, reference_train, dataset_info(reference).n_classes, reference, label,
+                         by_method, grid, classifier, sm.params.seed, device)
+else:
+    runs = run_reference(mnist_train, mnist_test, grid, classifier, sm.params.seed, device)
+write_csv(sm.output.runs, runs, index=False, float_format="%.6g")
