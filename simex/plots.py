@@ -55,3 +55,43 @@ def inter_dataset_figure(deltas: dict[str, pd.DataFrame], transfer: pd.DataFrame
         panels.append((transfer, f"({chr(ord('a') + len(panels))}) transferred accuracy (normalised)", "high"))
     labels = [label for matrix, _, _ in panels for label in matrix.index]
     return heatmap_figure(panels, labels)
+
+
+def augmentation_figure(runs: pd.DataFrame, references: Sequence[str]) -> Figure:
+    """Fig. 7: rows = pairing methods, columns = reference datasets Y (display labels),
+    x = n(c_Y) borrowed per class (log), y = MNIST test accuracy; one line per n(c_M) with
+    min–max bars over trials; dotted horizontals: the same n(c_M) without borrowing."""
+    borrowed = runs[runs["n_borrowed"] > 0]
+    reference = runs[runs["n_borrowed"] == 0].groupby("n_mnist")["accuracy"].mean()
+    methods = list(dict.fromkeys(borrowed["method"]))
+    n_mnist = sorted(set(runs["n_mnist"]))
+    colours = {n: plt.get_cmap("viridis")(i / max(1, len(n_mnist) - 1) * 0.85) for i, n in enumerate(n_mnist)}
+    figure, axes = plt.subplots(len(methods), len(references), figsize=(3.2 * len(references), 2.7 * len(methods)),
+                                squeeze=False, sharex=True, sharey=True)
+    for row, method in enumerate(methods):
+        for col, label in enumerate(references):
+            ax = axes[row][col]
+            part = borrowed[(borrowed["method"] == method) & (borrowed["Y"] == label)]
+            for n in n_mnist:
+                stats = part[part["n_mnist"] == n].groupby("n_borrowed")["accuracy"].agg(["mean", "min", "max"])
+                if not stats.empty:
+                    ax.errorbar(stats.index, stats["mean"], yerr=[stats["mean"] - stats["min"], stats["max"] - stats["mean"]],
+                                color=colours[n], marker="o", markersize=3, capsize=2, linewidth=1,
+                                label=f"n(c_M) = {n}")
+                if n in reference.index:
+                    ax.axhline(reference[n], color=colours[n], linestyle=":", linewidth=1)
+            ax.set_xscale("log")
+            ax.grid(True, which="major", alpha=0.3)
+            if row == 0:
+                ax.set_title(f"Y = {label}")
+            if row == len(methods) - 1:
+                ax.set_xlabel("n(c_Y) borrowed per class")
+            if col == 0:
+                ax.set_ylabel(f"{method}\nMNIST test accuracy")
+    handles, names = axes[0][0].get_legend_handles_labels()
+    notes = legend_lines(references)
+    figure.legend(handles, names, loc="lower center", ncol=len(n_mnist), fontsize=8, bbox_to_anchor=(0.5, -0.02))
+    figure.text(0.5, -0.05, "   ".join(["dotted: no borrowing (same n(c_M))", *notes]), ha="center", va="top", fontsize=8)
+    figure.tight_layout()
+    return figure
+
