@@ -10,11 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW_PARTS = ("Snakefile", "rules", "workflow_scripts", "config", "environment.yml")
 DOWNLOAD_CACHE = REPO / "results" / "downloads"
+
+
+# One intra-op thread: tests train small models, and two cores shared with another
+# process thrash when torch spins up a thread per core.
+torch.set_num_threads(1)
 
 
 def deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,115 @@
+"""Known-answer checks of δ and Δ."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy.signal import correlate2d
+
+from simex.fleet import load_autoencoder, save_autoencoder, train_autoencoder
+from simex.losses import SSIMWindow, issim_per_sample, mse_per_sample, per_sample_loss
+from simex.similarity import InputError, delta_matrix, mean_l2_norm, per_sample_errors
+from simex.training import TrainConfig
+
+CPU = torch.device("cpu")
+
+
+def reference_ssim(x: np.ndarray, y: np.ndarray, size: int, sigma: float) -> float:
+    """Wang et al. (2004) SSIM with a Gaussian window, valid region, data range 1."""
+    coords = np.arange(size) - size // 2
+    g = np.exp(-(coords**2) / (2 * sigma**2))
+    window = np.outer(g, g) / np.outer(g, g).sum()
+    blur = lambda image: correlate2d(image, window, mode="valid")  # noqa: E731
+    c1, c2 = 0.01**2, 0.03**2
+    mx, my = blur(x), blur(y)
+    vx, vy, cxy = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
+    ssim_map = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
+    return float(ssim_map.mean())
+
+
+def test_issim_matches_a_reference_ssim_on_the_projects_window():
+    rng = np.random.default_rng(0)
+    x = rng.random((28, 28))
+    y = np.clip(x + rng.normal(0, 0.2, (28, 28)), 0, 1)
+    window = SSIMWindow(7, 1.0)
+    ours = issim_per_sample(torch.tensor(x[None, None]), torch.tensor(y[None, None]), window)
+    assert ours.item() == pytest.approx(1 - reference_ssim(x, y, 7, 1.0), abs=1e-6)
+
+
+def test_delta_of_identical_images_is_zero():
+    x = torch.rand(3, 1, 28, 28)
+    assert torch.allclose(issim_per_sample(x, x.clone()), torch.zeros(3), atol=1e-6)
+    assert torch.equal(mse_per_sample(x, x.clone()), torch.zeros(3))
+
+
+def test_mse_per_sample_known_value():
+    x = torch.zeros(2, 1, 28, 28)
+    y = torch.full((2, 1, 28, 28), 0.5)
+    assert mse_per_sample(x, y).tolist() == [0.25, 0.25]
+
+
+def stripes(orientation: str, n: int, seed: int) -> np.ndarray:
+    """Three families built to be mutually dissimilar: horizontal bars, vertical bars, blobs."""
+    rng = np.random.default_rng(seed)
+    images = np.zeros((n, 28, 28), np.uint8)
+    for image in images:
+        if orientation == "blob":
+            cy, cx = rng.integers(8, 20, 2)
+            yy, xx = np.mgrid[:28, :28]
+            image[(yy - cy) ** 2 + (xx - cx) ** 2 < rng.integers(16, 40)] = 255
+            continue
+        for start in rng.choice(np.arange(2, 24, 4), size=3, replace=False):
+            if orientation == "horizontal":
+                image[start : start + 2, 3:25] = 255
+            else:
+                image[3:25, start : start + 2] = 255
+    return images
+
+
+@pytest.mark.parametrize("loss", ["mse", "issim"])
+def test_each_autoencoder_reconstructs_its_own_data_best(loss):
+    families = ("horizontal", "vertical", "blob")
+    config = TrainConfig(optimizer="rmsprop", lr=1e-3, epochs=5, batch_size=16, seed=0)
+    models = {f: train_autoencoder(stripes(f, 192, seed=1), loss, SSIMWindow(), config, CPU)[0] for f in families}
+    held_out = {f: stripes(f, 64, seed=2) for f in families}
+    matrix = delta_matrix(models, held_out, per_sample_loss(loss), CPU)
+    for family in families:
+        assert matrix.loc[family].idxmin() == family, matrix
+
+
+def test_delta_is_independent_of_batch_size():
+    model = train_autoencoder(stripes("blob", 64, 3), "mse", SSIMWindow(),
+                              TrainConfig("rmsprop", 1e-3, 1, 16, seed=0), CPU)[0]
+    images = stripes("vertical", 50, 4)
+    a = per_sample_errors(model, images, mse_per_sample, CPU, batch_size=7)
+    b = per_sample_errors(model, images, mse_per_sample, CPU, batch_size=1024)
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_saved_autoencoder_round_trips(tmp_path):
+    model, _ = train_autoencoder(stripes("blob", 32, 5), "mse", SSIMWindow(),
+                                 TrainConfig("rmsprop", 1e-3, 1, 16, seed=0), CPU)
+    save_autoencoder(tmp_path / "a.pt", model, {"dataset": "M", "loss": "mse"})
+    loaded, metadata = load_autoencoder(tmp_path / "a.pt")
+    assert metadata == {"dataset": "M", "loss": "mse"}
+    images = stripes("blob", 8, 6)
+    np.testing.assert_array_equal(per_sample_errors(model, images, mse_per_sample, CPU),
+                                  per_sample_errors(loaded, images, mse_per_sample, CPU))
+
+
+@pytest.mark.parametrize(
+    ("images", "message"),
+    [(np.zeros((0, 28, 28), np.uint8), "no samples"), (np.zeros((3, 32, 32), np.uint8), r"\(N, 28, 28\)"),
+     (np.zeros((3, 28, 28), np.float64), "uint8")],
+)
+def test_bad_images_are_named(images, message):
+    model = train_autoencoder(stripes("blob", 16, 7), "mse", SSIMWindow(), TrainConfig("sgd", 1e-2, 1, 16, 0), CPU)[0]
+    with pytest.raises(InputError, match=message):
+        per_sample_errors(model, images, mse_per_sample, CPU)
+
+
+def test_mean_l2_norm_known_value():
+    images = np.zeros((2, 28, 28), np.uint8)
+    images[0, :2, :2] = 255  # norm 2
+    assert mean_l2_norm(images) == pytest.approx(1.0)
