@@ -15,6 +15,7 @@ include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/autoencoders.smk"
 include: "rules/similarity.smk"
+include: "rules/transfer.smk"
 include: "rules/augmentation.smk"
 include: "rules/figures.smk"
 

@@ -4,6 +4,7 @@
 rule figure_inter_dataset:
     input:
         deltas=expand("results/tables/delta_dataset_{loss}.csv", loss=LOSSES),
+        transfer="results/tables/transfer_accuracy.csv",  # panel (c), rules/transfer.smk
     output:
         figure="results/figures/fig4_inter_dataset.png",
     params:

@@ -5,4 +5,6 @@ from simex.similarity import read_matrix
 sm = snakemake  # noqa: F821
 setup_logging(sm.log[0])
 deltas = {loss: read_matrix(path) for loss, path in zip(sm.params.losses, sm.input.deltas)}
-save_figure(sm.output.figure, inter_dataset_figure(deltas))
+transfer = read_matrix(sm.input.transfer)
+transfer.columns.name = "retrained on X"
+save_figure(sm.output.figure, inter_dataset_figure(deltas, transfer))

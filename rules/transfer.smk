@@ -1,0 +1,104 @@
+# §5.1's transfer-learning baseline (Fig. 4c, Table 1): a LeNet-5 base classifier per
+# dataset, then, per base dataset, its convolutions frozen and FC layers retrained on
+# every other dataset (one job per base keeps start-up cost down), then the tables.
+
+TARGETS["table1"] = [
+    "results/tables/transfer_accuracy.csv",
+    "results/tables/table1_spearman.csv",
+    "results/tables/table1_spearman.md",
+    *(["results/tables/delta_dataset_normalized.csv"] if "mse" in LOSSES else []),
+]
+
+
+rule train_base_classifier:
+    input:
+        train=data_file("{dataset}", "train.npz"),
+        test=data_file("{dataset}", "test.npz"),
+        provenance=data_file("{dataset}", "provenance.json"),
+        # training sets are balanced across datasets: all of them set the per-class count
+        all_train=expand(data_file("{d}", "train.npz"), d=DATASETS),
+    output:
+        model="results/models/clf/base/{dataset}.pt",
+    params:
+        classifier=config["classifier"],
+        datasets=DATASETS,
+        seed=config["seed"],
+    conda:
+        "../environment.yml"
+    log:
+        "logs/models/clf/base/{dataset}.log",
+    benchmark:
+        "benchmarks/models/clf/base/{dataset}.tsv"
+    resources:
+        gpu=1,
+    threads: config.get("threads_per_job", 1)
+    script:
+        "../workflow_scripts/train_base_classifier.py"
+
+
+rule transfer_from_base:
+    input:
+        model="results/models/clf/base/{dataset}.pt",
+        train=expand(data_file("{d}", "train.npz"), d=DATASETS),
+        test=expand(data_file("{d}", "test.npz"), d=DATASETS),
+        provenance=expand(data_file("{d}", "provenance.json"), d=DATASETS),
+    output:
+        record="results/models/clf/transfer/{dataset}.json",
+    params:
+        classifier=config["classifier"],
+        datasets=DATASETS,
+        seed=config["seed"],
+    conda:
+        "../environment.yml"
+    log:
+        "logs/models/clf/transfer/{dataset}.log",
+    benchmark:
+        "benchmarks/models/clf/transfer/{dataset}.tsv"
+    resources:
+        gpu=1,
+    threads: config.get("threads_per_job", 1)
+    script:
+        "../workflow_scripts/transfer_from_base.py"
+
+
+rule table1:
+    input:
+        records=expand("results/models/clf/transfer/{d}.json", d=DATASETS),
+        deltas=expand("results/tables/delta_dataset_{loss}.csv", loss=LOSSES),
+        provenance=expand(data_file("{d}", "provenance.json"), d=DATASETS),
+    output:
+        accuracy="results/tables/transfer_accuracy.csv",
+        raw="results/tables/transfer_accuracy_raw.csv",
+        table="results/tables/table1_spearman.csv",
+        markdown="results/tables/table1_spearman.md",
+    params:
+        datasets=DATASETS,
+        losses=LOSSES,
+    conda:
+        "../environment.yml"
+    log:
+        "logs/tables/table1.log",
+    threads: 1
+    script:
+        "../workflow_scripts/table1.py"
+
+
+# §5.3's observation: Δ(X|Y) of Fig. 4a (MSE) divided by the mean L2 norm of Y's samples.
+rule delta_dataset_normalized:
+    input:
+        delta="results/tables/delta_dataset_mse.csv",
+        train=expand(data_file("{d}", "train.npz"), d=DATASETS),
+        test=expand(data_file("{d}", "test.npz"), d=DATASETS),
+        provenance=expand(data_file("{d}", "provenance.json"), d=DATASETS),
+    output:
+        table="results/tables/delta_dataset_normalized.csv",
+        markdown="results/tables/delta_dataset_normalized.md",
+    params:
+        datasets=DATASETS,
+    conda:
+        "../environment.yml"
+    log:
+        "logs/tables/delta_dataset_normalized.log",
+    threads: 1
+    script:
+        "../workflow_scripts/delta_dataset_normalized.py"

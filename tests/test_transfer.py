@@ -1,0 +1,266 @@
+"""The transfer-learning baseline (§5.1, Fig. 4c, Table 1): data, freezing, tables, and the e2e artifacts."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from simex.models import LeNet5Classifier
+from simex.training import TrainConfig
+from simex.transfer import (
+    PAPER_TABLE1,
+    StageSettings,
+    TransferError,
+    accuracy,
+    accuracy_matrix,
+    balanced_subset,
+    classifier_data,
+    common_per_class,
+    holdout,
+    load_classifier,
+    normalised_accuracy,
+    normalized_delta,
+    paper_order_note,
+    save_classifier,
+    spearman_rows,
+    stage_summary,
+    table1,
+    table1_markdown,
+    train_base_classifier,
+    transfer_all,
+    transfer_classifier,
+)
+
+LABELS = {"M": "M", "E": "E*", "R": "R†", "B": "B†", "F": "F"}
+CPU = torch.device("cpu")
+
+
+def class_images(n: int, n_classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Learnable uint8 images: class k lights a bar at row 2k; labels balanced and interleaved."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % n_classes
+    images = rng.integers(0, 40, size=(n, 28, 28), dtype=np.uint8)
+    for i, label in enumerate(labels):
+        row = 1 + 2 * (label % 13)
+        images[i, row : row + 2, 4:24] = 255
+    return images, labels.astype(np.int64)
+
+
+def settings(epochs: int = 2, seed: int = 0, validation_fraction: float = 0.25, patience: int = 0) -> StageSettings:
+    return StageSettings(TrainConfig("rmsprop", 1e-3, epochs, 16, seed, patience=patience), validation_fraction)
+
+
+def square(values: list[list[float]], name: str = "input X") -> pd.DataFrame:
+    labels = list(LABELS.values())
+    frame = pd.DataFrame(values, index=labels, columns=labels)
+    frame.columns.name = name
+    return frame
+
+
+# --- data ------------------------------------------------------------------------------
+
+
+def test_letters_keep_their_first_ten_classes_a_to_j():
+    images, labels = class_images(26 * 4, 26, seed=1)
+    kept_images, kept_labels = classifier_data(images, labels, per_class=None)
+    assert sorted(set(kept_labels.tolist())) == list(range(10))
+    assert len(kept_labels) == 40
+    assert np.array_equal(kept_images, images[labels < 10])
+
+
+def test_balancing_cuts_every_dataset_to_the_smallest_per_class_count():
+    letters = np.arange(26 * 3) % 26  # 3 per class
+    digits = np.arange(10 * 7) % 10  # 7 per class
+    assert common_per_class({"E": letters, "M": digits}) == 3
+    images, labels = class_images(70, 10, seed=2)
+    cut_images, cut_labels = balanced_subset(images, labels, 3)
+    assert np.bincount(cut_labels).tolist() == [3] * 10
+    assert np.array_equal(cut_images[0], images[0])  # the split's order is kept
+
+
+def test_balancing_names_the_problem_when_a_class_is_missing():
+    with pytest.raises(TransferError, match="have no samples"):
+        common_per_class({"M": np.arange(9)})
+    images, labels = class_images(20, 10, seed=3)
+    with pytest.raises(TransferError, match="fewer than"):
+        balanced_subset(images, labels, 3)
+
+
+def test_holdout_keeps_the_last_fraction_for_validation_like_keras():
+    images, labels = class_images(20, 10, seed=4)
+    (train_x, train_y), (val_x, val_y) = holdout(images, labels, 0.25)
+    assert len(train_x) == 15 and len(val_x) == 5
+    assert torch.equal(val_y, torch.from_numpy(labels[15:]))
+    assert holdout(images, labels, 0.0)[1] is None
+    with pytest.raises(TransferError, match="validation_fraction"):
+        holdout(images, labels, 1.0)
+
+
+# --- training and freezing -------------------------------------------------------------
+
+
+def test_transfer_freezes_the_convolutions_bit_for_bit_and_retrains_fc():
+    images, labels = class_images(48, 10, seed=5)
+    base, _ = train_base_classifier(images, labels, settings(epochs=1), CPU)
+    base_state = {k: v.clone() for k, v in base.state_dict().items()}
+    other_images, other_labels = class_images(48, 10, seed=6)
+    other_labels = (other_labels + 3) % 10  # a different task on the same features
+    model, result = transfer_classifier(base, other_images, other_labels, settings(epochs=2), CPU)
+    assert len(result.history) == 2
+    for name, value in model.features.state_dict().items():
+        assert torch.equal(value, base.features.state_dict()[name]), name
+    changed = [name for name, value in model.classifier.state_dict().items()
+               if not torch.equal(value, base.classifier.state_dict()[name])]
+    assert changed, "the FC layers were not retrained"
+    for name, value in base.state_dict().items():  # the base network itself is untouched
+        assert torch.equal(value, base_state[name]), name
+    assert all(p.requires_grad for p in base.parameters())
+
+
+def test_transfer_from_fresh_fc_still_keeps_the_convolutions():
+    images, labels = class_images(60, 10, seed=7)
+    base = LeNet5Classifier()
+    model, _ = transfer_classifier(base, images, labels, settings(epochs=1), CPU, reinitialize_fc=True)
+    for name, value in model.features.state_dict().items():
+        assert torch.equal(value, base.features.state_dict()[name]), name
+
+
+def test_a_learnable_task_is_learned_and_early_stopping_is_summarised():
+    images, labels = class_images(200, 10, seed=8)
+    model, result = train_base_classifier(images, labels, settings(epochs=5, patience=2), CPU)
+    test_images, test_labels = class_images(100, 10, seed=9)
+    assert accuracy(model, test_images, test_labels, CPU) > 0.5  # chance is 0.1
+    summary = stage_summary(result)
+    assert summary["epochs_run"] == len(result.history)
+    assert 1 <= summary["best_epoch"] <= summary["epochs_run"]
+    assert summary["elapsed_to_best_s"] <= summary["elapsed_total_s"]
+
+
+def test_transfer_all_reports_each_target_and_rejects_the_base_itself():
+    images, labels = class_images(60, 10, seed=10)
+    base = LeNet5Classifier()
+    data = (images, labels, images[:20], labels[:20])
+    results = transfer_all(base, "M", {"E": data, "F": data}, {"optimizer": "rmsprop", "lr": 1e-3, "epochs": 1,
+                                                               "batch_size": 16}, {"E": 1, "F": 2}, CPU)
+    assert set(results) == {"E", "F"}
+    assert all(0 <= r["accuracy"] <= 1 and r["n_train"] == 60 and r["n_test"] == 20 for r in results.values())
+    with pytest.raises(TransferError, match="not a transfer target"):
+        transfer_all(base, "M", {"M": data}, {"optimizer": "rmsprop", "lr": 1e-3, "epochs": 1, "batch_size": 16},
+                     {"M": 1}, CPU)
+
+
+def test_classifier_round_trip_and_a_wrong_file_is_named(tmp_path):
+    model = LeNet5Classifier()
+    save_classifier(tmp_path / "m.pt", model, {"dataset": "M", "accuracy": 0.5})
+    loaded, metadata = load_classifier(tmp_path / "m.pt")
+    assert metadata["accuracy"] == 0.5
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, loaded.state_dict()[name])
+    torch.save({"architecture": "lenet5-autoencoder"}, tmp_path / "ae.pt")
+    with pytest.raises(TransferError, match="not a lenet5-classifier"):
+        load_classifier(tmp_path / "ae.pt")
+    with pytest.raises(TransferError, match="no such classifier"):
+        load_classifier(tmp_path / "missing.pt")
+
+
+# --- tables ----------------------------------------------------------------------------
+
+
+def records_from(raw: list[list[float]]) -> dict[str, dict]:
+    codes = list(LABELS)
+    return {base: {"base_accuracy": raw[i][i],
+                   "targets": {x: {"accuracy": raw[i][j]} for j, x in enumerate(codes) if j != i}}
+            for i, base in enumerate(codes)}
+
+
+def test_accuracy_matrix_is_normalised_by_the_base_networks_own_accuracy():
+    raw_values = [[0.9, 0.6, 0.3, 0.45, 0.72],
+                  [0.5, 0.8, 0.4, 0.2, 0.1],
+                  [0.5, 0.5, 0.5, 0.5, 0.5],
+                  [0.8, 0.4, 0.2, 0.4, 0.1],
+                  [0.2, 0.3, 0.4, 0.5, 1.0]]
+    raw = accuracy_matrix(records_from(raw_values), LABELS)
+    assert list(raw.index) == list(LABELS.values()) and list(raw.columns) == list(LABELS.values())
+    normalised = normalised_accuracy(raw)
+    assert np.allclose(np.diag(normalised), 1.0)
+    assert normalised.loc["M", "E*"] == pytest.approx(0.6 / 0.9)
+    assert normalised.loc["B†", "M"] == pytest.approx(2.0)  # transfer may beat the base
+    records = records_from(raw_values)
+    del records["R"]["targets"]["F"]
+    with pytest.raises(TransferError, match="no transfer to F"):
+        accuracy_matrix(records, LABELS)
+
+
+def test_rho_of_an_ordering_against_itself_is_one_and_against_its_reverse_minus_one():
+    rng = np.random.default_rng(11)
+    delta = square(rng.uniform(0.01, 0.2, size=(5, 5)).tolist())
+    same = square((1.0 - delta).to_numpy().tolist(), "retrained on X")  # smaller Δ, higher accuracy
+    reverse = square(delta.to_numpy().tolist(), "retrained on X")  # smaller Δ, lower accuracy
+    rho = spearman_rows({"mse": delta, "issim": delta}, same)
+    assert np.allclose(rho.to_numpy(), 1.0)
+    assert np.allclose(spearman_rows({"mse": delta}, reverse).to_numpy(), -1.0)
+    table = table1(rho)
+    assert list(table.index) == ["mse", "issim"]
+    assert table.loc["mse", "mean"] == pytest.approx(1.0)
+
+
+def test_accuracy_is_aligned_to_the_delta_tables_labels_before_ranking():
+    rng = np.random.default_rng(12)
+    delta = square(rng.uniform(0.01, 0.2, size=(5, 5)).tolist())
+    accuracy_frame = square((1.0 - delta).to_numpy().tolist())
+    shuffled = accuracy_frame.iloc[::-1, [2, 0, 4, 1, 3]]
+    assert np.allclose(spearman_rows({"mse": delta}, shuffled).to_numpy(), 1.0)
+    with pytest.raises(TransferError, match="different datasets"):
+        spearman_rows({"mse": delta}, accuracy_frame.drop(columns="F"))
+
+
+def test_table1_shows_the_papers_values_beside_ours_and_row_means():
+    rho = pd.DataFrame({label: [0.5, 1.0] for label in LABELS.values()}, index=["mse", "issim"])
+    table = table1(rho)
+    assert list(table.columns) == ["M", "M (paper)", "E*", "E (paper)", "R†", "R (paper)", "B†", "B (paper)",
+                                   "F", "F (paper)", "mean", "mean (paper)"]
+    for loss in ("mse", "issim"):
+        for code, value in PAPER_TABLE1[loss].items():
+            assert table.loc[loss, f"{code} (paper)"] == value
+    assert table.loc["mse", "mean (paper)"] == pytest.approx(0.84)
+    assert table.loc["issim", "mean (paper)"] == pytest.approx(0.92)
+    assert table.loc["mse", "mean"] == pytest.approx(0.5)
+    markdown = table1_markdown(table)
+    assert "| ρ, SimEx iSSIM | 1.00 | 0.90 | 1.00 | 1.00 |" in markdown
+    assert "synthetic stand-in" in markdown and "regenerated" in markdown
+
+
+def test_delta_is_normalised_by_the_mean_l2_norm_of_the_reference_dataset():
+    delta = square([[float(i + j) for j in range(5)] for i in range(5)])
+    norms = {label: 2.0 * (i + 1) for i, label in enumerate(LABELS.values())}
+    normalised = normalized_delta(delta, norms)
+    assert normalised.loc["R†", "F"] == pytest.approx((2 + 4) / 6.0)
+    note = paper_order_note(normalised, list(normalised.index))
+    assert note.startswith("Post-normalisation order for X = M: ours Δ(M|M) <")
+    with pytest.raises(TransferError, match="no mean L2 norm"):
+        normalized_delta(delta, {"M": 1.0})
+
+
+# --- end to end ------------------------------------------------------------------------
+
+
+@pytest.mark.e2e
+def test_tiny_run_table1_and_transfer_matrix(tiny_run):
+    tables = tiny_run / "results" / "tables"
+    table = pd.read_csv(tables / "table1_spearman.csv", index_col=0)
+    assert list(table.index) == ["mse", "issim"]
+    ours = table[[c for c in table.columns if not c.endswith("(paper)") and c != "mean"]]
+    assert ours.shape == (2, 5) and "E*" in ours.columns  # the stand-in is marked
+    assert all(math.isfinite(v) and -1 <= v <= 1 for v in ours.to_numpy().ravel())  # ten finite ρ
+    for loss in ("mse", "issim"):
+        for code, value in PAPER_TABLE1[loss].items():
+            assert table.loc[loss, f"{code} (paper)"] == value
+    accuracy_frame = pd.read_csv(tables / "transfer_accuracy.csv", index_col=0)
+    assert accuracy_frame.shape == (5, 5) and np.allclose(np.diag(accuracy_frame), 1.0)
+    assert "E*" in (tables / "table1_spearman.md").read_text()
+    assert pd.read_csv(tables / "delta_dataset_normalized.csv", index_col=0).shape == (5, 5)
+    assert (tiny_run / "results" / "figures" / "fig4_inter_dataset.png").stat().st_size > 10_000
