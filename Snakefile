@@ -17,6 +17,7 @@ include: "rules/autoencoders.smk"
 include: "rules/similarity.smk"
 include: "rules/transfer.smk"
 include: "rules/augmentation.smk"
+include: "rules/interclass.smk"
 include: "rules/figures.smk"
 
 

@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
@@ -95,3 +96,59 @@ def augmentation_figure(runs: pd.DataFrame, references: Sequence[str]) -> Figure
     figure.tight_layout()
     return figure
 
+
+class BlankNaN(str):
+    """A cell format that leaves undefined cells (NaN) empty, e.g. "{:.2f}" -> BlankNaN("{:.2f}")."""
+
+    def format(self, *args: object, **kwargs: object) -> str:
+        value = args[0] if args else None
+        if isinstance(value, float) and value != value:
+            return ""
+        return super().format(*args, **kwargs)
+
+
+def interclass_figure(panels: Sequence[tuple[pd.DataFrame, str, str, str]], dataset_label: str,
+                      columns: int = 3, notes: Sequence[str] = ()) -> Figure:
+    """Fig. 8: class-by-class heatmaps (matrix, title, darker_is, cell format), darker = more similar/confusing."""
+    rows = -(-len(panels) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(5.4 * columns, 5.0 * rows), squeeze=False)
+    for ax, (matrix, title, darker_is, value_format) in zip(axes.flat, panels):
+        heatmap(ax, matrix, title, darker_is, BlankNaN(value_format))
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    figure.suptitle(f"Inter-class similarity / confusion in {dataset_label}. Darker means more similar / confusing.")
+    if notes:
+        figure.text(0.5, 0.0, "\n".join(notes), ha="center", va="top", fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def reconstruction_figure(pairs: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray]], title: str,
+                          side_text: str) -> Figure:
+    """Fig. 1a: per row (row label, inputs, outputs, per-sample δ), inputs left and outputs right.
+
+    ``side_text`` (e.g. the Δ ordering) is written beside the grid.
+    """
+    per_row = max(len(inputs) for _, inputs, _, _ in pairs)
+    figure = plt.figure(figsize=(2.3 * per_row + 5.0, 1.25 * len(pairs) + 0.8))
+    left, right = figure.subfigures(1, 2, width_ratios=[2.3 * per_row, 5.0])
+    axes = left.subplots(len(pairs), 2 * per_row, squeeze=False,
+                         gridspec_kw={"wspace": 0.1, "hspace": 0.45, "left": 0.16, "right": 0.98})
+    for row, (label, inputs, outputs, errors) in enumerate(pairs):
+        for j in range(per_row):
+            for column, images, caption in ((j, inputs, None), (per_row + j, outputs, errors)):
+                ax = axes[row, column]
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if j >= len(images):
+                    ax.axis("off")
+                    continue
+                ax.imshow(images[j], cmap="gray", vmin=0, vmax=255 if images.dtype == np.uint8 else 1)
+                if caption is not None:
+                    ax.set_xlabel(f"δ={caption[j]:.4f}", fontsize=7, labelpad=1)
+        axes[row, 0].set_ylabel(label, rotation=0, labelpad=8, ha="right", va="center")
+    axes[0, 0].set_title("inputs", loc="left", fontsize=9)
+    axes[0, per_row].set_title("outputs", loc="left", fontsize=9)
+    left.suptitle(title, fontsize=10)
+    right.text(0.02, 0.5, side_text, ha="left", va="center", fontsize=8, family="monospace")
+    return figure

@@ -1,0 +1,45 @@
+# Fig. 1a: A(4) reconstructing test digits 4, 7, 9, 3, 5, with the Δ(·|4) ordering beside it.
+from pathlib import Path
+
+import torch
+
+from simex.artifacts import save_figure, setup_logging
+from simex.data.acquire import load_split
+from simex.datasets import labels_from_provenance
+from simex.devices import configure_threads, select_device
+from simex.fleet import load_autoencoder
+from simex.interclass import (PAPER_FIG1A_ORDER, delta_ordering, first_samples, ordering_text, read_class_matrix,
+                              reconstruct)
+from simex.losses import per_sample_loss
+from simex.plots import reconstruction_figure
+from simex.settings import ssim_window
+from simex.training import images_to_tensor
+
+LOSS_NAMES = {"mse": "MSE", "issim": "iSSIM"}
+sm = snakemake  # noqa: F821
+log = setup_logging(sm.log[0])
+configure_threads(sm.threads)
+device = select_device(sm.resources.gpu, Path(sm.config["gpu_lock_dir"]))
+spec = sm.params.fig1a
+reference, digits, loss = int(spec["reference"]), [int(d) for d in spec["digits"]], spec.get("loss", "mse")
+label = labels_from_provenance({"M": sm.input.provenance})["M"]
+model, _ = load_autoencoder(sm.input.model, device)
+images, labels = load_split(sm.input.test)
+delta = per_sample_loss(loss, ssim_window({"ssim": sm.params.ssim}))
+pairs = []
+for digit, inputs in first_samples(images, labels, digits, int(spec.get("samples_per_digit", 2))).items():
+    outputs = reconstruct(model, inputs, device)
+    errors = delta(images_to_tensor(inputs), torch.from_numpy(outputs).unsqueeze(1))
+    pairs.append((f"digit {digit}", inputs, outputs, errors.numpy()))
+lines = []
+others = [d for d in digits if d != reference]
+for loss_name, path in zip(sm.params.losses, sm.input.deltas):
+    matrix = read_class_matrix(path)
+    lines += [f"Δ(·|{reference}) with δ = {LOSS_NAMES[loss_name]} (all test samples):",
+              ordering_text(delta_ordering(matrix, reference, others), reference, with_values=False),
+              *(f"  Δ({c}|{reference}) = {v:.4f}" for c, v in delta_ordering(matrix, reference, digits)), ""]
+    log.info("%s: %s", loss_name, ordering_text(delta_ordering(matrix, reference), reference))
+lines += ["paper (δ = MSE):", " < ".join(f"Δ({c}|{reference})" for c in PAPER_FIG1A_ORDER)]
+title = f"Fig. 1a: A({reference}) of {label}, trained on digit {reference} ({LOSS_NAMES[loss]}), test inputs and outputs"
+figure = reconstruction_figure(pairs, title, "\n".join(lines))
+save_figure(sm.output.figure, figure)

@@ -1,0 +1,36 @@
+# Ten 9-class classifiers C_k of one architecture, each trained without class k, and the
+# confusion of k: the mean softmax of C_k over k's test samples (§5.4).
+import logging
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from simex.artifacts import setup_logging, write_csv
+from simex.data.acquire import load_split
+from simex.devices import configure_threads, select_device
+from simex.interclass import class_frame, confusion_row, save_classifier, train_nine_class
+from simex.settings import derived_seed, train_config
+
+sm = snakemake  # noqa: F821
+log = setup_logging(sm.log[0])
+configure_threads(sm.threads)
+device = select_device(sm.resources.gpu, Path(sm.config["gpu_lock_dir"]))
+arch, classes = sm.wildcards.arch, list(sm.params.classes)
+train_images, train_labels = load_split(sm.input.train)
+test_images, test_labels = load_split(sm.input.test)
+per_class = sm.params.training.get("samples_per_class") or 0
+rows = []
+for k, destination in zip(classes, sm.output.models):
+    config = train_config(sm.params.training, derived_seed(sm.config, "interclass", arch, k))
+    model, kept, result, n_train = train_nine_class(arch, train_images, train_labels, k, len(classes), config,
+                                                    device, per_class)
+    held_out = test_images[test_labels == k]
+    row = confusion_row(model, kept, held_out, len(classes), device, sm.params.batch_size)
+    log.info("C_%d (%s): %d training samples, %.1fs; most confused with class %d (%.3f)", k, arch, n_train,
+             result.history[-1].elapsed_s, int(np.nanargmax(row)), float(np.nanmax(row)))
+    save_classifier(destination, arch, model, kept, {
+        "dataset": "M", "excluded_class": k, "n_train": n_train, "training": asdict(config),
+        "history": [asdict(r) for r in result.history], "device": str(device)})
+    rows.append(row)
+write_csv(sm.output.confusion, class_frame(np.array(rows), classes), float_format="%.6g")
