@@ -18,6 +18,7 @@ include: "rules/similarity.smk"
 include: "rules/transfer.smk"
 include: "rules/augmentation.smk"
 include: "rules/interclass.smk"
+include: "rules/fleets.smk"
 include: "rules/figures.smk"
 
 

@@ -514,3 +514,41 @@ def summarize(fleet: Fleet, errors: np.ndarray, n_total: int, stop_reason: str, 
         raise InputError("δ is not finite for some samples; the input holds values the autoencoders cannot handle")
     return Ranking(fleet.name, str(fleet.root), fleet.loss, table, int(len(errors)), n_total, stop_reason, seconds,
                    settings.bootstrap, settings.confidence)
+
+
+# --- the pipeline's check: does each held-out split rank its own autoencoder first? ----
+
+
+def check_rows(fleet: Fleet, inputs: dict[str, tuple[str, np.ndarray]], settings: RankSettings,
+               batch_size: int = 1024) -> list[dict[str, Any]]:
+    """One row per input: ``inputs`` maps a data label to (the member label expected first, images).
+
+    The full ranking and an express ranking are both recorded, so the table shows whether
+    express mode agrees with the full pass on the top.
+    """
+    rows = []
+    for data_label, (expected, images) in inputs.items():
+        full = fleet.rank(images, batch_size, settings)
+        express = fleet.rank(images, batch_size, RankSettings(**{**asdict(settings), "express": True}))
+        order = full.order
+        rows.append({
+            "fleet": fleet.name, "loss": fleet.loss, "data": data_label, "expected_first": expected,
+            "ranked_first": full.top, "own_rank": order.index(expected) + 1 if expected in order else None,
+            "own_first": full.top == expected, "ranking": " < ".join(order),
+            "delta_own": float(full.table.set_index("label")["delta"].get(expected, float("nan"))),
+            "delta_first": float(full.table["delta"].iloc[0]), "p_first": float(full.table["p_top"].iloc[0]),
+            "n_samples": full.n_total, "seconds": round(full.seconds, 4),
+            "express_first": express.top, "express_agrees": express.top == full.top,
+            "express_n_used": express.n_used, "express_stop": express.stop_reason,
+            "express_seconds": round(express.seconds, 4),
+        })
+    return rows
+
+
+def rank_settings(section: dict[str, Any], seed: int) -> RankSettings:
+    """RankSettings from the config's ``fleets`` section."""
+    express = section.get("express", {})
+    return RankSettings(bootstrap=int(section.get("bootstrap", 1000)), confidence=float(section.get("confidence", 0.95)),
+                        seed=seed, budget=int(express.get("budget", 5000)), step=int(express.get("step", 256)),
+                        min_samples=int(express.get("min_samples", 256)),
+                        check_resamples=int(express.get("check_resamples", 200)))

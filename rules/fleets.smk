@@ -1,0 +1,60 @@
+# The fleets behind `simex rank` (§3.1): the trained per-dataset autoencoders (and the
+# MNIST per-class ones, which the inter-class experiment trains) exported as
+# self-describing fleet folders, and a check that `simex rank` puts each held-out test
+# split's own autoencoder first (full pass and express mode).
+
+FLEETS = config["fleets"]
+FLEET_NAMES = ["dataset"] + (["class-M"] if "M" in DATASETS and "interclass" in config else [])
+
+TARGETS["fleets"] = [
+    *expand("results/fleets/{fleet}/{loss}", fleet=FLEET_NAMES, loss=LOSSES),
+    "results/tables/fleet_rank_check.csv",
+]
+
+
+wildcard_constraints:
+    fleet="|".join(FLEET_NAMES),
+
+
+FLEET_MODELS = {
+    **{("dataset", loss): [dataset_ae(d, loss) for d in DATASETS] for loss in LOSSES},
+    **{("class-M", loss): [class_ae("M", loss, label) for label in range(10)] for loss in LOSSES},
+}
+
+
+rule export_fleet:
+    input:
+        models=lambda wildcards: FLEET_MODELS[wildcards.fleet, wildcards.loss],
+    output:
+        fleet=directory("results/fleets/{fleet}/{loss}"),
+    conda:
+        "../environment.yml"
+    log:
+        "logs/fleets/{fleet}/{loss}.log",
+    threads: 1
+    script:
+        "../workflow_scripts/export_fleet.py"
+
+
+rule fleet_rank_check:
+    input:
+        fleets=expand("results/fleets/{fleet}/{loss}", fleet=FLEET_NAMES, loss=LOSSES),
+        tests=expand(data_file("{dataset}", "test.npz"), dataset=DATASETS),
+        provenance=expand(data_file("{dataset}", "provenance.json"), dataset=DATASETS),
+    output:
+        table="results/tables/fleet_rank_check.csv",
+    params:
+        datasets=DATASETS,
+        settings=FLEETS,
+        seed=config["seed"],
+    conda:
+        "../environment.yml"
+    log:
+        "logs/tables/fleet_rank_check.log",
+    benchmark:
+        "benchmarks/fleets/rank_check.tsv"
+    resources:
+        gpu=1,
+    threads: config.get("threads_per_job", 1)
+    script:
+        "../workflow_scripts/fleet_rank_check.py"
