@@ -29,6 +29,7 @@ from simex.interclass import (
     table2_markdown,
     table2_with_paper,
     train_nine_class,
+    transposed,
 )
 from simex.losses import SSIMWindow, per_sample_loss
 from simex.training import TrainConfig
@@ -215,6 +216,22 @@ def test_spearman_table_shape_self_pairs_and_paper_values(tmp_path: Path) -> Non
     assert math.isnan(combined.loc["sample-MSE", "sample-iSSIM (paper)"])
     markdown = table2_markdown(combined, "M")
     assert "| SimEx-MSE |" in markdown and "(0.692)" in markdown and "n/a" in markdown
+
+
+def test_transposed_reading_of_simex_and_its_markdown_rows() -> None:
+    # Δ(c_i|c_k) in row k; transposed, row k holds Δ(c_k|c_i) = column k.
+    delta = class_frame(np.array([[0.0, 0.1, 0.9], [0.5, 0.0, 0.2], [0.3, 0.4, 0.0]]), [0, 1, 2])
+    flipped = transposed(delta)
+    assert flipped.loc["0", "2"] == delta.loc["2", "0"] and flipped.index.name == delta.index.name
+    confusion = class_frame(np.array([[np.nan, 0.7, 0.3], [0.2, np.nan, 0.8], [0.6, 0.4, np.nan]]), [0, 1, 2])
+    # row 0: Δ(c_k|c_i) = (0.5 at 1, 0.3 at 2) -> 2 first; confusion -> 1 first: ρ = -1
+    # row 1: (0.1 at 0, 0.4 at 2) -> 0 first; confusion 2 first: ρ = -1; row 2: (0.9, 0.2) -> 1; conf 0: ρ = -1
+    assert mean_rho(flipped, "ascending", confusion, "descending") == pytest.approx(-1.0)
+    assert mean_rho(delta, "ascending", confusion, "descending") == pytest.approx(1.0)  # the rows as given agree
+    extra = pd.DataFrame({"9class-Le5": [0.5]}, index=["SimEx-MSE, Δ(c_k|c_i)"])
+    ours = spearman_table({"SimEx-MSE": delta, "9class-Le5": confusion})
+    markdown = table2_markdown(table2_with_paper(ours), "M", extra=extra, extra_caption="ours only:")
+    assert "| SimEx-MSE, Δ(c_k\\|c_i) | 0.500 |" in markdown
 
 
 def test_read_class_matrix_round_trip_and_shape_check(tmp_path: Path) -> None:
