@@ -8,6 +8,10 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+# `snakemake --report results/report.html`: every figure and table, grouped by paper section
+report: "report/workflow.rst"
+
+
 validate(config, "config/schema.yaml")
 
 
@@ -20,6 +24,7 @@ include: "rules/augmentation.smk"
 include: "rules/interclass.smk"
 include: "rules/fleets.smk"
 include: "rules/figures.smk"
+include: "rules/report.smk"
 
 
 rule all:

@@ -45,11 +45,32 @@ if AUGMENTATION is not None and "M" in DATASETS and AUG_REFERENCES:
                 data_file("{dataset}", "provenance.json"), dataset=["M", *AUG_REFERENCES]
             ),
         output:
-            pairings="results/tables/pairings.csv",
-            scores="results/tables/pairing_scores.csv",
+            pairings=report(
+                "results/tables/pairings.csv",
+                caption="../report/s5_3/pairings.rst",
+                category="§5.3 Inter-class similarity across datasets",
+                subcategory="Class pairings",
+                labels={"table": "pairings"},
+            ),
+            scores=report(
+                "results/tables/pairing_scores.csv",
+                caption="../report/s5_3/pairing_scores.rst",
+                category="§5.3 Inter-class similarity across datasets",
+                subcategory="Class pairings",
+                labels={"table": "pairing distances"},
+            ),
             markdown="results/tables/pairings_by_class.md",
             emnist=(
-                ["results/tables/pairings_emnist.csv", "results/tables/pairings_emnist.md"]
+                [
+                    report(
+                        "results/tables/pairings_emnist.csv",
+                        caption="../report/s5_3/pairings_emnist.rst",
+                        category="§5.3 Inter-class similarity across datasets",
+                        subcategory="Class pairings",
+                        labels={"table": "MNIST digits ↔ EMNIST letters"},
+                    ),
+                    "results/tables/pairings_emnist.md",
+                ]
                 if "E" in AUG_REFERENCES
                 else []
             ),
@@ -124,8 +145,20 @@ if AUGMENTATION is not None and "M" in DATASETS and AUG_REFERENCES:
                 reference=[*AUG_REFERENCES, "none"],
             ),
         output:
-            table="results/tables/augmentation.csv",
-            benefit="results/tables/augmentation_benefit.csv",
+            table=report(
+                "results/tables/augmentation.csv",
+                caption="../report/s5_3/augmentation.rst",
+                category="§5.3 Inter-class similarity across datasets",
+                subcategory="Fig. 7: augmentation",
+                labels={"table": "accuracy after augmentation"},
+            ),
+            benefit=report(
+                "results/tables/augmentation_benefit.csv",
+                caption="../report/s5_3/augmentation_benefit.rst",
+                category="§5.3 Inter-class similarity across datasets",
+                subcategory="Fig. 7: augmentation",
+                labels={"table": "benefit of borrowing"},
+            ),
         conda:
             "../environment.yml"
         log:
@@ -139,7 +172,13 @@ if AUGMENTATION is not None and "M" in DATASETS and AUG_REFERENCES:
             table="results/tables/augmentation.csv",
             provenance=expand(data_file("{dataset}", "provenance.json"), dataset=AUG_REFERENCES),
         output:
-            figure="results/figures/fig7_augmentation.png",
+            figure=report(
+                "results/figures/fig7_augmentation.png",
+                caption="../report/s5_3/fig7.rst",
+                category="§5.3 Inter-class similarity across datasets",
+                subcategory="Fig. 7: augmentation",
+                labels={"figure": "Fig. 7"},
+            ),
         params:
             references=AUG_REFERENCES,
         conda:

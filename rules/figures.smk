@@ -6,7 +6,13 @@ rule figure_inter_dataset:
         deltas=expand("results/tables/delta_dataset_{loss}.csv", loss=LOSSES),
         transfer="results/tables/transfer_accuracy.csv",  # panel (c), rules/transfer.smk
     output:
-        figure="results/figures/fig4_inter_dataset.png",
+        figure=report(
+            "results/figures/fig4_inter_dataset.png",
+            caption="../report/s5_1/fig4.rst",
+            category="§5.1 Inter-dataset similarity",
+            subcategory="Fig. 4",
+            labels={"figure": "Fig. 4"},
+        ),
     params:
         losses=LOSSES,
     conda:

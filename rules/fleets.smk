@@ -42,7 +42,13 @@ rule fleet_rank_check:
         tests=expand(data_file("{dataset}", "test.npz"), dataset=DATASETS),
         provenance=expand(data_file("{dataset}", "provenance.json"), dataset=DATASETS),
     output:
-        table="results/tables/fleet_rank_check.csv",
+        table=report(
+            "results/tables/fleet_rank_check.csv",
+            caption="../report/s3_1/fleet_rank_check.rst",
+            category="§3.1 simex rank: fleets",
+            subcategory="Rank check",
+            labels={"table": "own autoencoder ranked first"},
+        ),
     params:
         datasets=DATASETS,
         settings=FLEETS,

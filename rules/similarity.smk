@@ -12,7 +12,13 @@ rule delta_dataset:
         tests=expand(data_file("{dataset}", "test.npz"), dataset=DATASETS),
         provenance=expand(data_file("{dataset}", "provenance.json"), dataset=DATASETS),
     output:
-        table="results/tables/delta_dataset_{loss}.csv",
+        table=report(
+            "results/tables/delta_dataset_{loss}.csv",
+            caption="../report/s5_1/delta_dataset.rst",
+            category="§5.1 Inter-dataset similarity",
+            subcategory="Fig. 4a/4b: Δ(X|Y)",
+            labels={"table": "Δ(X|Y)", "loss": "{loss}"},
+        ),
     params:
         datasets=DATASETS,
         ssim=config["ssim"],

@@ -67,9 +67,27 @@ rule table1:
         deltas=expand("results/tables/delta_dataset_{loss}.csv", loss=LOSSES),
         provenance=expand(data_file("{d}", "provenance.json"), d=DATASETS),
     output:
-        accuracy="results/tables/transfer_accuracy.csv",
-        raw="results/tables/transfer_accuracy_raw.csv",
-        table="results/tables/table1_spearman.csv",
+        accuracy=report(
+            "results/tables/transfer_accuracy.csv",
+            caption="../report/s5_1/transfer_accuracy.rst",
+            category="§5.1 Inter-dataset similarity",
+            subcategory="Fig. 4c: transfer learning",
+            labels={"table": "normalised transfer accuracy"},
+        ),
+        raw=report(
+            "results/tables/transfer_accuracy_raw.csv",
+            caption="../report/s5_1/transfer_accuracy_raw.rst",
+            category="§5.1 Inter-dataset similarity",
+            subcategory="Fig. 4c: transfer learning",
+            labels={"table": "raw transfer accuracy"},
+        ),
+        table=report(
+            "results/tables/table1_spearman.csv",
+            caption="../report/s5_1/table1.rst",
+            category="§5.1 Inter-dataset similarity",
+            subcategory="Table 1",
+            labels={"table": "Table 1: Spearman ρ"},
+        ),
         markdown="results/tables/table1_spearman.md",
     params:
         datasets=DATASETS,
@@ -91,7 +109,13 @@ rule delta_dataset_normalized:
         test=expand(data_file("{d}", "test.npz"), d=DATASETS),
         provenance=expand(data_file("{d}", "provenance.json"), d=DATASETS),
     output:
-        table="results/tables/delta_dataset_normalized.csv",
+        table=report(
+            "results/tables/delta_dataset_normalized.csv",
+            caption="../report/s5_3/delta_normalized.rst",
+            category="§5.3 Inter-class similarity across datasets",
+            subcategory="Δ normalised by the mean L2 norm",
+            labels={"table": "Δ(X|Y) / mean L2 norm"},
+        ),
         markdown="results/tables/delta_dataset_normalized.md",
     params:
         datasets=DATASETS,

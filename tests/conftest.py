@@ -14,7 +14,7 @@ import torch
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-WORKFLOW_PARTS = ("Snakefile", "rules", "workflow_scripts", "config", "environment.yml")
+WORKFLOW_PARTS = ("Snakefile", "rules", "workflow_scripts", "config", "report", "environment.yml")
 DOWNLOAD_CACHE = REPO / "results" / "downloads"
 
 
