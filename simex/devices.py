@@ -89,9 +89,27 @@ def visible_device_tokens(environ: Mapping[str, str] | None = None) -> list[str]
                 break
             tokens.append(token)
         return tokens
+    return [str(index) for index in range(_count_devices()[0])]
+
+
+def _count_devices() -> tuple[int, bool]:
+    """The number of GPUs, and whether it was counted without initialising the CUDA driver.
+
+    NVML counts without touching CUDA; if NVML is unavailable, counting initialises the
+    driver, which fixes CUDA_VISIBLE_DEVICES for the rest of the process.
+    """
     import torch
 
-    return [str(index) for index in range(torch.cuda.device_count())]
+    count_nvml = getattr(torch.cuda, "_device_count_nvml", None)
+    if count_nvml is not None:
+        try:
+            count = count_nvml()
+        except Exception:  # noqa: BLE001 - any NVML trouble: count through CUDA instead
+            count = -1
+        if count >= 0:
+            return count, True
+    return torch.cuda.device_count(), False
+
 
 
 def physical_ids(tokens: Sequence[str], environ: Mapping[str, str] | None = None) -> list[str]:
@@ -271,7 +289,14 @@ def select_device(
         return _cpu("the job was given no GPU: resources gpu=0")
     if _claim is not None:
         return _use(_claim)
-    tokens = list(devices) if devices is not None else visible_device_tokens()
+    driver_untouched = True  # CUDA_VISIBLE_DEVICES can still be narrowed
+    if devices is not None:
+        tokens = list(devices)
+    elif VISIBLE_DEVICES in os.environ:
+        tokens = visible_device_tokens()
+    else:
+        count, driver_untouched = _count_devices()
+        tokens = [str(index) for index in range(count)]
     if not tokens:
         visible = os.environ.get(VISIBLE_DEVICES)
         return _cpu("no CUDA device on this machine" if visible is None
@@ -281,7 +306,7 @@ def select_device(
     lock_dir = DEFAULT_LOCK_DIR if lock_dir is None else Path(os.path.expanduser(os.path.expandvars(str(lock_dir))))
     claim = claim_device(lock_dir, tokens, physical_ids(tokens),
                          wait_s=_wait_from_environment() if wait_s is None else wait_s, poll_s=poll_s)
-    if torch.cuda.is_initialized():  # too late to narrow: pick the claimed ordinal instead
+    if torch.cuda.is_initialized() or not driver_untouched:  # too late to narrow: select the ordinal
         ordinal = claim.visible_index
     else:  # libraries in this process see the claimed GPU only, as cuda:0
         os.environ[VISIBLE_DEVICES] = claim.token

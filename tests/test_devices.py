@@ -228,7 +228,7 @@ def test_cpu_when_the_job_was_given_no_gpu(tmp_path: Path, fresh_process_state, 
 
 
 def test_cpu_when_no_cuda_device_exists(tmp_path: Path, fresh_process_state, monkeypatch, caplog) -> None:
-    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    monkeypatch.setattr(devices, "_count_devices", lambda: (0, True))
     with caplog.at_level(logging.INFO, logger="simex.devices"):
         assert select_device(1, tmp_path) == torch.device("cpu")
     assert "device: cpu (no CUDA device on this machine)" in caplog.text
@@ -290,3 +290,19 @@ def test_real_gpus_are_claimed_one_job_each(tmp_path: Path) -> None:
     finally:
         for job in jobs:
             job.kill()
+
+
+def test_without_nvml_the_claimed_ordinal_is_selected_instead_of_narrowing(tmp_path: Path, fresh_process_state,
+                                                                           monkeypatch) -> None:
+    """Counting GPUs through CUDA fixes CUDA_VISIBLE_DEVICES: the job must then pick the ordinal."""
+    monkeypatch.setattr(devices, "_count_devices", lambda: (2, False))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda ordinal: None)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda ordinal: "Fake GPU")
+    busy = try_lock(tmp_path, "0")  # another job holds GPU 0
+    try:
+        assert select_device(1, tmp_path, wait_s=0) == torch.device("cuda", 1)
+        assert "CUDA_VISIBLE_DEVICES" not in os.environ
+        assert select_device(1, tmp_path, wait_s=0) == torch.device("cuda", 1)  # a second call keeps the claim
+    finally:
+        busy.close()
