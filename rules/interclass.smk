@@ -54,6 +54,8 @@ rule interclass_sample_distance:
         "../environment.yml"
     log:
         "logs/tables/interclass/sample_{loss}.log",
+    resources:
+        gpu=1,
     threads: config.get("threads_per_job", 1)
     script:
         "../workflow_scripts/interclass_sample_distance.py"

@@ -138,31 +138,31 @@ def pair_indices(n_a: int, n_b: int, max_pairs: int, rng: np.random.Generator) -
 @torch.inference_mode()
 def mean_pair_distance(
     a: np.ndarray, b: np.ndarray, distance: PerSampleLoss, max_pairs: int, rng: np.random.Generator,
-    batch_size: int = 4096,
+    batch_size: int = 4096, device: torch.device | str = "cpu",
 ) -> float:
     """Mean δ(a_j, b_l) over the pairs of samples of two sets (uint8 images)."""
     check_images(a, "first set")
     check_images(b, "second set")
     ia, ib = pair_indices(len(a), len(b), max_pairs, rng)
-    ta, tb = images_to_tensor(a), images_to_tensor(b)
+    ta, tb = images_to_tensor(a).to(device), images_to_tensor(b).to(device)
     total = 0.0
     for start in range(0, len(ia), batch_size):
-        sa = torch.from_numpy(ia[start : start + batch_size])
-        sb = torch.from_numpy(ib[start : start + batch_size])
+        sa = torch.from_numpy(ia[start : start + batch_size]).to(device)
+        sb = torch.from_numpy(ib[start : start + batch_size]).to(device)
         total += float(distance(ta[sa], tb[sb]).double().sum())
     return total / len(ia)
 
 
 def sample_distance_matrix(
     reference: np.ndarray, reference_labels: np.ndarray, inputs: np.ndarray, input_labels: np.ndarray,
-    distance: PerSampleLoss, n_classes: int, max_pairs: int, seed: int,
+    distance: PerSampleLoss, n_classes: int, max_pairs: int, seed: int, device: torch.device | str = "cpu",
 ) -> pd.DataFrame:
     """Row k, column i: mean δ between reference samples of c_k and input samples of c_i."""
     classes = classes_of(reference_labels, n_classes)
     classes_of(input_labels, n_classes)
     rng = np.random.default_rng(seed)
     values = np.array([[mean_pair_distance(reference[reference_labels == k], inputs[input_labels == i], distance,
-                                           max_pairs, rng) for i in classes] for k in classes])
+                                           max_pairs, rng, device=device) for i in classes] for k in classes])
     return class_frame(values, classes)
 
 
