@@ -23,6 +23,7 @@ include: "rules/transfer.smk"
 include: "rules/augmentation.smk"
 include: "rules/interclass.smk"
 include: "rules/fleets.smk"
+include: "rules/latency.smk"
 include: "rules/figures.smk"
 include: "rules/report.smk"
 

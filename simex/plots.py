@@ -152,3 +152,81 @@ def reconstruction_figure(pairs: Sequence[tuple[str, np.ndarray, np.ndarray, np.
     left.suptitle(title, fontsize=10)
     right.text(0.02, 0.5, side_text, ha="left", va="center", fontsize=8, family="monospace")
     return figure
+
+
+def latency_figure(table: pd.DataFrame) -> Figure:
+    """Fig. 5: mean latency of one pairwise comparison per method (log scale), min–max bars,
+    the epoch of minimum validation loss on the TL bars, the paper's values as markers."""
+    names = list(table.index)
+    mean = table["seconds_mean"].to_numpy(dtype=float)
+    low, high = mean - table["seconds_min"].to_numpy(dtype=float), table["seconds_max"].to_numpy(dtype=float) - mean
+    colours = ["tab:red" if kind == "SimEx" else "tab:gray" for kind in table["kind"]]
+    figure, ax = plt.subplots(figsize=(1.15 * len(names) + 2.5, 4.0))
+    x = np.arange(len(names))
+    ax.bar(x, mean, yerr=[low, high], color=colours, capsize=3, label="ours (mean, min–max)")
+    for i, (name, row) in enumerate(table.iterrows()):
+        text = f"{row['seconds_mean']:.3g} s"
+        if not pd.isna(row["best_epoch_mean"]):
+            text += f"\n{row['best_epoch_mean']:.3g} ep"
+        ax.text(i, row["seconds_max"] * 1.15, text, ha="center", va="bottom", fontsize=7)
+    paper = table["paper_seconds"].astype(float)
+    if paper.notna().any():
+        ax.scatter(x[paper.notna().to_numpy()], paper[paper.notna()], marker="_", s=300, color="black", zorder=3,
+                   label="paper (GTX 1080 Ti)")
+    ax.set_yscale("log")
+    ax.set_xticks(x, names)
+    ax.set_ylabel("latency per pairwise comparison (s)")
+    first = table.iloc[0]
+    simex_rows = table[table["kind"] == "SimEx"]
+    speedups = ", ".join(f"{name}: {row['speedup_tl1_over_this']:.1f}x" for name, row in simex_rows.iterrows())
+    ax.set_title(f"Fig. 5: {first['unknown']} vs reference {first['reference']}, {int(first['samples'])} samples, "
+                 f"{int(first['repeats'])} repeats\nTL-1 / SimEx = {speedups} (paper 10.5x)", fontsize=9)
+    ax.set_ylim(top=ax.get_ylim()[1] * 4)
+    ax.legend(fontsize=7, loc="upper left")
+    notes = [f"device: {first['device']} ({first['hardware']})", *legend_lines([first["unknown"], first["reference"]])]
+    figure.text(0.5, -0.02, "\n".join(notes), ha="center", va="top", fontsize=7)
+    figure.tight_layout()
+    return figure
+
+
+def training_time_figure(table: pd.DataFrame) -> Figure:
+    """Fig. 6: mean Spearman ρ over base datasets vs elapsed AE training time at each
+    checkpoint epoch, min–max bars over repeats; (a) and (b) panels by schedule; vertical
+    lines BT-k = base classifiers' scratch-training time to the minimum validation loss."""
+    curves = table[table["kind"] == "autoencoder"]
+    bases = table[table["kind"] == "base classifier"]
+    panels = sorted(set(curves["panel"].fillna("")) or {""})
+    figure, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 4.2), squeeze=False, sharey=True)
+    styles = ["-", "--", "-.", ":"]
+    for ax, panel in zip(axes[0], panels):
+        part = curves[curves["panel"].fillna("") == panel]
+        for i, (name, rows) in enumerate(part.groupby("name", sort=False)):
+            rows = rows.sort_values("epoch")
+            ax.errorbar(rows["elapsed_s_mean"], rows["rho_mean"],
+                        yerr=[rows["rho_mean"] - rows["rho_min"], rows["rho_max"] - rows["rho_mean"]],
+                        xerr=[rows["elapsed_s_mean"] - rows["elapsed_s_min"], rows["elapsed_s_max"] - rows["elapsed_s_mean"]],
+                        linestyle=styles[i % len(styles)], marker="o", markersize=3, capsize=2, label=name,
+                        color="tab:red" if i == 0 else None)
+            for _, row in rows.iterrows():
+                ax.annotate(f"{int(row['epoch'])}", (row["elapsed_s_mean"], row["rho_mean"]), textcoords="offset points",
+                            xytext=(3, -9), fontsize=6)
+        for j, (_, row) in enumerate(bases.iterrows()):
+            ax.axvline(row["elapsed_s_mean"], color="gray", linewidth=0.8, linestyle=":")
+            ax.text(row["elapsed_s_mean"], 1.02 - 0.07 * (j % 4), row["name"], rotation=90, fontsize=6, ha="right",
+                    va="top", transform=ax.get_xaxis_transform())
+        paper = part.dropna(subset=["paper_rho"]) if "paper_rho" in part else part.iloc[:0]
+        if not paper.empty:
+            ax.scatter(paper["paper_elapsed_s"], paper["paper_rho"], marker="x", color="black", label="paper (Fig. 6a)")
+        ax.set_xscale("log")
+        ax.set_xlabel("elapsed training time (s), epochs annotated")
+        ax.set_title(f"({panel}) " + ", ".join(dict.fromkeys(part["name"])), fontsize=9)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    axes[0][0].set_ylabel("mean Spearman ρ over base datasets")
+    labels = " ".join(curves["base_datasets"].dropna().astype(str)).split()
+    notes = [f"base datasets: {' '.join(dict.fromkeys(labels))}; loss {', '.join(dict.fromkeys(curves['loss']))}; "
+             f"bars: min–max over repeats; BT-k: base classifiers' time to min. validation loss", *legend_lines(labels)]
+    figure.text(0.5, -0.02, "\n".join(notes), ha="center", va="top", fontsize=7)
+    figure.suptitle("Fig. 6: interim training time vs Spearman's ρ (against transfer-accuracy orderings)", fontsize=10)
+    figure.tight_layout()
+    return figure
