@@ -43,8 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     express.add_argument("--express", action="store_true",
                          help="stop reading samples once the top two intervals no longer overlap")
     express.add_argument("--budget", type=int, default=5000, help="read at most this many samples (0: no limit)")
-    express.add_argument("--step", type=int, default=256, help="samples read between checks")
-    express.add_argument("--min-samples", type=int, default=256, help="never stop before this many samples")
+    express.add_argument("--step", type=int, default=128, help="samples read between checks")
+    express.add_argument("--min-samples", type=int, default=128, help="never stop before this many samples")
     return parser
 
 
