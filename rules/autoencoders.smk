@@ -11,12 +11,14 @@ rule train_dataset_autoencoder:
         training=config["autoencoder"],
         ssim=config["ssim"],
         seed=config["seed"],
+        cache_key="{dataset}/{loss}",  # the between-workflow cache hashes params, never wildcards
+    # `--cache` shares trained fleets between workflows and configs (see README); a cached
+    # rule may not have a benchmark: the training time is in the model's history instead.
+    cache: True
     conda:
         "../environment.yml"
     log:
         "logs/models/ae/dataset/{dataset}/{loss}.log",
-    benchmark:
-        "benchmarks/models/ae/dataset/{dataset}/{loss}.tsv"
     resources:
         gpu=1,
     threads: config.get("threads_per_job", 1)
@@ -36,12 +38,12 @@ rule train_class_autoencoder:
         training=config["class_autoencoder"],
         ssim=config["ssim"],
         seed=config["seed"],
+        cache_key="{dataset}/{loss}/{label}",  # the between-workflow cache hashes params, never wildcards
+    cache: True
     conda:
         "../environment.yml"
     log:
         "logs/models/ae/class/{dataset}/{loss}/{label}.log",
-    benchmark:
-        "benchmarks/models/ae/class/{dataset}/{loss}/{label}.tsv"
     resources:
         gpu=1,
     threads: config.get("threads_per_job", 1)

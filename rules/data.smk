@@ -11,6 +11,9 @@ rule acquire_dataset:
     params:
         data=config["data"],
         seed=config["seed"],
+        cache_key="{dataset}",  # the between-workflow cache hashes params, never wildcards
+    # `--cache`: acquired and prepared datasets are shared between workflows (see README)
+    cache: True
     conda:
         "../environment.yml"
     log:
@@ -32,6 +35,8 @@ rule prepare_dataset:
         samples_per_dataset=config["data"]["samples_per_dataset"],
         train_test_ratio=config["data"]["train_test_ratio"],
         seed=config["seed"],
+        cache_key="{dataset}",
+    cache: True
     conda:
         "../environment.yml"
     log:
