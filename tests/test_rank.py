@@ -244,3 +244,19 @@ def test_npz_idx_and_channel_axis_read_the_same(tmp_path: Path) -> None:
 def test_bad_arrays_are_refused_by_name(array: np.ndarray, message: str) -> None:
     with pytest.raises(InputError, match=message):
         normalize_images(array, "x")
+
+
+# --- the pipeline's fleets ---------------------------------------------------------------
+
+
+@pytest.mark.e2e
+def test_pipeline_exports_loadable_fleets_and_the_rank_check(tiny_run: Path) -> None:
+    import pandas as pd
+
+    for loss in ("mse", "issim"):
+        fleet = Fleet.load(tiny_run / "results" / "fleets" / "dataset", loss=loss)
+        assert [m.dataset for m in fleet.members] == ["M", "E", "R", "B", "F"]
+        assert all(m.loss == loss for m in fleet.members)
+    check = pd.read_csv(tiny_run / "results" / "tables" / "fleet_rank_check.csv")
+    assert set(check["fleet"]) >= {"dataset"} and set(check["loss"]) == {"mse", "issim"}
+    assert check["own_rank"].between(1, 10).all() and check["express_n_used"].le(check["n_samples"]).all()
