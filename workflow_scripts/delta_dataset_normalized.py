@@ -18,5 +18,5 @@ norms = {labels[code]: mean_l2_norm(np.concatenate([load_split(train)[0], load_s
 normalised = normalized_delta(read_matrix(sm.input.delta), norms)
 write_csv(sm.output.table, normalised, float_format="%.6g")
 note = paper_order_note(normalised, list(normalised.index))
-write_text(sm.output.markdown, matrix_markdown(normalised, "Δ(X|Y) (MSE) / mean L2 norm of Y's samples") + (f"\n{note}\n" if note else ""))
+write_text(sm.output.markdown, matrix_markdown(normalised, "Δ(X|Y) (MSE) / mean L2 norm of Y's samples", "{:.3g}") + (f"\n{note}\n" if note else ""))
 log.info("mean L2 norms: %s\n%s\n%s", norms, normalised.to_string(), note)
