@@ -23,7 +23,8 @@ every slot taken says so at once, waits up to ``wait_s`` (default 60 s, env
 ``SIMEX_GPU_WAIT_S``) for a slot to free up, and then *shares* a device with a running
 job, logging a warning that names the device and its holder. Sharing is safe for this
 project's small LeNet-5 models (a few hundred MiB each) and keeps every Snakemake slot
-busy; set ``--resources gpu=<number of GPUs>`` to keep one job per device.
+busy; set ``--resources gpu=<number of GPUs>`` to keep one job per device. Jobs whose
+result is a time call ``select_device(..., share=False)``: they wait for a GPU of their own.
 """
 
 from __future__ import annotations
@@ -201,14 +202,17 @@ def claim_device(
     tokens: Sequence[str],
     ids: Sequence[str] | None = None,
     *,
-    wait_s: float = DEFAULT_WAIT_S,
+    wait_s: float | None = DEFAULT_WAIT_S,
     poll_s: float = DEFAULT_POLL_S,
+    share: bool = True,
 ) -> Claim:
     """Claim a device no other live process holds; after ``wait_s`` without one, share one.
 
     ``tokens`` are the candidate devices (``CUDA_VISIBLE_DEVICES`` entries), ``ids`` their
     node-wide names (default: the tokens). Never returns the same device exclusively to two
     live processes; the lock is released when this process ends or calls ``release()``.
+    ``share=False`` (jobs that measure time): never share; wait up to ``wait_s`` (None:
+    until a device frees up) and then raise.
     """
     if not tokens:
         raise ValueError("claim_device needs at least one candidate device")
@@ -222,14 +226,20 @@ def claim_device(
     if claim is not None:
         return claim
     holders = "; ".join(f"GPU {physical_id}: {holder(lock_dir, physical_id)}" for physical_id in ids)
+    limit = float("inf") if wait_s is None else wait_s
     log.warning("all %d GPU(s) of this machine are held by other running jobs (%s): more GPU jobs are "
-                "running than there are GPUs (Snakemake's --resources gpu exceeds %d). Waiting up to %.0f s "
-                "for one to free up, then sharing one.", len(ids), holders, len(ids), wait_s)
-    while (waited := time.monotonic() - started) < wait_s:
-        time.sleep(max(0.0, min(poll_s, wait_s - waited)))
+                "running than there are GPUs (Snakemake's --resources gpu exceeds %d). Waiting %s for one "
+                "to free up%s.", len(ids), holders, len(ids),
+                "until one frees up" if wait_s is None else f"up to {wait_s:.0f} s",
+                ", then sharing one" if share else " (this job does not share a GPU)")
+    while (waited := time.monotonic() - started) < limit:
+        time.sleep(max(0.0, min(poll_s, limit - waited)))
         claim = _try_all(lock_dir, tokens, ids, time.monotonic() - started)
         if claim is not None:
             return claim
+    if not share:
+        raise RuntimeError(f"no GPU freed up within {limit:.0f} s and this job must not share one ({holders}); "
+                           f"run with --resources gpu={len(ids)} or fewer")
     index = os.getpid() % len(tokens)
     log.warning("no GPU freed up within %.0f s: SHARING GPU %s with %s. Run with --resources gpu=%d "
                 "to give every GPU job a device of its own.", wait_s, ids[index],
@@ -271,6 +281,7 @@ def select_device(
     devices: Sequence[str] | None = None,
     wait_s: float | None = None,
     poll_s: float = DEFAULT_POLL_S,
+    share: bool = True,
 ) -> torch.device:
     """The device this job computes on: a claimed GPU when it was given one, else the CPU.
 
@@ -278,7 +289,9 @@ def select_device(
     (``$VARS`` and ``~`` expanded; default ``$SIMEX_GPU_LOCK_DIR`` or /tmp/simex-gpu-locks).
     ``devices`` overrides the candidate devices (``CUDA_VISIBLE_DEVICES`` entries);
     ``wait_s`` how long to wait for a free GPU before sharing (default
-    ``$SIMEX_GPU_WAIT_S`` or 60 s). Call it before anything touches CUDA.
+    ``$SIMEX_GPU_WAIT_S`` or 60 s). ``share=False`` for jobs whose result is a time: they
+    wait for a GPU of their own (as long as ``wait_s``, default: until one frees up) instead
+    of sharing one. Call it before anything touches CUDA.
     """
     global _claim, _ordinal
     import torch
@@ -304,8 +317,9 @@ def select_device(
     if gpus > 1:
         log.info("the job was given %d GPUs; it computes on one", gpus)
     lock_dir = DEFAULT_LOCK_DIR if lock_dir is None else Path(os.path.expanduser(os.path.expandvars(str(lock_dir))))
-    claim = claim_device(lock_dir, tokens, physical_ids(tokens),
-                         wait_s=_wait_from_environment() if wait_s is None else wait_s, poll_s=poll_s)
+    if wait_s is None and share:
+        wait_s = _wait_from_environment()
+    claim = claim_device(lock_dir, tokens, physical_ids(tokens), wait_s=wait_s, poll_s=poll_s, share=share)
     if torch.cuda.is_initialized() or not driver_untouched:  # too late to narrow: select the ordinal
         ordinal = claim.visible_index
     else:  # libraries in this process see the claimed GPU only, as cuda:0

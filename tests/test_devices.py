@@ -306,3 +306,13 @@ def test_without_nvml_the_claimed_ordinal_is_selected_instead_of_narrowing(tmp_p
         assert select_device(1, tmp_path, wait_s=0) == torch.device("cuda", 1)  # a second call keeps the claim
     finally:
         busy.close()
+
+
+def test_a_job_that_must_not_share_waits_then_says_why(tmp_path: Path) -> None:
+    holder = claimer(tmp_path, 1)
+    try:
+        assert holder.report()["exclusive"]
+        with pytest.raises(RuntimeError, match="must not share one"):
+            claim_device(tmp_path, ["0"], wait_s=0.2, poll_s=0.05, share=False)
+    finally:
+        holder.kill()
