@@ -7,37 +7,14 @@
 
 import re
 
+from simex.latency import config_problems, schedule_slug
+
 LATENCY = config["latency"]
 LAT_REFERENCE, LAT_UNKNOWN = LATENCY["reference"], LATENCY["unknown"]
 LAT_TIME = LATENCY["training_time"]
-
-
-def _latency_checks():
-    problems = []
-    for key in ("reference", "unknown"):
-        if LATENCY[key] not in DATASETS:
-            problems.append(f"latency.{key} = {LATENCY[key]} is not among datasets {DATASETS}")
-    if LAT_REFERENCE == LAT_UNKNOWN:
-        problems.append("latency.reference and latency.unknown must differ")
-    for loss in LATENCY["losses"]:
-        if loss not in LOSSES:
-            problems.append(f"latency.losses: {loss} is not among the trained losses {LOSSES}")
-    for code in LAT_TIME["base_datasets"]:
-        if code not in DATASETS:
-            problems.append(f"latency.training_time.base_datasets: {code} is not among datasets {DATASETS}")
-    if not any(entry["name"] == "TL-1" for entry in LATENCY["transfer"]):
-        problems.append("latency.transfer needs an entry named TL-1 (the speed-up is TL-1 / SimEx)")
-    if problems:
-        raise ValueError("config error: " + "; ".join(problems))
-
-
-_latency_checks()
-
-
-def schedule_slug(entry):
-    return f"{entry['optimizer']}-{float(entry['lr']):g}"
-
-
+_latency_problems = config_problems(config)
+if _latency_problems:
+    raise WorkflowError("config: " + "; ".join(_latency_problems))
 LAT_SCHEDULES = {schedule_slug(entry): entry for entry in LAT_TIME["schedules"]}
 
 TARGETS["fig5"] = ["results/tables/latency_pairwise.csv", "results/figures/fig5_latency.png"]

@@ -166,7 +166,7 @@ class PairwiseSimEx:
     """Δ(X|Y) of one trained autoencoder A(Y) for the uint8 images of X, as fast as we can."""
 
     def __init__(self, model: torch.nn.Module, loss: str, window: SSIMWindow, device: torch.device,
-                 batch_size: int = 1024) -> None:
+                 batch_size: int = 256) -> None:
         from simex.rank import FleetEvaluator
 
         if batch_size < 1:
@@ -326,7 +326,8 @@ def pairwise_latency(autoencoders: Mapping[str, torch.nn.Module], base, images: 
             log.info("repeat %d %s (%s lr %g): minimum validation loss at epoch %d after %.3f s (%d epochs run)",
                      repeat + 1, setting.name, setting.optimizer, setting.lr, run["best_epoch"], run["seconds"],
                      run["epochs_run"])
-    return {"runs": runs, "settings": {s.name: {"optimizer": s.optimizer, "lr": s.lr} for s in tl}}
+    return {"runs": runs, "settings": {s.name: {"optimizer": s.optimizer, "lr": s.lr} for s in tl},
+            "max_epochs": int(max_epochs)}
 
 
 def pairwise_table(record: Mapping[str, Any], primary_loss: str) -> pd.DataFrame:
@@ -355,13 +356,15 @@ def pairwise_table(record: Mapping[str, Any], primary_loss: str) -> pd.DataFrame
         if is_simex:
             rate = samples / seconds["mean"]
             row.update({"best_epoch_mean": math.nan, "best_epoch_min": math.nan, "best_epoch_max": math.nan,
-                        "epochs_run_mean": math.nan, "samples_per_s_per_ae": rate,
+                        "epochs_run_mean": math.nan, "runs_at_max_epochs": math.nan, "samples_per_s_per_ae": rate,
                         "model_gflops_per_s": rate * flops / 1e9, "fraction_of_fp32_peak": rate * flops / 1e9 / peak,
                         "speedup_tl1_over_this": tl1_mean / seconds["mean"]})
         else:
             epochs = summary([r["best_epoch"] for r in values])
             row.update({"best_epoch_mean": epochs["mean"], "best_epoch_min": epochs["min"], "best_epoch_max": epochs["max"],
                         "epochs_run_mean": statistics.fmean(r["epochs_run"] for r in values),
+                        # the minimum may lie beyond the cap: these runs give a lower bound
+                        "runs_at_max_epochs": sum(r["best_epoch"] >= record.get("max_epochs", math.inf) for r in values),
                         "samples_per_s_per_ae": math.nan, "model_gflops_per_s": math.nan,
                         "fraction_of_fp32_peak": math.nan, "speedup_tl1_over_this": math.nan})
         row.update({
@@ -465,6 +468,8 @@ def pairwise_markdown(table: pd.DataFrame) -> str:
     lines = ["| method | ours: s (min–max) | epochs to min | × SimEx | paper |", "|---|---:|---:|---:|---|"]
     for name, row in table.iterrows():
         epochs = "" if pd.isna(row["best_epoch_mean"]) else f"{row['best_epoch_mean']:.1f}"
+        if row.get("runs_at_max_epochs", 0) > 0:
+            epochs += f" ({int(row['runs_at_max_epochs'])} of {int(row['repeats'])} at the epoch cap: a lower bound)"
         lines.append(f"| {name} | {row['seconds_mean']:.4g} ({row['seconds_min']:.4g}–{row['seconds_max']:.4g}) | "
                      f"{epochs} | {row['times_simex']:.1f} | {row['paper_note']} |")
     return "\n".join(lines) + "\n"
@@ -500,3 +505,34 @@ def training_curve(train_images: Mapping[str, np.ndarray], test_images: Mapping[
         train_autoencoder(images, loss, window, config, device, on_checkpoint=on_checkpoint)
         curves[base] = points
     return curves
+
+
+# --- config, for rules/latency.smk -----------------------------------------------------
+
+
+def config_problems(config: Mapping[str, Any]) -> list[str]:
+    """What is inconsistent in the ``latency`` section given the rest of the config."""
+    section, datasets, losses = config["latency"], list(config["datasets"]), list(config["losses"])
+    problems = [f"latency.{key} = {section[key]} is not among datasets {datasets}"
+                for key in ("reference", "unknown") if section[key] not in datasets]
+    if section["reference"] == section["unknown"]:
+        problems.append("latency.reference and latency.unknown must differ")
+    problems += [f"latency.losses: {loss} is not among the trained losses {losses}"
+                 for loss in section["losses"] if loss not in losses]
+    problems += [f"latency.training_time.base_datasets: {code} is not among datasets {datasets}"
+                 for code in section["training_time"]["base_datasets"] if code not in datasets]
+    if not any(entry["name"] == "TL-1" for entry in section["transfer"]):
+        problems.append("latency.transfer needs an entry named TL-1 (the speed-up is TL-1 / SimEx)")
+    if float(config["classifier"]["transfer"].get("validation_fraction", 0)) <= 0:
+        problems.append("classifier.transfer.validation_fraction must be > 0: TL-k stop at the minimum validation loss")
+    if float(config["classifier"]["base"].get("validation_fraction", 0)) <= 0:
+        problems.append("classifier.base.validation_fraction must be > 0: BT-k stop at the minimum validation loss")
+    slugs = [schedule_slug(entry) for entry in section["training_time"]["schedules"]]
+    if len(set(slugs)) != len(slugs):
+        problems.append(f"latency.training_time.schedules: two schedules share optimizer and lr ({slugs})")
+    return problems
+
+
+def schedule_slug(entry: Mapping[str, Any]) -> str:
+    """A schedule's file name: optimizer and learning rate, e.g. ``rmsprop-0.0002``."""
+    return f"{entry['optimizer']}-{float(entry['lr']):g}"

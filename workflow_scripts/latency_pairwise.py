@@ -29,7 +29,7 @@ record = pairwise_latency(
     autoencoders, base, images, labels, optimizer_settings(section["transfer"]), classifier["transfer"],
     int(section.get("max_epochs", 100)), int(section.get("repeats", 5)),
     lambda name, repeat: derived_seed(seed, "latency", name, repeat), ssim_window({"ssim": sm.params.ssim}), device,
-    int(section.get("batch_size", 1024)), classifier.get("reinitialize_fc", False))
+    int(section.get("batch_size", 256)), classifier.get("reinitialize_fc", False))
 peak = max(peak_before, matmul_peak_gflops(device, peak_size, peak_reps))
 record.update({
     "reference": reference_provenance["label"], "unknown": unknown_provenance["label"],
