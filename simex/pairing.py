@@ -136,7 +136,7 @@ def mean_pairwise_distance(a: torch.Tensor, b: torch.Tensor, chunk: int = 2048) 
     """Mean Euclidean distance over all pairs (a_j, b_l) of rows of ``a`` and ``b``."""
     total = 0.0
     for start in range(0, len(a), chunk):
-        total += float(torch.cdist(a[start : start + chunk].double(), b.double()).sum())
+        total += float(torch.cdist(a[start : start + chunk].float(), b.float()).double().sum())
     return total / (len(a) * len(b))
 
 

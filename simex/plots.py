@@ -64,7 +64,10 @@ def augmentation_figure(runs: pd.DataFrame, references: Sequence[str]) -> Figure
     min–max bars over trials; dotted horizontals: the same n(c_M) without borrowing."""
     borrowed = runs[runs["n_borrowed"] > 0]
     reference = runs[runs["n_borrowed"] == 0].groupby("n_mnist")["accuracy"].mean()
-    methods = list(dict.fromkeys(borrowed["method"]))
+    paper_rows = ("SimEx", "sample-MSE", "embeddings")  # the paper's row order
+    methods = sorted(dict.fromkeys(borrowed["method"]),
+                     key=lambda m: next((r for r, p in enumerate(paper_rows) if m.startswith(p)), len(paper_rows)))
+    x_ticks = sorted(set(borrowed["n_borrowed"]))
     n_mnist = sorted(set(runs["n_mnist"]))
     colours = {n: plt.get_cmap("viridis")(i / max(1, len(n_mnist) - 1) * 0.85) for i, n in enumerate(n_mnist)}
     figure, axes = plt.subplots(len(methods), len(references), figsize=(3.2 * len(references), 2.7 * len(methods)),
@@ -82,6 +85,8 @@ def augmentation_figure(runs: pd.DataFrame, references: Sequence[str]) -> Figure
                 if n in reference.index:
                     ax.axhline(reference[n], color=colours[n], linestyle=":", linewidth=1)
             ax.set_xscale("log")
+            ax.set_xticks(x_ticks, [str(x) for x in x_ticks])
+            ax.minorticks_off()
             ax.grid(True, which="major", alpha=0.3)
             if row == 0:
                 ax.set_title(f"Y = {label}")
