@@ -443,7 +443,7 @@ def fig6_table(schedules: Sequence[Mapping[str, Any]], base_records: Mapping[str
                 "optimizer": setting["optimizer"], "lr": float(setting["lr"]), "epoch": epoch,
                 "elapsed_s_mean": elapsed["mean"], "elapsed_s_min": elapsed["min"], "elapsed_s_max": elapsed["max"],
                 "rho_mean": rho["mean"], "rho_min": rho["min"], "rho_max": rho["max"], "repeats": len(values),
-                "base_datasets": " ".join(labels[b] for b in dict.fromkeys(bases)), "loss": record.get("loss", "issim"),
+                "base_datasets": " ".join(labels[b] for b in labels if b in bases), "loss": record.get("loss", "issim"),
                 "samples_per_ae": record.get("samples_per_ae"), "device": record.get("device", ""),
                 "paper_elapsed_s": paper[0] if paper else math.nan, "paper_rho": paper[1] if paper else math.nan,
                 "paper_note": "",
@@ -456,7 +456,7 @@ def fig6_table(schedules: Sequence[Mapping[str, Any]], base_records: Mapping[str
             "kind": "base classifier", "panel": "", "name": name, "optimizer": entry["optimizer"], "lr": float(entry["lr"]),
             "epoch": epochs["mean"], "elapsed_s_mean": seconds["mean"], "elapsed_s_min": seconds["min"],
             "elapsed_s_max": seconds["max"], "rho_mean": math.nan, "rho_min": math.nan, "rho_max": math.nan,
-            "repeats": 1, "base_datasets": " ".join(labels[b] for b in runs), "loss": "cross-entropy",
+            "repeats": 1, "base_datasets": " ".join(labels[b] for b in labels if b in runs), "loss": "cross-entropy",
             "samples_per_ae": base_records.get("samples"), "device": base_records.get("device", ""),
             "paper_elapsed_s": math.nan, "paper_rho": math.nan, "paper_note": PAPER_BT_NOTE,
         })
