@@ -327,7 +327,7 @@ class Fleet:
                                  f"{fleet_loss!r}: the fleet mixes losses")
             models.append(model)
         ssim = manifest.get("ssim") or {}
-        window = SSIMWindow(int(ssim.get("win_size", 7)), float(ssim.get("win_sigma", 1.0)))
+        window = SSIMWindow(int(ssim.get("win_size", 11)), float(ssim.get("win_sigma", 1.5)))
         return cls(folder, str(manifest.get("name", folder.name)), fleet_loss, window, members, models,
                    torch.device(device))
 

@@ -14,7 +14,7 @@ from simex.training import TrainConfig
 
 def ssim_window(config: Mapping[str, Any]) -> SSIMWindow:
     section = config.get("ssim", {})
-    return SSIMWindow(size=section.get("win_size", 7), sigma=section.get("win_sigma", 1.0))
+    return SSIMWindow(size=section.get("win_size", 11), sigma=section.get("win_sigma", 1.5))
 
 
 def train_config(section: Mapping[str, Any], seed: int, checkpoint_epochs: tuple[int, ...] = ()) -> TrainConfig:

@@ -32,9 +32,9 @@ def test_issim_matches_a_reference_ssim_on_the_projects_window():
     rng = np.random.default_rng(0)
     x = rng.random((28, 28))
     y = np.clip(x + rng.normal(0, 0.2, (28, 28)), 0, 1)
-    window = SSIMWindow(7, 1.0)
+    window = SSIMWindow()  # the project's window: 11 pixels, sigma 1.5
     ours = issim_per_sample(torch.tensor(x[None, None]), torch.tensor(y[None, None]), window)
-    assert ours.item() == pytest.approx(1 - reference_ssim(x, y, 7, 1.0), abs=1e-6)
+    assert ours.item() == pytest.approx(1 - reference_ssim(x, y, 11, 1.5), abs=1e-6)
 
 
 def test_delta_of_identical_images_is_zero():
