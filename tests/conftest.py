@@ -44,8 +44,9 @@ def copy_workflow(destination: Path) -> None:
             shutil.copy2(source, destination / part)
 
 
-def snakemake(workdir: Path, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "tiny.yaml", *args]
+def snakemake(workdir: Path, *args: str, timeout: float = 1800, configfile: str = "tiny.yaml") -> subprocess.CompletedProcess[str]:
+    # Targets first: --configfile takes a list and would swallow them.
+    command = [sys.executable, "-m", "snakemake", *args, "--cores", "2", "--configfile", configfile]
     env = dict(os.environ, SIMEX_GPU_LOCK_DIR=str(workdir / "gpu-locks"))
     return subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env)
 

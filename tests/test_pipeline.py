@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 from tests.conftest import snakemake
 
@@ -38,8 +39,8 @@ def test_provenance_says_where_each_dataset_came_from(tiny_run):
     assert record["F"]["provenance"] == "original" and "Debian" in record["F"]["source"]
     assert record["R"]["provenance"] == "regenerated" and record["B"]["provenance"] == "regenerated"
     assert record["E"]["provenance"] == "stand-in" and record["E"]["label"] == "E*"
-    for d, info in record.items():
-        assert info["splits"]["train"] == 5 * info["splits"]["test"]
+    for d, info in record.items():  # 5:1 up to rounding within each class
+        assert 4.5 <= info["splits"]["train"] / info["splits"]["test"] <= 5.5
         assert [a["outcome"] for a in info["attempts"]][-1] == "used"
 
 
@@ -75,27 +76,34 @@ def model_tensors(path: Path) -> dict[str, torch.Tensor]:
 def test_a_run_killed_mid_training_restarts_to_the_same_artifact(tiny_run, tmp_path):
     workdir = tmp_path / "copy"
     shutil.copytree(tiny_run, workdir, symlinks=True)
+    # Long enough training that the kill lands mid-training, not after the job.
+    config = yaml.safe_load((workdir / "tiny.yaml").read_text())
+    config["autoencoder"]["epochs"] = 40
+    (workdir / "kill.yaml").write_text(yaml.safe_dump(config))
     target = "results/models/ae/dataset/F/issim.pt"
+    uninterrupted = snakemake(workdir, target, "--forcerun", "train_dataset_autoencoder", configfile="kill.yaml")
+    assert uninterrupted.returncode == 0, uninterrupted.stderr[-3000:]
     reference = model_tensors(workdir / target)
     (workdir / target).unlink()
     log = workdir / "logs/models/ae/dataset/F/issim.log"
     log.unlink(missing_ok=True)
-    command = [sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", "tiny.yaml", target]
+    command = [sys.executable, "-m", "snakemake", target, "--cores", "1", "--configfile", "kill.yaml"]
     process = subprocess.Popen(command, cwd=workdir, start_new_session=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and process.poll() is None:
-        if log.exists() and "epoch 1/" in log.read_text():
+        if log.exists() and "epoch 3/" in log.read_text():
             break
-        time.sleep(0.05)
+        time.sleep(0.02)
+    assert process.poll() is None, "the job ended before it could be killed"
     os.killpg(process.pid, signal.SIGKILL)  # Snakemake and its job, mid-training
     process.wait()
-    leftovers = [p for p in (workdir / target).parent.iterdir() if p.name.startswith(".issim.pt")]
-    for leftover in leftovers:  # a temporary file may survive SIGKILL, but never under the final name
-        leftover.unlink()
-    assert not (workdir / target).exists() or process.returncode == 0
-    result = snakemake(workdir, "--rerun-incomplete", target)
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert not (workdir / target).exists()  # nothing half-written under the final name
+    for leftover in (workdir / target).parent.glob(".issim.pt*"):
+        leftover.unlink()  # a temporary file may survive SIGKILL
+    assert snakemake(workdir, "--unlock", configfile="kill.yaml").returncode == 0  # the killed run's lock
+    restarted_run = snakemake(workdir, target, "--rerun-incomplete", configfile="kill.yaml")
+    assert restarted_run.returncode == 0, restarted_run.stderr[-3000:]
     restarted = model_tensors(workdir / target)
     assert restarted.keys() == reference.keys()
     for name, tensor in reference.items():
