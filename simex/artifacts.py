@@ -82,3 +82,28 @@ def setup_logging(log_file: Path | str | None = None, level: int = logging.INFO)
     logging.basicConfig(level=level, handlers=handlers, force=True,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return logging.getLogger("simex")
+
+
+def save_checkpoint(destination: Path | str, architecture: str, state_dict: Any, **fields: Any) -> None:
+    """A model's weights with its architecture name and metadata, written atomically."""
+    import torch
+
+    with atomic_path(destination) as temporary:
+        torch.save({"architecture": architecture, "state_dict": state_dict, **fields}, temporary)
+
+
+def load_checkpoint(path: Path | str, kind: str, architectures: set[str], error: type[Exception],
+                    device: Any = "cpu") -> dict[str, Any]:
+    """The payload of a ``kind`` checkpoint of one of ``architectures``; ``error`` names what is wrong."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{path}: no such {kind} file")
+    try:
+        payload = torch.load(path, map_location=device, weights_only=True)
+    except Exception as err:  # torch raises many types for a corrupt file
+        raise error(f"{path}: not a readable {kind} checkpoint ({err})") from err
+    if not isinstance(payload, dict) or payload.get("architecture") not in architectures:
+        raise error(f"{path}: not a {kind} checkpoint (architecture {' or '.join(sorted(architectures))})")
+    return payload

@@ -8,7 +8,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from simex.artifacts import atomic_path
+from simex.artifacts import load_checkpoint, save_checkpoint
 from simex.losses import SSIMWindow, per_sample_loss
 from simex.models import LeNet5AutoEncoder
 from simex.training import TrainConfig, TrainResult, autoencoder_batch_loss, images_to_tensor, seed_everything, train
@@ -22,21 +22,11 @@ class FleetError(ValueError):
 
 def save_autoencoder(destination: Path | str, model: LeNet5AutoEncoder, metadata: dict[str, Any]) -> None:
     """``metadata`` says what the autoencoder was trained on: dataset, class, loss, provenance."""
-    payload = {"architecture": ARCHITECTURE, "state_dict": model.state_dict(), "metadata": metadata}
-    with atomic_path(destination) as temporary:
-        torch.save(payload, temporary)
+    save_checkpoint(destination, ARCHITECTURE, model.state_dict(), metadata=metadata)
 
 
 def load_autoencoder(path: Path | str, device: torch.device | str = "cpu") -> tuple[LeNet5AutoEncoder, dict[str, Any]]:
-    path = Path(path)
-    if not path.is_file():
-        raise FleetError(f"{path}: no such autoencoder file")
-    try:
-        payload = torch.load(path, map_location=device, weights_only=True)
-    except Exception as err:  # torch raises many types for a corrupt file
-        raise FleetError(f"{path}: not a readable autoencoder checkpoint ({err})") from err
-    if not isinstance(payload, dict) or payload.get("architecture") != ARCHITECTURE:
-        raise FleetError(f"{path}: not a {ARCHITECTURE} checkpoint")
+    payload = load_checkpoint(path, "autoencoder", {ARCHITECTURE}, FleetError, device)
     model = LeNet5AutoEncoder()
     model.load_state_dict(payload["state_dict"])
     return model.to(device).eval(), payload["metadata"]

@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from simex.artifacts import atomic_path
+from simex.artifacts import load_checkpoint, save_checkpoint
 from simex.losses import PerSampleLoss
 from simex.models import LeNet5Classifier
 from simex.similarity import check_images, delta_matrix
@@ -228,22 +228,12 @@ def train_nine_class(
 
 def save_classifier(destination: Path | str, architecture: str, model: nn.Module, kept: Sequence[int],
                     metadata: Mapping[str, Any]) -> None:
-    payload = {"architecture": architecture, "kept_classes": [int(c) for c in kept],
-               "state_dict": model.state_dict(), "metadata": dict(metadata)}
-    with atomic_path(destination) as temporary:
-        torch.save(payload, temporary)
+    save_checkpoint(destination, architecture, model.state_dict(), kept_classes=[int(c) for c in kept],
+                    metadata=dict(metadata))
 
 
 def load_classifier(path: Path | str, device: torch.device | str = "cpu") -> tuple[nn.Module, list[int], dict[str, Any]]:
-    path = Path(path)
-    if not path.is_file():
-        raise InterclassError(f"{path}: no such classifier file")
-    try:
-        payload = torch.load(path, map_location=device, weights_only=True)
-    except Exception as err:  # torch raises many types for a corrupt file
-        raise InterclassError(f"{path}: not a readable classifier checkpoint ({err})") from err
-    if not isinstance(payload, dict) or payload.get("architecture") not in ARCHITECTURES:
-        raise InterclassError(f"{path}: not a 9-class classifier checkpoint")
+    payload = load_checkpoint(path, "9-class classifier", set(ARCHITECTURES), InterclassError, device)
     kept = list(payload["kept_classes"])
     model = build_classifier(payload["architecture"], len(kept))
     model.load_state_dict(payload["state_dict"])

@@ -31,7 +31,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from simex.artifacts import atomic_path
+from simex.artifacts import load_checkpoint, save_checkpoint
 from simex.datasets import code_of, legend_lines
 from simex.models import LeNet5Classifier
 from simex.stats import rowwise_rho
@@ -250,21 +250,11 @@ def transfer_all(base: LeNet5Classifier, base_code: str, targets: Mapping[str, t
 
 
 def save_classifier(destination: Path | str, model: LeNet5Classifier, metadata: dict[str, Any]) -> None:
-    payload = {"architecture": ARCHITECTURE, "state_dict": model.state_dict(), "metadata": metadata}
-    with atomic_path(destination) as temporary:
-        torch.save(payload, temporary)
+    save_checkpoint(destination, ARCHITECTURE, model.state_dict(), metadata=metadata)
 
 
 def load_classifier(path: Path | str, device: torch.device | str = "cpu") -> tuple[LeNet5Classifier, dict[str, Any]]:
-    path = Path(path)
-    if not path.is_file():
-        raise TransferError(f"{path}: no such classifier file")
-    try:
-        payload = torch.load(path, map_location=device, weights_only=True)
-    except Exception as err:  # torch raises many types for a corrupt file
-        raise TransferError(f"{path}: not a readable classifier checkpoint ({err})") from err
-    if not isinstance(payload, dict) or payload.get("architecture") != ARCHITECTURE:
-        raise TransferError(f"{path}: not a {ARCHITECTURE} checkpoint")
+    payload = load_checkpoint(path, "classifier", {ARCHITECTURE}, TransferError, device)
     model = LeNet5Classifier(N_CLASSES)
     model.load_state_dict(payload["state_dict"])
     return model.to(device).eval(), payload["metadata"]

@@ -97,7 +97,7 @@ def test_resnet18_is_adapted_to_one_channel_28x28() -> None:
 
 
 def test_load_classifier_names_a_missing_or_foreign_file(tmp_path: Path) -> None:
-    with pytest.raises(InterclassError, match="no such classifier file"):
+    with pytest.raises(InterclassError, match="no such 9-class classifier file"):
         load_classifier(tmp_path / "missing.pt")
     torch.save({"architecture": "lenet5-autoencoder"}, tmp_path / "ae.pt")
     with pytest.raises(InterclassError, match="not a 9-class classifier"):

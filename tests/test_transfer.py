@@ -161,7 +161,7 @@ def test_classifier_round_trip_and_a_wrong_file_is_named(tmp_path):
     for name, value in model.state_dict().items():
         assert torch.equal(value, loaded.state_dict()[name])
     torch.save({"architecture": "lenet5-autoencoder"}, tmp_path / "ae.pt")
-    with pytest.raises(TransferError, match="not a lenet5-classifier"):
+    with pytest.raises(TransferError, match="not a classifier checkpoint"):
         load_classifier(tmp_path / "ae.pt")
     with pytest.raises(TransferError, match="no such classifier"):
         load_classifier(tmp_path / "missing.pt")
