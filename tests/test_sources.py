@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import zipfile
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -29,27 +31,28 @@ def write_mnist_fixture(folder: Path) -> tuple[dict[str, str], dict[str, str], n
     return gz_md5, raw_md5, np.concatenate([train, test])
 
 
-def test_canonical_torchvision_download_is_verified_and_decoded(tmp_path, monkeypatch):
+@contextlib.contextmanager
+def mnist_mirror(tmp_path: Path, monkeypatch, corrupt: dict[str, str] | None = None) -> Iterator[np.ndarray]:
+    """torchvision's MNIST pointed at a loopback mirror of the fixture; yields its images."""
     served = tmp_path / "mirror"
     served.mkdir()
     gz_md5, raw_md5, images = write_mnist_fixture(served)
     with serve_folder(served) as url:
         monkeypatch.setattr(tvd.MNIST, "mirrors", [url])
         monkeypatch.setattr(tvd.MNIST, "resources", [(f"{n}.gz", gz_md5[n]) for n in IDX_NAMES])
-        monkeypatch.setattr(sources, "MNIST_MD5", raw_md5)
+        monkeypatch.setattr(sources, "MNIST_MD5", {**raw_md5, **(corrupt or {})})
+        yield images
+
+
+def test_canonical_torchvision_download_is_verified_and_decoded(tmp_path, monkeypatch):
+    with mnist_mirror(tmp_path, monkeypatch) as images:
         raw = sources.canonical_torchvision_idx("M", tmp_path / "downloads")
     np.testing.assert_array_equal(raw.images, images)
     assert raw.provenance == "original" and raw.details["md5_verified"] is True
 
 
 def test_canonical_download_with_a_wrong_published_md5_is_refused(tmp_path, monkeypatch):
-    served = tmp_path / "mirror"
-    served.mkdir()
-    gz_md5, raw_md5, _ = write_mnist_fixture(served)
-    with serve_folder(served) as url:
-        monkeypatch.setattr(tvd.MNIST, "mirrors", [url])
-        monkeypatch.setattr(tvd.MNIST, "resources", [(f"{n}.gz", gz_md5[n]) for n in IDX_NAMES])
-        monkeypatch.setattr(sources, "MNIST_MD5", {**raw_md5, "t10k-images-idx3-ubyte": "f" * 32})
+    with mnist_mirror(tmp_path, monkeypatch, corrupt={"t10k-images-idx3-ubyte": "f" * 32}):
         with pytest.raises(DataFormatError, match="t10k-images-idx3-ubyte: MD5"):
             sources.canonical_torchvision_idx("M", tmp_path / "downloads")
 
