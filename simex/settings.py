@@ -26,6 +26,7 @@ def train_config(section: Mapping[str, Any], seed: int, checkpoint_epochs: tuple
         seed=seed,
         patience=int(section.get("patience", 0)),
         checkpoint_epochs=checkpoint_epochs,
+        steps=None if section.get("steps") is None else int(section["steps"]),
     )
 
 

@@ -41,12 +41,24 @@ class TrainConfig:
     seed: int
     patience: int = 0  # epochs without improvement before stopping; 0 = never stop early
     checkpoint_epochs: tuple[int, ...] = ()
+    # A budget in optimizer steps: when set, training makes exactly this many updates
+    # (the last epoch may be partial) and ``epochs`` is not used. Budgets in steps make
+    # models trained on sets of different sizes comparable.
+    steps: int | None = None
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; expected one of {', '.join(OPTIMIZERS)}")
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0 or self.patience < 0:
             raise ValueError(f"invalid training settings: {self}")
+        if self.steps is not None and self.steps < 1:
+            raise ValueError(f"steps must be at least 1, got {self.steps}")
+
+    def epochs_for(self, n_samples: int) -> int:
+        """Epochs to run on ``n_samples``: ``epochs``, or as many as the step budget needs."""
+        if self.steps is None:
+            return self.epochs
+        return math.ceil(self.steps / math.ceil(n_samples / self.batch_size))
 
 
 @dataclass
@@ -126,12 +138,18 @@ def train(
     best_state = None
     result = TrainResult()
     elapsed = 0.0
-    for epoch in range(1, config.epochs + 1):
+    epochs = config.epochs_for(len(inputs))
+    steps_left = config.steps if config.steps is not None else math.inf
+    for epoch in range(1, epochs + 1):
         started = time.perf_counter()
         model.train()
         order = torch.randperm(len(inputs), generator=generator)
         running = 0.0
+        seen = 0
         for start in range(0, len(inputs), config.batch_size):
+            if steps_left <= 0:
+                break
+            steps_left -= 1
             index = order[start : start + config.batch_size]
             x, y = inputs[index].to(device), targets[index].to(device)
             optimizer.zero_grad(set_to_none=True)
@@ -141,15 +159,16 @@ def train(
             loss.backward()
             optimizer.step()
             running += float(loss.detach()) * len(index)
+            seen += len(index)
         val_loss = None
         if validation is not None:
             val_loss = mean_loss(model, batch_loss, *validation, max(config.batch_size, 512), device)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         elapsed += time.perf_counter() - started
-        record = EpochRecord(epoch, running / len(inputs), val_loss, elapsed)
+        record = EpochRecord(epoch, running / seen, val_loss, elapsed)
         result.history.append(record)
-        log.info("epoch %d/%d train_loss %.6f val_loss %s elapsed %.2fs", epoch, config.epochs,
+        log.info("epoch %d/%d train_loss %.6f val_loss %s elapsed %.2fs", epoch, epochs,
                  record.train_loss, "n/a" if val_loss is None else f"{val_loss:.6f}", elapsed)
         if on_checkpoint is not None and epoch in config.checkpoint_epochs:
             on_checkpoint(epoch, model, record)
