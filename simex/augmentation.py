@@ -17,9 +17,14 @@ Design choices (the paper does not state them):
   autoencoders were trained on). For R, B and E* the raw pool is no larger (they are
   regenerated / rendered at data.samples_per_dataset), so n(c_Y) is capped by the split:
   a grid point above it is a configuration error, reported before any training.
-- Training length: at least ``epochs`` epochs and at least ``min_updates`` optimizer
-  steps, so the smallest training sets (10 samples a class) are not starved of updates
-  while the larger ones still see every sample ``epochs`` times.
+- Training length: a fixed budget of optimizer steps, the same for every training set
+  whatever its size. With a fixed number of epochs, a set grown by borrowing would also
+  get more updates, and its accuracy would mix the effect of the data with that of the
+  longer optimisation. (Early stopping on held-out MNIST would remove that confound too,
+  but needs labelled MNIST samples beyond n(c_M), which the scenario does not have.)
+- Test set: MNIST's published test split, less every digit training may have seen (the
+  images of M's prepared train split, and the MNIST digits a regenerated R† or B† was made
+  from), balanced to ``test_per_class`` samples a class (the paper: 1000 a class).
 """
 
 from __future__ import annotations
@@ -52,21 +57,15 @@ class AugmentationConfigError(ValueError):
 class ClassifierSettings:
     optimizer: str
     lr: float
-    epochs: int
+    steps: int  # optimizer steps, whatever the size of the training set
     batch_size: int
-    min_updates: int = 0
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any]) -> "ClassifierSettings":
-        return cls(section["optimizer"], float(section["lr"]), int(section["epochs"]), int(section["batch_size"]),
-                   int(section.get("min_updates", 0)))
+        return cls(section["optimizer"], float(section["lr"]), int(section["steps"]), int(section["batch_size"]))
 
-    def epochs_for(self, n_train: int) -> int:
-        steps_per_epoch = math.ceil(n_train / self.batch_size)
-        return max(self.epochs, math.ceil(self.min_updates / steps_per_epoch))
-
-    def train_config(self, n_train: int, seed: int) -> TrainConfig:
-        return TrainConfig(self.optimizer, self.lr, self.epochs_for(n_train), self.batch_size, seed)
+    def train_config(self, seed: int) -> TrainConfig:
+        return TrainConfig(self.optimizer, self.lr, 1, self.batch_size, seed, steps=self.steps)
 
 
 @dataclass(frozen=True)
@@ -181,7 +180,7 @@ def training_set(
 
 
 def train_classifier(data: TrainingSet, settings: ClassifierSettings, seed: int, device: torch.device) -> LeNet5Classifier:
-    config = settings.train_config(len(data.labels), seed)
+    config = settings.train_config(seed)
     torch.manual_seed(seed)  # the initial weights, too, are the trial's
     model = LeNet5Classifier(10)
     train(model, classifier_batch_loss, (images_to_tensor(data.images), torch.from_numpy(data.labels)), config, device)
@@ -261,46 +260,107 @@ def result_row(method: str, label: str, reference: str, n_mnist: int, n_borrowed
                settings: ClassifierSettings) -> dict[str, Any]:
     return {"method": method, "Y": label, "dataset": reference, "n_mnist": n_mnist, "n_borrowed": n_borrowed,
             "trial": trial, "seed": seed, "accuracy": acc, "n_train": len(data.labels), "n_test": len(test[1]),
-            "epochs": settings.epochs_for(len(data.labels))}
+            "steps": settings.steps}
 
 
-def evaluation_subset(images: np.ndarray, labels: np.ndarray, per_class: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """The first ``per_class`` test samples of every class (all of them when None)."""
-    if per_class is None:
-        return images, labels
-    chosen = []
-    for label in range(10):
-        members = np.flatnonzero(labels == label)
-        if len(members) < per_class:
-            raise AugmentationConfigError(f"augmentation.test_per_class is {per_class}, but the MNIST test split holds "
-                                          f"{len(members)} samples of class {label}")
-        chosen.append(members[:per_class])
-    index = np.sort(np.concatenate(chosen))
-    return images[index], labels[index]
+def mnist_test_set(raw_images: np.ndarray, raw_labels: np.ndarray, published_train_size: int,
+                   seen_rows: np.ndarray, train_images: np.ndarray, per_class: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """MNIST's published test split less the digits training may have seen, balanced over the classes.
+
+    ``seen_rows``: rows of the raw data other datasets were made from (regenerated R†, B†);
+    images equal to one of ``train_images`` (M's prepared train split, drawn from train and
+    test rows alike) go too. The first ``per_class`` remaining of every class are kept;
+    None keeps as many of each as the scarcest class has.
+    """
+    if not 0 < published_train_size < len(raw_labels):
+        raise AugmentationConfigError(f"published train split size {published_train_size} does not fit the "
+                                      f"{len(raw_labels)} rows of the raw MNIST data")
+    rows = np.setdiff1d(np.arange(published_train_size, len(raw_labels)), seen_rows)
+    trained_on = {image.tobytes() for image in train_images}
+    rows = np.array([row for row in rows if raw_images[row].tobytes() not in trained_on], dtype=np.int64)
+    members = [rows[raw_labels[rows] == label] for label in range(10)]
+    available = min(len(m) for m in members)
+    keep = available if per_class is None else per_class
+    if keep > available or keep < 1:
+        raise AugmentationConfigError(f"augmentation.test_per_class is {per_class}, but after leaving out the digits "
+                                      f"training may have seen MNIST's test split holds {available} of its scarcest class")
+    chosen = np.sort(np.concatenate([m[:keep] for m in members]))
+    log.info("MNIST test set: %d a class from the published test split (%d rows left out as seen in training)",
+             keep, len(raw_labels) - published_train_size - len(rows))
+    return raw_images[chosen], raw_labels[chosen]
 
 
 # ---------------------------------------------------------------------------------------
 # Summaries
 
 
-def benefit_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Mean accuracy change over no borrowing, per method and Y (averaged over n(c_M), trials):
-    at the largest n(c_Y) and over all n(c_Y); with the rank of Y per method (1 = most benefit)."""
-    reference = runs[runs["method"] == NO_BORROWING].groupby("n_mnist")["accuracy"].mean()
+def trial_gains(runs: pd.DataFrame) -> pd.DataFrame:
+    """Every borrowing run with its gain: its accuracy minus that of no borrowing at the same n(c_M) and trial.
+
+    Trials share their MNIST samples and seeds (common random numbers), so the difference
+    within a trial isolates the borrowed samples.
+    """
+    reference = runs[runs["method"] == NO_BORROWING].set_index(["n_mnist", "trial"])["accuracy"]
     borrowed = runs[runs["method"] != NO_BORROWING].copy()
     if borrowed.empty or reference.empty:
         raise AugmentationConfigError("need both borrowing runs and no-borrowing runs to compute benefits")
-    borrowed["gain"] = borrowed["accuracy"] - borrowed["n_mnist"].map(reference)
+    keys = pd.MultiIndex.from_frame(borrowed[["n_mnist", "trial"]])
+    missing = keys.difference(reference.index)
+    if len(missing):
+        raise AugmentationConfigError(f"no run without borrowing for (n_mnist, trial) {list(missing)}")
+    borrowed["gain"] = borrowed["accuracy"].to_numpy() - reference.reindex(keys).to_numpy()
+    return borrowed
+
+
+def benefit_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Gain over no borrowing per method, Y and n(c_M): mean over trials with min–max over trials.
+
+    ``gain_all``: averaged over every n(c_Y) of the grid; ``gain_at_max``: at the largest
+    n(c_Y). ``rank``: Y's place by mean ``gain_all`` within the method and n(c_M) (1 = most
+    beneficial); ``paper_rank``: the paper's order of SimEx's boosts, B > R > E > F.
+    """
+    borrowed = trial_gains(runs)
     largest = borrowed["n_borrowed"].max()
-    table = borrowed.groupby(["method", "Y", "dataset"], sort=False).agg(
+    keys = ["method", "Y", "dataset", "n_mnist"]
+    per_trial = borrowed.groupby([*keys, "trial"], sort=False).agg(
         gain_all=("gain", "mean"),
         gain_at_max=("gain", lambda g: g[borrowed.loc[g.index, "n_borrowed"] == largest].mean()),
     ).reset_index()
-    table["rank"] = table.groupby("method")["gain_at_max"].rank(ascending=False, method="min").astype(int)
+    table = per_trial.groupby(keys, sort=False).agg(
+        gain_all=("gain_all", "mean"), gain_all_min=("gain_all", "min"), gain_all_max=("gain_all", "max"),
+        gain_at_max=("gain_at_max", "mean"), gain_at_max_min=("gain_at_max", "min"),
+        gain_at_max_max=("gain_at_max", "max"), trials=("trial", "nunique"),
+    ).reset_index()
+    table["rank"] = table.groupby(["method", "n_mnist"])["gain_all"].rank(ascending=False, method="min").astype(int)
     is_simex = table["method"].str.startswith("SimEx")
     table["paper_rank"] = table["dataset"].map(PAPER_BENEFIT_RANK).where(is_simex).astype("Int64")
-    table.insert(3, "n_borrowed_max", largest)
+    table.insert(4, "n_borrowed_max", largest)
     return table
+
+
+def benefit_markdown(table: pd.DataFrame) -> str:
+    """Per n(c_M): methods × Y, 'mean [min, max]' of the gain over every n(c_Y), and the order of Y."""
+
+    def signed(value: float) -> str:
+        return f"{value:+.3f}".replace("-", "−")
+
+    order = sorted(table["dataset"].unique(), key=lambda code: PAPER_BENEFIT_RANK.get(code, 99))
+    labels = table.drop_duplicates("dataset").set_index("dataset")["Y"]
+    lines = []
+    for n_mnist, part in table.groupby("n_mnist"):
+        lines += [f"n(c_M) = {n_mnist}: gain in accuracy over no borrowing, mean over {part['trials'].max()} trials "
+                  f"[min, max over trials], averaged over n(c_Y); columns in the paper's order of SimEx's gains",
+                  "", "| method | " + " | ".join(labels[c] for c in order) + " | order of Y by gain |",
+                  "|---|" + "---:|" * len(order) + "---|"]
+        for method, rows in part.groupby("method", sort=False):
+            rows = rows.set_index("dataset")
+            cells = [f"{signed(rows.loc[c, 'gain_all'])} [{signed(rows.loc[c, 'gain_all_min'])}, "
+                     f"{signed(rows.loc[c, 'gain_all_max'])}]" if c in rows.index else "n/a" for c in order]
+            ranking = " > ".join(labels[c] for c in rows.sort_values("gain_all", ascending=False).index)
+            lines.append(f"| {method} | " + " | ".join(cells) + f" | {ranking} |")
+        paper = " > ".join(labels[c] for c in order if c in PAPER_BENEFIT_RANK)
+        lines += ["", f"The paper's order of SimEx's gains: {paper}.", ""]
+    return "\n".join(lines)
 
 
 # §5.3: the accuracy boost from SimEx's pairings is largest for B, then R, E, F.

@@ -21,7 +21,7 @@ def train_config(section: Mapping[str, Any], seed: int, checkpoint_epochs: tuple
     return TrainConfig(
         optimizer=section["optimizer"],
         lr=float(section["lr"]),
-        epochs=int(section["epochs"]),
+        epochs=int(section.get("epochs", 1)),  # unused when the section sets a budget in steps
         batch_size=int(section["batch_size"]),
         seed=seed,
         patience=int(section.get("patience", 0)),

@@ -21,11 +21,13 @@ from simex.augmentation import (
     reference_orders,
     run_borrowing,
     run_reference,
-    evaluation_subset,
+    benefit_markdown,
+    mnist_test_set,
     train_per_class,
     training_set,
 )
 from simex.data.acquire import balanced_split
+from simex.training import classifier_batch_loss, train
 
 CPU = torch.device("cpu")
 
@@ -98,23 +100,47 @@ def test_train_per_class_matches_the_prepared_split(code, expected):
     assert np.bincount(splits["train"][1]).min() == train_per_class(code, 1800, 5) == expected
 
 
-def test_training_length_has_a_floor_of_updates():
-    settings = ClassifierSettings("rmsprop", 1e-3, 10, 32, min_updates=100)
-    assert settings.epochs_for(100) == 25  # 4 steps an epoch
-    assert settings.epochs_for(1000) == 10
+def test_every_training_set_gets_the_same_number_of_optimizer_steps():
+    settings = ClassifierSettings("rmsprop", 1e-3, 40, 32)
+    for n_train in (100, 1000):  # 4 and 32 steps an epoch
+        config = settings.train_config(seed=0)
+        assert config.steps == 40 and config.epochs_for(n_train) * 32 >= 40
+    small, large = tagged_split(10, 10, 1), tagged_split(10, 100, 2)
+    counts = []
+    for images, labels in (small, large):
+        model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10))
+        optimizer_steps = []
+        model.register_forward_hook(lambda *_: optimizer_steps.append(1))
+        train_data = (torch.from_numpy(images).float().unsqueeze(1), torch.from_numpy(labels))
+        train(model, classifier_batch_loss, train_data, settings.train_config(0), CPU)
+        counts.append(len(optimizer_steps))
+    assert counts == [40, 40]
 
 
-def test_test_subset_takes_per_class_and_checks_availability():
-    images, labels = tagged_split(10, 6, 1)
-    sub_images, sub_labels = evaluation_subset(images, labels, 4)
-    assert np.bincount(sub_labels).tolist() == [4] * 10
-    with pytest.raises(AugmentationConfigError, match="holds 6 samples of class 0"):
-        evaluation_subset(images, labels, 7)
+def raw_mnist_like() -> tuple[np.ndarray, np.ndarray]:
+    """60 'train' rows then 40 'test' rows (4 a class), every image distinct."""
+    labels = np.concatenate([np.arange(60) % 10, np.arange(40) % 10]).astype(np.int64)
+    images = np.zeros((100, 28, 28), dtype=np.uint8)
+    images[:, 0, 0] = np.arange(100)
+    return images, labels
+
+
+def test_mnist_test_set_is_the_published_test_split_less_every_digit_training_may_have_seen():
+    images, labels = raw_mnist_like()
+    train_images = images[[3, 65, 66]]  # M's train split holds two test rows (classes 5 and 6)
+    seen_rows = np.array([70, 10])  # a regenerated dataset was made from test row 70 (class 0) and train row 10
+    test_images, test_labels = mnist_test_set(images, labels, 60, seen_rows, train_images, None)
+    rows = test_images[:, 0, 0].astype(int)
+    assert rows.min() >= 60 and not {65, 66, 70} & set(rows.tolist())
+    assert np.bincount(test_labels).tolist() == [3] * 10  # balanced to the scarcest class
+    assert np.bincount(mnist_test_set(images, labels, 60, seen_rows, train_images, 2)[1]).tolist() == [2] * 10
+    with pytest.raises(AugmentationConfigError, match="holds 3 of its scarcest class"):
+        mnist_test_set(images, labels, 60, seen_rows, train_images, 4)
 
 
 def test_runs_share_training_for_identical_pairings_and_reference_rows_borrow_nothing():
     mnist, test, reference = tagged_split(10, 12, 1), tagged_split(10, 3, 4), tagged_split(10, 12, 3)
-    grid, settings = Grid((2,), (1, 3), 1), ClassifierSettings("adam", 1e-3, 1, 32)
+    grid, settings = Grid((2,), (1, 3), 1), ClassifierSettings("adam", 1e-3, 2, 32)
     identity = {i: i for i in range(10)}
     runs = run_borrowing(mnist, test, reference, 10, "B", "B†", {"SimEx-MSE": identity, "sample-MSE": dict(identity)},
                          grid, settings, 5, CPU)
@@ -126,19 +152,36 @@ def test_runs_share_training_for_identical_pairings_and_reference_rows_borrow_no
     assert none["n_train"].tolist() == [20] and ((none["accuracy"] >= 0) & (none["accuracy"] <= 1)).all()
 
 
-def test_benefit_is_the_mean_gain_over_no_borrowing():
+def test_benefit_is_the_gain_over_no_borrowing_of_the_same_trial_with_min_max_over_trials():
+    def run(method: str, dataset: str, trial: int, n_borrowed: int, accuracy: float) -> dict:
+        return {"method": method, "Y": dataset and dataset + "†", "dataset": dataset, "n_mnist": 10,
+                "n_borrowed": n_borrowed, "trial": trial, "accuracy": accuracy}
+
     runs = pd.DataFrame([
-        {"method": NO_BORROWING, "Y": "", "dataset": "", "n_mnist": 10, "n_borrowed": 0, "accuracy": 0.5},
-        {"method": "SimEx-MSE", "Y": "B†", "dataset": "B", "n_mnist": 10, "n_borrowed": 10, "accuracy": 0.6},
-        {"method": "SimEx-MSE", "Y": "B†", "dataset": "B", "n_mnist": 10, "n_borrowed": 50, "accuracy": 0.8},
-        {"method": "SimEx-MSE", "Y": "F", "dataset": "F", "n_mnist": 10, "n_borrowed": 50, "accuracy": 0.4},
+        run(NO_BORROWING, "", 0, 0, 0.5), run(NO_BORROWING, "", 1, 0, 0.7),
+        run("SimEx-MSE", "B", 0, 10, 0.6), run("SimEx-MSE", "B", 0, 50, 0.8),  # gains +0.1, +0.3
+        run("SimEx-MSE", "B", 1, 10, 0.7), run("SimEx-MSE", "B", 1, 50, 0.8),  # gains 0, +0.1
+        run("SimEx-MSE", "F", 0, 50, 0.4), run("SimEx-MSE", "F", 1, 50, 0.6),  # gains -0.1, -0.1
     ])
     table = benefit_table(runs).set_index("dataset")
-    assert table.loc["B", "gain_at_max"] == pytest.approx(0.3)
-    assert table.loc["B", "gain_all"] == pytest.approx(0.2)
-    assert table.loc["F", "gain_at_max"] == pytest.approx(-0.1)
+    assert table.loc["B", "gain_at_max"] == pytest.approx(0.2)
+    assert (table.loc["B", "gain_at_max_min"], table.loc["B", "gain_at_max_max"]) == pytest.approx((0.1, 0.3))
+    assert table.loc["B", "gain_all"] == pytest.approx(0.125)
+    assert (table.loc["B", "gain_all_min"], table.loc["B", "gain_all_max"]) == pytest.approx((0.05, 0.2))
+    assert table.loc["F", "gain_all"] == pytest.approx(-0.1)
     assert table.loc["B", "rank"] == 1 and table.loc["F", "rank"] == 2
     assert table.loc["B", "paper_rank"] == 1 and table.loc["F", "paper_rank"] == 4
+    text = benefit_markdown(table.reset_index())
+    assert "| SimEx-MSE | +0.125 [+0.050, +0.200] | −0.100 [−0.100, −0.100] | B† > F† |" in text
+
+
+def test_benefit_needs_the_no_borrowing_run_of_every_trial():
+    runs = pd.DataFrame([
+        {"method": NO_BORROWING, "Y": "", "dataset": "", "n_mnist": 10, "n_borrowed": 0, "trial": 0, "accuracy": 0.5},
+        {"method": "SimEx-MSE", "Y": "B†", "dataset": "B", "n_mnist": 10, "n_borrowed": 10, "trial": 1, "accuracy": 0.6},
+    ])
+    with pytest.raises(AugmentationConfigError, match="no run without borrowing"):
+        benefit_table(runs)
 
 
 @pytest.mark.e2e

@@ -2,11 +2,13 @@
 # accuracy change over no borrowing per method and Y, beside the paper's order.
 import pandas as pd
 
-from simex.artifacts import setup_logging, write_csv
-from simex.augmentation import benefit_table
+from simex.artifacts import setup_logging, write_csv, write_text
+from simex.augmentation import benefit_markdown, benefit_table
 
 sm = snakemake  # noqa: F821
 setup_logging(sm.log[0])
 runs = pd.concat([pd.read_csv(path, keep_default_na=False) for path in sm.input.runs], ignore_index=True)
 write_csv(sm.output.table, runs, index=False, float_format="%.6g")
-write_csv(sm.output.benefit, benefit_table(runs), index=False, float_format="%.4f")
+benefit = benefit_table(runs)
+write_csv(sm.output.benefit, benefit, index=False, float_format="%.4f")
+write_text(sm.output.markdown, benefit_markdown(benefit))

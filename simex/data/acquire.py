@@ -45,17 +45,25 @@ def load_raw(path: Path) -> RawData:
         return RawData(archive["images"], archive["labels"], "original", str(path))
 
 
-def _balanced_mnist_subset(plan: AcquisitionPlan, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def regeneration_sources(plan: AcquisitionPlan, mnist_labels: np.ndarray) -> tuple[np.ndarray, np.random.Generator]:
+    """The rows of MNIST's raw data a regenerated R or B is made from, and the generator that then transforms them.
+
+    Experiments that test on MNIST use the rows to keep these digits out of their test sets.
+    """
+    rng = np.random.default_rng(plan.seed)
+    return balanced_indices(mnist_labels, 10, plan.samples_per_class, rng), rng
+
+
+def _balanced_mnist_subset(plan: AcquisitionPlan) -> tuple[np.ndarray, np.ndarray, np.random.Generator]:
     if plan.mnist_raw is None:
         raise AcquisitionError(f"{plan.dataset} is regenerated from MNIST, but no MNIST data was given")
     mnist = load_raw(plan.mnist_raw)
-    chosen = balanced_indices(mnist.labels, 10, plan.samples_per_class, rng)
-    return mnist.images[chosen], mnist.labels[chosen]
+    chosen, rng = regeneration_sources(plan, mnist.labels)
+    return mnist.images[chosen], mnist.labels[chosen], rng
 
 
 def _regenerate_rotated(plan: AcquisitionPlan) -> RawData:
-    rng = np.random.default_rng(plan.seed)
-    images, labels = _balanced_mnist_subset(plan, rng)
+    images, labels, rng = _balanced_mnist_subset(plan)
     rotated, _ = variants.rotate_digits(images, rng)
     return RawData(rotated, labels, "regenerated", "regenerated from MNIST (Larochelle et al.: angle uniform in [0, 2π))",
                    {"samples_per_class": plan.samples_per_class})
@@ -63,8 +71,7 @@ def _regenerate_rotated(plan: AcquisitionPlan) -> RawData:
 
 def _regenerate_background(plan: AcquisitionPlan) -> RawData:
     assert plan.background is not None
-    rng = np.random.default_rng(plan.seed)
-    images, labels = _balanced_mnist_subset(plan, rng)
+    images, labels, rng = _balanced_mnist_subset(plan)
     mixed = variants.add_backgrounds(images, plan.background, rng)
     details = {"samples_per_class": plan.samples_per_class, "background_images": plan.background.images,
                "composite": plan.background.composite, "min_patch_std": plan.background.min_patch_std}

@@ -1,0 +1,159 @@
+"""Study: how many optimizer steps do the per-class autoencoders need?
+
+Trains A(c) for every MNIST class (MSE and iSSIM) and for class 0 of E*, R†, B†, F
+(MSE) on the pipeline's prepared train splits with the `class_autoencoder` settings, for
+up to the largest budget in STEPS, and records
+
+- the training loss per epoch and the loss on the class's held-out test samples,
+- at every budget in STEPS: the MNIST Δ(c_i|c_k) matrix, how alike its rows order the
+  classes (mean Spearman ρ between pairs of rows over the classes both leave out), and
+  Table 2's ρ of SimEx against sample-MSE / 9class-Le5, in both orientations.
+
+Run from the repository root, after the data (and nothing else) of the default run exists:
+
+    PYTHONPATH=. nice -n 10 .venv/bin/python docs/interclass/class_ae_curves.py
+
+Writes docs/interclass/class_ae_curves.{csv,png} and class_ae_budget.csv.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+import yaml
+
+from simex.data.acquire import load_split
+from simex.interclass import (DIRECTIONS, confusion_row, class_frame, interclass_delta, mean_rho,
+                              sample_distance_matrix, train_nine_class, transposed)
+from simex.losses import per_sample_loss
+from simex.models import LeNet5AutoEncoder
+from simex.settings import derived_seed, ssim_window, train_config
+from simex.stats import ordering_rho
+from simex.training import autoencoder_batch_loss, images_to_tensor, train
+
+STEPS = (50, 150, 300, 600, 1000, 1500, 2000)
+OTHER_DATASETS = ("E", "R", "B", "F")
+OTHER_CLASSES = (0,)
+HERE = Path(__file__).parent
+torch.set_num_threads(1)
+config = yaml.safe_load(open("config/config.yaml"))
+section = dict(config["class_autoencoder"])
+device = torch.device("cpu")
+
+
+def split(dataset: str, name: str) -> tuple[np.ndarray, np.ndarray]:
+    return load_split(f"results/data/{dataset}/{name}.npz")
+
+
+def row_alikeness(delta: pd.DataFrame) -> float:
+    """Mean ρ between two rows' orderings of the eight classes neither row is about."""
+    values = delta.to_numpy()
+    rhos = []
+    for a, b in itertools.combinations(range(len(values)), 2):
+        keep = [j for j in range(len(values)) if j not in (a, b)]
+        rhos.append(ordering_rho(values[a, keep], "ascending", values[b, keep], "ascending"))
+    return float(np.mean(rhos))
+
+
+def train_curve(dataset: str, label: int, loss: str, snapshots: dict) -> list[dict]:
+    """Train A(c_label) of ``dataset`` to max(STEPS); snapshot weights at every budget."""
+    train_images, train_labels = split(dataset, "train")
+    test_images, test_labels = split(dataset, "test")
+    x = images_to_tensor(train_images[train_labels == label])
+    v = images_to_tensor(test_images[test_labels == label])
+    per_sample = delta_fn(loss)
+    seed = derived_seed(config, "ae", dataset, loss, label)  # the pipeline's seed for this autoencoder
+    steps_per_epoch = -(-len(x) // int(section["batch_size"]))
+    budgets = {s: -(-s // steps_per_epoch) for s in STEPS}  # budget -> epoch reaching it
+    cfg = train_config({**section, "steps": max(STEPS)}, seed,
+                       checkpoint_epochs=tuple(sorted(set(budgets.values()))))
+    torch.manual_seed(seed)
+    model = LeNet5AutoEncoder()
+
+    def keep(epoch: int, trained: torch.nn.Module, _record) -> None:
+        for budget, at in budgets.items():
+            if at == epoch:
+                snapshots[(dataset, loss, label, budget)] = {k: t.clone() for k, t in trained.state_dict().items()}
+
+    started = time.perf_counter()
+    result = train(model, autoencoder_batch_loss(per_sample), (x, x), cfg, device, validation=(v, v), on_checkpoint=keep)
+    print(f"{dataset} {loss} class {label}: {max(STEPS)} steps in {time.perf_counter() - started:.1f} s", flush=True)
+    return [{"dataset": dataset, "loss": loss, "label": label, "step": r.epoch * steps_per_epoch,
+             "train_loss": r.train_loss, "heldout_loss": r.val_loss, "seconds": r.elapsed_s} for r in result.history]
+
+
+def delta_fn(loss: str):
+    return per_sample_loss(loss, ssim_window(config))
+
+
+def main() -> None:
+    snapshots: dict = {}
+    rows = []
+    runs = [("M", label, loss) for loss in ("mse", "issim") for label in range(10)]
+    runs += [(dataset, label, "mse") for dataset in OTHER_DATASETS for label in OTHER_CLASSES]
+    for dataset, label, loss in runs:
+        rows += train_curve(dataset, label, loss, snapshots)
+        curves = pd.DataFrame(rows)
+        curves.to_csv(HERE / "class_ae_curves.csv", index=False, float_format="%.6g")  # progress, for a long run
+
+    # Reference orderings for Table 2: sample-MSE and 9class-Le5 as the pipeline computes them.
+    train_images, train_labels = split("M", "train")
+    test_images, test_labels = split("M", "test")
+    sample = sample_distance_matrix(train_images, train_labels, test_images, test_labels, delta_fn("mse"), 10,
+                                    int(config["interclass"]["sample_distance"]["max_pairs"]),
+                                    derived_seed(config, "interclass", "sample", "mse"))
+    clf = dict(config["interclass"]["classifiers"]["lenet5"])
+    confusion = np.full((10, 10), np.nan)
+    for k in range(10):
+        cfg = train_config(clf, derived_seed(config, "interclass", "lenet5", k))
+        model, kept, _, _ = train_nine_class("lenet5", train_images, train_labels, k, 10, cfg, device)
+        confusion[k] = confusion_row(model, kept, test_images[test_labels == k], 10, device)
+    confusion = class_frame(confusion, range(10))
+
+    budget_rows = []
+    for loss, budget in itertools.product(("mse", "issim"), STEPS):
+        models = {}
+        for label in range(10):
+            model = LeNet5AutoEncoder()
+            model.load_state_dict(snapshots[("M", loss, label, budget)])
+            models[label] = model.eval()
+        delta = interclass_delta(models, test_images, test_labels, delta_fn(loss), device)
+        name = "SimEx-MSE" if loss == "mse" else "SimEx-iSSIM"
+        budget_rows.append({
+            "loss": loss, "steps": budget, "row_alikeness": row_alikeness(delta),
+            "rho_vs_sample_mse": mean_rho(delta, "ascending", sample, "ascending"),
+            "rho_vs_9class_le5": mean_rho(delta, "ascending", confusion, DIRECTIONS["9class-Le5"]),
+            "rho_vs_9class_le5_transposed": mean_rho(transposed(delta), "ascending", confusion, DIRECTIONS["9class-Le5"]),
+            "heldout_loss_mean": float(np.mean([curves.query("dataset == 'M' and loss == @loss and label == @c and step >= @budget")
+                                                ["heldout_loss"].iloc[0] for c in range(10)])),
+        })
+    budget = pd.DataFrame(budget_rows)
+    budget.to_csv(HERE / "class_ae_budget.csv", index=False, float_format="%.4f")
+    print(budget.to_string(index=False))
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    for ax, (title, query) in zip(axes, [("MNIST classes, MSE", "dataset == 'M' and loss == 'mse'"),
+                                         ("MNIST classes, iSSIM", "dataset == 'M' and loss == 'issim'"),
+                                         ("E*, R†, B†, F class 0, MSE", "dataset != 'M'")]):
+        for (dataset, label), group in curves.query(query).groupby(["dataset", "label"]):
+            line, = ax.plot(group["step"], group["train_loss"], lw=0.8)
+            ax.plot(group["step"], group["heldout_loss"], lw=0.8, ls="--", color=line.get_color())
+        ax.set(title=title, xlabel="optimizer steps (batch 32)", ylabel="loss (solid: train, dashed: held-out)",
+               xscale="log", yscale="log")
+        ax.axvline(150, color="grey", lw=0.6, ls=":")
+    fig.suptitle("Per-class autoencoders: loss vs optimizer steps (dotted: the former 30-epoch = 150-step budget)")
+    fig.tight_layout()
+    fig.savefig(HERE / "class_ae_curves.png", dpi=120)
+
+
+if __name__ == "__main__":
+    main()
