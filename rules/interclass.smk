@@ -103,11 +103,12 @@ rule table2_spearman:
         ),
         markdown="results/tables/table2_spearman.md",
         per_class="results/tables/interclass/spearman_per_class.csv",
-        transposed="results/tables/interclass/spearman_transposed.csv",
+        other_orientation="results/tables/interclass/spearman_other_orientation.csv",
     params:
         losses=LOSSES,
         archs=CLASSIFIER_ARCHS,
         classifiers=INTERCLASS["classifiers"],
+        class_autoencoder=config["class_autoencoder"],
         max_pairs=INTERCLASS["sample_distance"].get("max_pairs"),
     conda:
         "../environment.yml"

@@ -3,7 +3,8 @@
 Every matrix here is indexed the same way: the row is class c_k, the column class c_i,
 and row k orders the *other* nine classes with respect to c_k.
 
-- SimEx: Δ(c_i | c_k), the mean δ of c_i's test samples through A(c_k) (smaller = more similar).
+- SimEx: Δ(c_i | c_k), the mean δ of c_i's test samples through A(c_k) (smaller = more similar),
+  as ``interclass_delta`` computes and stores it (row k = the autoencoder A(c_k)).
 - sample-MSE / sample-iSSIM: the mean δ between a training sample of c_k and a test sample
   of c_i, over all such pairs or a seeded subsample of them (smaller = more similar).
 - 9class-*: C_k, a 9-class classifier trained without c_k, applied to c_k's test samples;
@@ -12,6 +13,16 @@ and row k orders the *other* nine classes with respect to c_k.
 
 Table 2 is the mean over classes k of Spearman's ρ between two methods' orderings of the
 other nine classes (simex.stats.rowwise_rho with the diagonal left out).
+
+Orientation. The paper defines the confusion as "the potential confusion levels of an
+unknown class with respect to known classes of a dataset": C_k knows every class but k,
+and s_k, the unknown class, is fed to it, so row k of 9class-* is the *unknown* class c_k
+spread over the *known* classes c_i. SimEx's counterpart (§3: Δ(X | Y_k), unknown X
+through the autoencoder of known Y_k) feeds the unknown c_k to the known A(c_i): row k
+holds Δ(c_k | c_i), the stored Δ matrix read by columns. Table 2 uses that orientation
+(``DEFINITION_ORIENTATION``), and the sample distances are read the same way (c_k's test
+samples against c_i's training samples); SimEx's other orientation, row k = Δ(c_i | c_k)
+(how A(c_k) meets the other classes), is reported beside it.
 """
 
 from __future__ import annotations
@@ -51,10 +62,12 @@ DIRECTIONS: dict[str, Direction] = {
 
 TABLE2_ROWS = ("SimEx-MSE", "SimEx-iSSIM", "sample-MSE", "sample-iSSIM")
 TABLE2_COLUMNS = ("sample-MSE", "sample-iSSIM", "9class-Le5", "9class-Res18")
-# Our addition, not in the paper: SimEx read the other way round, Δ(c_k | c_i) in row k (c_k's
-# test samples through every other class's autoencoder), which is how C_k meets c_k.
-TRANSPOSED_METHODS = {name: f"{name}, Δ(c_k|c_i)" for name in SIMEX_METHODS.values()}
-DIRECTIONS.update({TRANSPOSED_METHODS[name]: DIRECTIONS[name] for name in SIMEX_METHODS.values()})
+DEFINITION_ORIENTATION = "row k = Δ(c_k|c_i): the unknown class c_k through the known classes' autoencoders A(c_i)"
+OTHER_ORIENTATION = "row k = Δ(c_i|c_k): the other classes through A(c_k)"
+# SimEx in the other orientation: rows of their own in the tables, compared with the paper's SimEx rows.
+OTHER_ORIENTATION_METHODS = {name: f"{name}, Δ(c_i|c_k)" for name in SIMEX_METHODS.values()}
+DIRECTIONS.update({OTHER_ORIENTATION_METHODS[name]: DIRECTIONS[name] for name in SIMEX_METHODS.values()})
+PAPER_ROW = {**{name: name for name in TABLE2_ROWS}, **{v: k for k, v in OTHER_ORIENTATION_METHODS.items()}}
 
 # Table 2 of the paper; NaN where the paper has n/a.
 PAPER_TABLE2 = pd.DataFrame(
@@ -297,9 +310,25 @@ def spearman_table(matrices: Mapping[str, pd.DataFrame], rows: Sequence[str] = T
     return table
 
 
+def table2_matrices(deltas: Mapping[str, pd.DataFrame], samples: Mapping[str, pd.DataFrame],
+                    confusions: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Every method's matrix with row k ordering the other classes as Table 2 compares them.
+
+    ``deltas``: SimEx name -> Δ(c_i|c_k) as stored (row k = A(c_k)); ``samples``: sample-*
+    name -> mean δ(train c_k, test c_i); ``confusions``: 9class-* name -> row k = C_k on c_k.
+    SimEx and sample-* are turned to the definition's orientation (row k: the unknown c_k's
+    test samples against the known c_i); SimEx is also kept as stored, under its
+    ``OTHER_ORIENTATION_METHODS`` name.
+    """
+    matrices = {name: transposed(frame) for name, frame in {**deltas, **samples}.items()}
+    matrices.update(confusions)
+    matrices.update({OTHER_ORIENTATION_METHODS[name]: delta for name, delta in deltas.items()})
+    return matrices
+
+
 def per_class_table(matrices: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
-    """ρ of every pair of Table 2 (and of the transposed SimEx rows) for every class c_k."""
-    rows = available([*TABLE2_ROWS, *TRANSPOSED_METHODS.values()], matrices)
+    """ρ of every pair of Table 2 (and of SimEx in the other orientation) for every class c_k."""
+    rows = available([*TABLE2_ROWS, *OTHER_ORIENTATION_METHODS.values()], matrices)
     columns = available(TABLE2_COLUMNS, matrices)
     series = {f"{row} vs {column}": per_class_rho(matrices[row], DIRECTIONS[row], matrices[column], DIRECTIONS[column])
               for row in rows for column in columns if row != column}
@@ -310,8 +339,12 @@ def per_class_table(matrices: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def table2_with_paper(ours: pd.DataFrame) -> pd.DataFrame:
-    """Ours beside the paper's: for every column X, 'X (ours)' and 'X (paper)'."""
-    paper = PAPER_TABLE2.reindex(index=ours.index, columns=ours.columns)
+    """Ours beside the paper's: for every column X, 'X (ours)' and 'X (paper)'.
+
+    A row of SimEx in the other orientation sits beside the paper's row of the same method.
+    """
+    paper = PAPER_TABLE2.reindex(index=[PAPER_ROW.get(name, name) for name in ours.index], columns=ours.columns)
+    paper.index = ours.index
     combined = {}
     for column in ours.columns:
         combined[f"{column} (ours)"] = ours[column]
@@ -321,12 +354,8 @@ def table2_with_paper(ours: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def table2_markdown(combined: pd.DataFrame, dataset_label: str, notes: Sequence[str] = (),
-                    extra: pd.DataFrame | None = None, extra_caption: str = "") -> str:
-    """Table 2 as Markdown, 'ours (paper)' in each cell, n/a where a value does not exist.
-
-    ``extra``: further rows of ours only (no paper counterpart), as a second table.
-    """
+def table2_markdown(tables: Sequence[tuple[str, pd.DataFrame]], notes: Sequence[str] = ()) -> str:
+    """Tables 2 (from ``table2_with_paper``) as Markdown under their captions: 'ours (paper)' in each cell."""
 
     def escape(text: object) -> str:
         return str(text).replace("|", "\\|")
@@ -334,22 +363,15 @@ def table2_markdown(combined: pd.DataFrame, dataset_label: str, notes: Sequence[
     def cell(value: float) -> str:
         return "n/a" if pd.isna(value) else f"{value:.3f}"
 
-    columns = [c[: -len(" (ours)")] for c in combined.columns if c.endswith(" (ours)")]
-    lines = [
-        f"Table 2: mean over the classes of {dataset_label} of Spearman's ρ between the orderings of the other "
-        "nine classes by two methods; each cell: ours (paper).",
-        "",
-        "| method | " + " | ".join(columns) + " |",
-        "|---|" + "---|" * len(columns),
-    ]
-    for method, row in combined.iterrows():
-        cells = [f"{cell(row[f'{c} (ours)'])} ({cell(row[f'{c} (paper)'])})" for c in columns]
-        lines.append(f"| {escape(method)} | " + " | ".join(cells) + " |")
-    if extra is not None and len(extra):
-        lines += ["", extra_caption, "", "| method | " + " | ".join(extra.columns) + " |",
-                  "|---|" + "---|" * len(extra.columns)]
-        lines += [f"| {escape(method)} | " + " | ".join(cell(v) for v in row) + " |" for method, row in extra.iterrows()]
-    lines += ["", *notes]
+    lines: list[str] = []
+    for caption, combined in tables:
+        columns = [c[: -len(" (ours)")] for c in combined.columns if c.endswith(" (ours)")]
+        lines += [caption, "", "| method | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+        for method, row in combined.iterrows():
+            cells = [f"{cell(row[f'{c} (ours)'])} ({cell(row[f'{c} (paper)'])})" for c in columns]
+            lines.append(f"| {escape(method)} | " + " | ".join(cells) + " |")
+        lines.append("")
+    lines += list(notes)
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -30,6 +30,8 @@ from simex.interclass import (
     table2_with_paper,
     train_nine_class,
     transposed,
+    table2_matrices,
+    OTHER_ORIENTATION_METHODS,
 )
 from simex.losses import SSIMWindow, per_sample_loss
 from simex.training import TrainConfig
@@ -214,24 +216,30 @@ def test_spearman_table_shape_self_pairs_and_paper_values(tmp_path: Path) -> Non
     combined = table2_with_paper(ours)
     assert combined.loc["SimEx-iSSIM", "sample-iSSIM (paper)"] == 0.804
     assert math.isnan(combined.loc["sample-MSE", "sample-iSSIM (paper)"])
-    markdown = table2_markdown(combined, "M")
+    markdown = table2_markdown([("Table 2", combined)])
     assert "| SimEx-MSE |" in markdown and "(0.692)" in markdown and "n/a" in markdown
 
 
-def test_transposed_reading_of_simex_and_its_markdown_rows() -> None:
-    # Δ(c_i|c_k) in row k; transposed, row k holds Δ(c_k|c_i) = column k.
+def test_table2_reads_simex_as_the_unknown_class_through_the_known_autoencoders() -> None:
+    # Stored Δ(c_i|c_k): row k = A(c_k), column i = input c_i.
     delta = class_frame(np.array([[0.0, 0.1, 0.9], [0.5, 0.0, 0.2], [0.3, 0.4, 0.0]]), [0, 1, 2])
-    flipped = transposed(delta)
-    assert flipped.loc["0", "2"] == delta.loc["2", "0"] and flipped.index.name == delta.index.name
+    sample = class_frame(np.array([[0.0, 0.2, 0.4], [0.3, 0.0, 0.6], [0.5, 0.1, 0.0]]), [0, 1, 2])
+    # C_k meets the unknown c_k: row 0 confuses 0 with 1 most, row 1 with 2, row 2 with 0.
     confusion = class_frame(np.array([[np.nan, 0.7, 0.3], [0.2, np.nan, 0.8], [0.6, 0.4, np.nan]]), [0, 1, 2])
-    # row 0: Δ(c_k|c_i) = (0.5 at 1, 0.3 at 2) -> 2 first; confusion -> 1 first: ρ = -1
-    # row 1: (0.1 at 0, 0.4 at 2) -> 0 first; confusion 2 first: ρ = -1; row 2: (0.9, 0.2) -> 1; conf 0: ρ = -1
-    assert mean_rho(flipped, "ascending", confusion, "descending") == pytest.approx(-1.0)
-    assert mean_rho(delta, "ascending", confusion, "descending") == pytest.approx(1.0)  # the rows as given agree
-    extra = pd.DataFrame({"9class-Le5": [0.5]}, index=["SimEx-MSE, Δ(c_k|c_i)"])
-    ours = spearman_table({"SimEx-MSE": delta, "9class-Le5": confusion})
-    markdown = table2_markdown(table2_with_paper(ours), "M", extra=extra, extra_caption="ours only:")
-    assert "| SimEx-MSE, Δ(c_k\\|c_i) | 0.500 |" in markdown
+    matrices = table2_matrices({"SimEx-MSE": delta}, {"sample-MSE": sample}, {"9class-Le5": confusion})
+    # Row k of Table 2's SimEx is Δ(c_k|c_i): c_k through A(c_i), i.e. column k of the stored matrix.
+    assert matrices["SimEx-MSE"].loc["0"].tolist() == [0.0, 0.5, 0.3]
+    assert matrices["sample-MSE"].loc["0"].tolist() == [0.0, 0.3, 0.5]
+    assert matrices[OTHER_ORIENTATION_METHODS["SimEx-MSE"]].equals(delta)
+    # row 0: Δ(0|1) = 0.5, Δ(0|2) = 0.3 -> 2 first, confusion -> 1 first: ρ = -1, and so on for every row
+    ours = spearman_table(matrices)
+    assert ours.loc["SimEx-MSE", "9class-Le5"] == pytest.approx(-1.0)
+    other = spearman_table(matrices, rows=[OTHER_ORIENTATION_METHODS["SimEx-MSE"]], columns=["9class-Le5"])
+    assert other.iloc[0, 0] == pytest.approx(1.0)  # the stored rows agree with the confusion here
+    markdown = table2_markdown([("Table 2", table2_with_paper(ours)), ("other", table2_with_paper(other))])
+    # the other orientation's row sits beside the paper's value for the same SimEx method
+    assert "| SimEx-MSE, Δ(c_i\\|c_k) | 1.000 (0.639) |" in markdown
+    assert "| SimEx-MSE | " in markdown and "-1.000 (0.639)" in markdown
 
 
 def test_read_class_matrix_round_trip_and_shape_check(tmp_path: Path) -> None:
