@@ -203,4 +203,7 @@ def test_tiny_run_pairings_and_augmentation_tables(tiny_run):
     assert len(runs) - len(borrowed) == 1
     assert runs["accuracy"].between(0, 1).all()
     assert (runs["n_train"] == 10 * (runs["n_mnist"] + runs["n_borrowed"])).all()
+    # tested on MNIST's published test split (far more than the prepared 3 a class), every run with the same steps
+    assert (runs["n_test"] > 1000).all() and runs["steps"].nunique() == 1
+    assert "order of Y by gain" in (tables / "augmentation_benefit.md").read_text()
     assert (tiny_run / "results" / "figures" / "fig7_augmentation.png").stat().st_size > 10_000

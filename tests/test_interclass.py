@@ -272,7 +272,10 @@ def test_tiny_run_makes_table2_with_finite_values_and_both_figures(tiny_run: Pat
         assert np.isfinite(ours.loc[row, ["9class-Le5 (ours)", "9class-Res18 (ours)"]].to_numpy(dtype=float)).all()
     assert (ours.abs().to_numpy(dtype=float)[np.isfinite(ours.to_numpy(dtype=float))] <= 1).all()
     assert (table["dataset"] == "M").all()
-    assert "0.692" in (tiny_run / "results" / "tables" / "table2_spearman.md").read_text()
+    markdown = (tiny_run / "results" / "tables" / "table2_spearman.md").read_text()
+    assert "0.692" in markdown and "| SimEx-MSE, Δ(c_i\\|c_k) |" in markdown  # both orientations
+    other = pd.read_csv(tiny_run / "results" / "tables" / "interclass" / "spearman_other_orientation.csv", index_col=0)
+    assert list(other.index) == ["SimEx-MSE, Δ(c_i|c_k)", "SimEx-iSSIM, Δ(c_i|c_k)"]
     for figure in ["fig8_interclass_mnist.png", "fig1a_reconstructions.png"]:
         assert (tiny_run / "results" / "figures" / figure).stat().st_size > 10_000
     confusion = read_class_matrix(tiny_run / "results" / "tables" / "interclass" / "confusion_resnet18.csv")
