@@ -36,10 +36,10 @@ if AUGMENTATION is not None and "M" in DATASETS and AUG_REFERENCES:
         input:
             class_models=AUG_CLASS_MODELS,  # ordered Y, loss, class
             dataset_models=expand(
-                dataset_ae("{dataset}", AUGMENTATION.get("embedding_loss", "mse")),
+                dataset_ae("{dataset}", AUGMENTATION["embedding_loss"]),
                 dataset=AUG_REFERENCES,
             ),
-            mnist=data_file("M", f"{AUGMENTATION.get('pairing_split', 'train')}.npz"),
+            mnist=data_file("M", f"{AUGMENTATION['pairing_split']}.npz"),
             references=expand(data_file("{dataset}", "train.npz"), dataset=AUG_REFERENCES),
             provenance=expand(
                 data_file("{dataset}", "provenance.json"), dataset=["M", *AUG_REFERENCES]
@@ -78,7 +78,7 @@ if AUGMENTATION is not None and "M" in DATASETS and AUG_REFERENCES:
             references=AUG_REFERENCES,
             settings=AUGMENTATION,
             ssim=config["ssim"],
-            batch_size=config.get("eval_batch_size", 1024),
+            batch_size=config["eval_batch_size"],
         conda:
             "../environment.yml"
         log:
@@ -87,7 +87,7 @@ if AUGMENTATION is not None and "M" in DATASETS and AUG_REFERENCES:
             "benchmarks/tables/pairings.tsv"
         resources:
             gpu=1,
-        threads: config.get("threads_per_job", 1)
+        threads: JOB_THREADS
         script:
             "../workflow_scripts/pair_classes.py"
 
@@ -113,7 +113,7 @@ if AUGMENTATION is not None and "M" in DATASETS and AUG_REFERENCES:
             "benchmarks/tables/augmentation/{reference}.tsv"
         resources:
             gpu=1,
-        threads: config.get("threads_per_job", 1)
+        threads: JOB_THREADS
         script:
             "../workflow_scripts/augment.py"
 
@@ -134,7 +134,7 @@ if AUGMENTATION is not None and "M" in DATASETS and AUG_REFERENCES:
             "benchmarks/tables/augmentation/none.tsv"
         resources:
             gpu=1,
-        threads: config.get("threads_per_job", 1)
+        threads: JOB_THREADS
         script:
             "../workflow_scripts/augment.py"
 

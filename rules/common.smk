@@ -2,6 +2,8 @@
 
 DATASETS = list(config["datasets"])
 LOSSES = list(config["losses"])
+# Threads of every compute job (training, inference); bookkeeping jobs use one.
+JOB_THREADS = config["threads_per_job"]
 
 
 wildcard_constraints:

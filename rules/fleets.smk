@@ -61,6 +61,6 @@ rule fleet_rank_check:
         "benchmarks/fleets/rank_check.tsv"
     resources:
         gpu=1,
-    threads: config.get("threads_per_job", 1)
+    threads: JOB_THREADS
     script:
         "../workflow_scripts/fleet_rank_check.py"

@@ -556,9 +556,8 @@ def check_rows(fleet: Fleet, inputs: dict[str, tuple[str, np.ndarray]], settings
 
 
 def rank_settings(section: dict[str, Any], seed: int) -> RankSettings:
-    """RankSettings from the config's ``fleets`` section."""
-    express = section.get("express", {})
-    return RankSettings(bootstrap=int(section.get("bootstrap", 1000)), confidence=float(section.get("confidence", 0.95)),
-                        seed=seed, budget=int(express.get("budget", 5000)), step=int(express.get("step", 128)),
-                        min_samples=int(express.get("min_samples", 128)),
-                        check_resamples=int(express.get("check_resamples", 200)))
+    """RankSettings from the validated config's ``fleets`` section."""
+    express = section["express"]
+    return RankSettings(bootstrap=int(section["bootstrap"]), confidence=float(section["confidence"]), seed=seed,
+                        budget=int(express["budget"]), step=int(express["step"]),
+                        min_samples=int(express["min_samples"]), check_resamples=int(express["check_resamples"]))

@@ -151,7 +151,7 @@ class StageSettings:
 def stage_settings(section: Mapping[str, Any], seed: int) -> StageSettings:
     from simex.settings import train_config
 
-    return StageSettings(train_config(section, seed), float(section.get("validation_fraction", 0.0)))
+    return StageSettings(train_config(section, seed), float(section["validation_fraction"]))
 
 
 @torch.inference_mode()

@@ -7,7 +7,7 @@ from simex.settings import acquisition_plan
 sm = snakemake  # noqa: F821
 setup_logging(sm.log[0])
 mnist = Path(sm.input.mnist) if sm.input.mnist else None
-plan = acquisition_plan({"data": sm.params.data, "seed": sm.params.seed}, sm.wildcards.dataset,
+plan = acquisition_plan(sm.params.data, sm.params.seed, sm.wildcards.dataset,
                         Path("results/downloads"), mnist)
 raw, attempts = acquire(plan)
 write_npz(sm.output.raw, images=raw.images, labels=raw.labels)

@@ -17,7 +17,7 @@ device = select_device(sm.resources.gpu, Path(sm.config["gpu_lock_dir"]))
 settings = sm.params.settings
 grid, classifier = Grid.from_config(settings), ClassifierSettings.from_config(settings["classifier"])
 mnist_train = load_split(sm.input.mnist_train)
-mnist_test = evaluation_subset(*load_split(sm.input.mnist_test), settings.get("test_per_class"))
+mnist_test = evaluation_subset(*load_split(sm.input.mnist_test), settings["test_per_class"])
 if "reference" in sm.wildcards.keys():
     reference = sm.wildcards.reference
     reference_train = load_split(sm.input.reference)

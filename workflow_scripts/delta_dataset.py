@@ -13,7 +13,7 @@ configure_threads(sm.threads)
 device = select_device(sm.resources.gpu, Path(sm.config["gpu_lock_dir"]))
 datasets = sm.params.datasets
 labels = labels_from_provenance(dict(zip(datasets, map(Path, sm.input.provenance))))
-delta = per_sample_loss(sm.wildcards.loss, ssim_window({"ssim": sm.params.ssim}))
+delta = per_sample_loss(sm.wildcards.loss, ssim_window(sm.params.ssim))
 table = dataset_delta_table(dict(zip(datasets, sm.input.models)), dict(zip(datasets, sm.input.tests)),
                             labels, delta, device, sm.params.batch_size)
 write_csv(sm.output.table, table, float_format="%.6g")

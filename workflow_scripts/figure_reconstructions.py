@@ -21,13 +21,13 @@ log = setup_logging(sm.log[0])
 configure_threads(sm.threads)
 device = select_device(sm.resources.gpu, Path(sm.config["gpu_lock_dir"]))
 spec = sm.params.fig1a
-reference, digits, loss = int(spec["reference"]), [int(d) for d in spec["digits"]], spec.get("loss", "mse")
+reference, digits, loss = int(spec["reference"]), [int(d) for d in spec["digits"]], spec["loss"]
 label = labels_from_provenance({"M": sm.input.provenance})["M"]
 model, _ = load_autoencoder(sm.input.model, device)
 images, labels = load_split(sm.input.test)
-delta = per_sample_loss(loss, ssim_window({"ssim": sm.params.ssim}))
+delta = per_sample_loss(loss, ssim_window(sm.params.ssim))
 pairs = []
-for digit, inputs in first_samples(images, labels, digits, int(spec.get("samples_per_digit", 2))).items():
+for digit, inputs in first_samples(images, labels, digits, int(spec["samples_per_digit"])).items():
     outputs = reconstruct(model, inputs, device)
     errors = delta(images_to_tensor(inputs), torch.from_numpy(outputs).unsqueeze(1))
     pairs.append((f"digit {digit}", inputs, outputs, errors.numpy()))

@@ -21,7 +21,7 @@ splits = {code: load_split(path) for code, path in zip(datasets, sm.input.tests)
 rows = []
 for folder in map(Path, sm.input.fleets):
     fleet = Fleet.load(folder, device=device)
-    settings = rank_settings(sm.params.settings, derived_seed({"seed": sm.params.seed}, "fleet-check", folder))
+    settings = rank_settings(sm.params.settings, derived_seed(sm.params.seed, "fleet-check", folder))
     if fleet.members[0].class_index is None:
         inputs = {labels[c]: (labels[c], images) for c, (images, _) in splits.items()}
     else:
@@ -30,7 +30,7 @@ for folder in map(Path, sm.input.fleets):
         names = dataset_info(code).class_names
         inputs = {f"{labels[code]}:{names[k]}": (f"{labels[code]}:{names[k]}", images[classes == k])
                   for k in sorted(set(classes.tolist()))}
-    for row in check_rows(fleet, inputs, settings, int(sm.params.settings.get("batch_size", 1024))):
+    for row in check_rows(fleet, inputs, settings, int(sm.params.settings["batch_size"])):
         log.info("%s/%s %s: %s", row["fleet"], row["loss"], row["data"], row["ranking"])
         rows.append(row)
 table = pd.DataFrame(rows)

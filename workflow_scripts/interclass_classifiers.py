@@ -19,10 +19,10 @@ device = select_device(sm.resources.gpu, Path(sm.config["gpu_lock_dir"]))
 arch, classes = sm.wildcards.arch, list(sm.params.classes)
 train_images, train_labels = load_split(sm.input.train)
 test_images, test_labels = load_split(sm.input.test)
-per_class = sm.params.training.get("samples_per_class") or 0
+per_class = sm.params.training["samples_per_class"] or 0
 rows = []
 for k, destination in zip(classes, sm.output.models):
-    config = train_config(sm.params.training, derived_seed(sm.config, "interclass", arch, k))
+    config = train_config(sm.params.training, derived_seed(sm.params.seed, "interclass", arch, k))
     model, kept, result, n_train = train_nine_class(arch, train_images, train_labels, k, len(classes), config,
                                                     device, per_class)
     held_out = test_images[test_labels == k]

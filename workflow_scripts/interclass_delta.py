@@ -15,6 +15,6 @@ configure_threads(sm.threads)
 device = select_device(sm.resources.gpu, Path(sm.config["gpu_lock_dir"]))
 models = {label: load_autoencoder(path, device)[0] for label, path in zip(sm.params.classes, sm.input.models)}
 images, labels = load_split(sm.input.test)
-delta = per_sample_loss(sm.wildcards.loss, ssim_window({"ssim": sm.params.ssim}))
+delta = per_sample_loss(sm.wildcards.loss, ssim_window(sm.params.ssim))
 write_csv(sm.output.table, interclass_delta(models, images, labels, delta, device, sm.params.batch_size),
           float_format="%.6g")

@@ -20,6 +20,6 @@ max_pairs = sm.params.max_pairs or 0
 logging.getLogger("simex").info("sample-%s: %s pairs per pair of classes", loss,
                                 f"at most {max_pairs} (seeded subsample)" if max_pairs else "all")
 table = sample_distance_matrix(reference, reference_labels, inputs, input_labels,
-                               per_sample_loss(loss, ssim_window({"ssim": sm.params.ssim})), sm.params.n_classes,
-                               max_pairs, derived_seed(sm.config, "interclass", "sample", loss), device)
+                               per_sample_loss(loss, ssim_window(sm.params.ssim)), sm.params.n_classes,
+                               max_pairs, derived_seed(sm.params.seed, "interclass", "sample", loss), device)
 write_csv(sm.output.table, table, float_format="%.6g")

@@ -27,7 +27,7 @@ notes = [
     "ordered ascending, confusion descending. n/a: a method against itself, or not reported by the paper.",
     "Classifier training: " + "; ".join(
         f"{CLASSIFIER_METHODS[arch]} {s['optimizer']} lr {s['lr']}, {s['epochs']} epoch(s), batch {s['batch_size']}, "
-        + (f"{s['samples_per_class']} samples per class" if s.get("samples_per_class") else "all training samples")
+        + (f"{s['samples_per_class']} samples per class" if s["samples_per_class"] else "all training samples")
         for arch, s in sm.params.classifiers.items()) + ".",
 ]
 caption = ("Our addition, not in the paper: SimEx read the other way round, row k ordering the other classes by "

@@ -13,13 +13,13 @@ configure_threads(sm.threads)
 device = select_device(sm.resources.gpu, Path(sm.config["gpu_lock_dir"]))
 section, entry = sm.params.training_time, sm.params.schedule
 setting = OptimizerSetting(entry["name"], entry["optimizer"], float(entry["lr"]))
-loss = section.get("loss", "issim")
+loss = section["loss"]
 train = {code: load_split(path)[0] for code, path in zip(section["base_datasets"], sm.input.train)}
 test = {code: load_split(path)[0] for code, path in zip(sm.params.datasets, sm.input.test)}
-runs = [training_curve(train, test, setting, section["checkpoints"], int(section.get("batch_size", 32)), loss,
-                       ssim_window({"ssim": sm.params.ssim}), derived_seed({"seed": sm.params.seed}, "fig6", sm.wildcards.schedule, repeat),
+runs = [training_curve(train, test, setting, section["checkpoints"], int(section["batch_size"]), loss,
+                       ssim_window(sm.params.ssim), derived_seed(sm.params.seed, "fig6", sm.wildcards.schedule, repeat),
                        device, int(sm.params.eval_batch_size))
-        for repeat in range(int(section.get("repeats", 5)))]
+        for repeat in range(int(section["repeats"]))]
 write_json(sm.output.record, {
     "setting": entry, "panel": entry.get("panel", ""), "loss": loss, "runs": runs, "device": str(device),
     "samples_per_ae": {code: int(len(images)) for code, images in train.items()},

@@ -22,18 +22,18 @@ autoencoders = {loss: load_autoencoder(path, device)[0] for loss, path in zip(se
 base, _ = load_classifier(sm.input.base, device)
 # both methods see the same samples: the unknown dataset's split, its ten classes (E: a-j)
 images, labels = classifier_data(*load_split(sm.input.unknown), per_class=None)
-seed = {"seed": sm.params.seed}
+seed = sm.params.seed
 peak_size, peak_reps = 1024, 5
 peak_before = matmul_peak_gflops(device, peak_size, peak_reps)
 record = pairwise_latency(
     autoencoders, base, images, labels, optimizer_settings(section["transfer"]), classifier["transfer"],
-    int(section.get("max_epochs", 100)), int(section.get("repeats", 5)),
-    lambda name, repeat: derived_seed(seed, "latency", name, repeat), ssim_window({"ssim": sm.params.ssim}), device,
-    int(section.get("batch_size", 256)), classifier.get("reinitialize_fc", False))
+    int(section["max_epochs"]), int(section["repeats"]),
+    lambda name, repeat: derived_seed(seed, "latency", name, repeat), ssim_window(sm.params.ssim), device,
+    int(section["batch_size"]), classifier["reinitialize_fc"])
 peak = max(peak_before, matmul_peak_gflops(device, peak_size, peak_reps))
 record.update({
     "reference": reference_provenance["label"], "unknown": unknown_provenance["label"],
-    "split": section.get("split", "train"), "samples": int(len(images)), "device": str(device),
+    "split": section["split"], "samples": int(len(images)), "device": str(device),
     "hardware": hardware(device), "threads": torch.get_num_threads(), "peak_gflops": peak,
     "peak_method": peak_method(peak_size, peak_reps) + " (best of before and after the measurements)",
     "flops_per_sample": autoencoder_flops(),

@@ -21,7 +21,7 @@ settings, references = sm.params.settings, list(sm.params.references)
 losses = list(settings["pairing_losses"])
 methods = method_names(settings["methods"], losses)
 labels = labels_from_provenance(dict(zip(["M", *references], map(Path, sm.input.provenance))))
-window = ssim_window({"ssim": sm.params.ssim})
+window = ssim_window(sm.params.ssim)
 deltas = {loss: per_sample_loss(loss, window) for loss in losses}
 mnist = load_split(sm.input.mnist)
 
@@ -33,7 +33,7 @@ for reference, train_path, dataset_model in zip(references, sm.input.references,
     frames.append(reference_scores(
         reference, labels[reference], mnist, load_split(train_path), methods, class_models,
         load_autoencoder(dataset_model, device)[0], deltas, device, sm.params.batch_size,
-        settings.get("max_samples_per_class")))
+        settings["max_samples_per_class"]))
 scores = pd.concat(frames, ignore_index=True)
 pairings = pairings_table(scores)
 write_csv(sm.output.scores, scores, index=False, float_format="%.6g")

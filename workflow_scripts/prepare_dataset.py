@@ -8,7 +8,7 @@ sm = snakemake  # noqa: F821
 setup_logging(sm.log[0])
 dataset = sm.wildcards.dataset
 images, labels = load_split(sm.input.raw)
-seed = derived_seed({"seed": sm.params.seed}, "split", dataset)
+seed = derived_seed(sm.params.seed, "split", dataset)
 splits = balanced_split(images, labels, dataset, sm.params.samples_per_dataset, sm.params.train_test_ratio, seed)
 for name, (split_images, split_labels) in splits.items():
     write_npz(sm.output[name], images=split_images, labels=split_labels)

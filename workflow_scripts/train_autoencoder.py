@@ -17,9 +17,9 @@ label = int(sm.wildcards.label) if "label" in sm.wildcards.keys() else None
 images, labels = load_split(sm.input.train)
 if label is not None:
     images = images[labels == label]
-config = train_config(sm.params.training, derived_seed({"seed": sm.params.seed}, "ae", dataset, loss, label))
-model, result = train_autoencoder(images, loss, ssim_window({"ssim": sm.params.ssim}), config, device,
-                                  sm.params.training.get("validation_fraction", 0.0))
+config = train_config(sm.params.training, derived_seed(sm.params.seed, "ae", dataset, loss, label))
+model, result = train_autoencoder(images, loss, ssim_window(sm.params.ssim), config, device,
+                                  sm.params.training["validation_fraction"])
 provenance = read_json(sm.input.provenance)
 save_autoencoder(sm.output.model, model, {
     "dataset": dataset, "label": provenance["label"], "class": label, "loss": loss,
