@@ -144,13 +144,13 @@ def test_transfer_all_reports_each_target_and_rejects_the_base_itself():
     images, labels = class_images(60, 10, seed=10)
     base = LeNet5Classifier()
     data = (images, labels, images[:20], labels[:20])
-    results = transfer_all(base, "M", {"E": data, "F": data}, {"optimizer": "rmsprop", "lr": 1e-3, "epochs": 1,
-                                                               "batch_size": 16}, {"E": 1, "F": 2}, CPU)
+    section = {"optimizer": "rmsprop", "lr": 1e-3, "epochs": 1, "batch_size": 16, "patience": 0,
+               "validation_fraction": 0.0, "steps": None}  # a validated config section
+    results = transfer_all(base, "M", {"E": data, "F": data}, section, {"E": 1, "F": 2}, CPU)
     assert set(results) == {"E", "F"}
     assert all(0 <= r["accuracy"] <= 1 and r["n_train"] == 60 and r["n_test"] == 20 for r in results.values())
     with pytest.raises(TransferError, match="not a transfer target"):
-        transfer_all(base, "M", {"M": data}, {"optimizer": "rmsprop", "lr": 1e-3, "epochs": 1, "batch_size": 16},
-                     {"M": 1}, CPU)
+        transfer_all(base, "M", {"M": data}, section, {"M": 1}, CPU)
 
 
 def test_classifier_round_trip_and_a_wrong_file_is_named(tmp_path):
