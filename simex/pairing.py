@@ -102,11 +102,6 @@ def greedy_pairs(scores: np.ndarray) -> list[Pair]:
     return pairs
 
 
-def pairing_map(pairs: Sequence[Pair]) -> dict[int, int]:
-    """MNIST class i -> paired reference class k."""
-    return {pair.i: pair.k for pair in pairs}
-
-
 def class_members(images: np.ndarray, labels: np.ndarray, n_classes: int, name: str,
                   max_per_class: int | None = None) -> list[np.ndarray]:
     """The images of each class 0..n_classes-1 (the first ``max_per_class`` of each, if set)."""

@@ -17,12 +17,18 @@ from simex.fleet import FleetError, save_autoencoder, train_autoencoder
 from simex.losses import SSIMWindow
 from simex.models import LeNet5AutoEncoder
 from simex.rank import Fleet, FleetEvaluator, RankSettings, export_fleet, plain_errors, subpixel_kernel
-from simex.readers import image_to_array, normalize_images, read_images
+from simex.readers import image_to_array, normalize_images, open_samples
 from simex.similarity import InputError
 from simex.training import TrainConfig
 
 
 # --- two very different synthetic datasets and a tiny fleet trained on them ------------
+
+
+def read_images(path: Path) -> np.ndarray:
+    """Every sample of the unknown dataset at ``path``, as `simex rank` reads them."""
+    source = open_samples(path)
+    return source.take(np.arange(len(source)))
 
 
 def squares(n: int, seed: int) -> np.ndarray:
