@@ -4,17 +4,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from simex.artifacts import setup_logging, write_csv
+from simex.artifacts import write_csv
 from simex.data.acquire import load_split
 from simex.datasets import dataset_info, labels_from_provenance
-from simex.devices import configure_threads, select_device
+from simex.jobs import job_device, start_job
 from simex.rank import Fleet, check_rows, rank_settings
 from simex.settings import derived_seed
 
 sm = snakemake  # noqa: F821
-log = setup_logging(sm.log[0])
-configure_threads(sm.threads)
-device = select_device(sm.resources.gpu, Path(sm.config["gpu_lock_dir"]))
+log = start_job(sm)
+device = job_device(sm)
 datasets = sm.params.datasets
 labels = labels_from_provenance(dict(zip(datasets, map(Path, sm.input.provenance))))
 splits = {code: load_split(path) for code, path in zip(datasets, sm.input.tests)}

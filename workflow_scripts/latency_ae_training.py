@@ -1,16 +1,13 @@
 # Fig. 6, one optimizer schedule: AEs trained per base dataset, Δ rows at the checkpoint epochs.
-from pathlib import Path
-
-from simex.artifacts import setup_logging, write_json
+from simex.artifacts import write_json
 from simex.data.acquire import load_split
-from simex.devices import configure_threads, select_device
+from simex.jobs import job_device, start_job
 from simex.latency import OptimizerSetting, training_curve
 from simex.settings import derived_seed, ssim_window
 
 sm = snakemake  # noqa: F821
-setup_logging(sm.log[0])
-configure_threads(sm.threads)
-device = select_device(sm.resources.gpu, Path(sm.config["gpu_lock_dir"]))
+start_job(sm)
+device = job_device(sm, share=False)
 section, entry = sm.params.training_time, sm.params.schedule
 setting = OptimizerSetting(entry["name"], entry["optimizer"], float(entry["lr"]))
 loss = section["loss"]

@@ -1,17 +1,14 @@
 # Fig. 6's BT-1..BT-4: base classifiers trained from scratch under four optimizers,
 # time to the minimum validation loss (the same data and stage settings as Table 1's).
-from pathlib import Path
-
-from simex.artifacts import setup_logging, write_json
-from simex.devices import configure_threads, select_device
+from simex.artifacts import write_json
+from simex.jobs import job_device, start_job
 from simex.latency import base_training_run, optimizer_settings
 from simex.settings import derived_seed
 from simex.transfer import load_classifier_split, training_per_class
 
 sm = snakemake  # noqa: F821
-log = setup_logging(sm.log[0])
-configure_threads(sm.threads)
-device = select_device(sm.resources.gpu, Path(sm.config["gpu_lock_dir"]))
+log = start_job(sm)
+device = job_device(sm, share=False)
 section, classifier = sm.params.latency, sm.params.classifier
 codes = section["training_time"]["base_datasets"]
 per_class = training_per_class(dict(zip(sm.params.datasets, sm.input.all_train)), classifier["balance"])

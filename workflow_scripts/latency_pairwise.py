@@ -1,21 +1,18 @@
 # Fig. 5's measurements: SimEx (A(Y) inference) vs transfer learning of B(Y), one job, warm.
-from pathlib import Path
-
 import torch
 
-from simex.artifacts import read_json, setup_logging, write_json
+from simex.artifacts import read_json, write_json
 from simex.data.acquire import load_split
-from simex.devices import configure_threads, select_device
 from simex.fleet import load_autoencoder
+from simex.jobs import job_device, start_job
 from simex.latency import (autoencoder_flops, hardware, matmul_peak_gflops, optimizer_settings, pairwise_latency,
                            peak_method)
 from simex.settings import derived_seed, ssim_window
 from simex.transfer import classifier_data, load_classifier
 
 sm = snakemake  # noqa: F821
-log = setup_logging(sm.log[0])
-configure_threads(sm.threads)
-device = select_device(sm.resources.gpu, Path(sm.config["gpu_lock_dir"]))
+log = start_job(sm)
+device = job_device(sm, share=False)
 section, classifier = sm.params.latency, sm.params.classifier
 reference_provenance, unknown_provenance = (read_json(path) for path in sm.input.provenance)
 autoencoders = {loss: load_autoencoder(path, device)[0] for loss, path in zip(section["losses"], sm.input.autoencoders)}

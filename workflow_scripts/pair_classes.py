@@ -4,19 +4,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from simex.artifacts import setup_logging, write_csv, write_text
+from simex.artifacts import write_csv, write_text
 from simex.data.acquire import load_split
 from simex.datasets import dataset_info, labels_from_provenance, legend_lines
-from simex.devices import configure_threads, select_device
 from simex.fleet import load_autoencoder
+from simex.jobs import job_device, start_job
 from simex.losses import per_sample_loss
 from simex.pairing import by_class_table, markdown_table, method_names, pairings_markdown, pairings_table, reference_scores
 from simex.settings import ssim_window
 
 sm = snakemake  # noqa: F821
-setup_logging(sm.log[0])
-configure_threads(sm.threads)
-device = select_device(sm.resources.gpu, Path(sm.config["gpu_lock_dir"]))
+start_job(sm)
+device = job_device(sm)
 settings, references = sm.params.settings, list(sm.params.references)
 losses = list(settings["pairing_losses"])
 methods = method_names(settings["methods"], losses)

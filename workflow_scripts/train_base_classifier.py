@@ -1,17 +1,15 @@
 # B(Y): a LeNet-5 classifier trained from scratch on ten classes of one dataset (§5.1).
 from dataclasses import asdict
-from pathlib import Path
 
-from simex.artifacts import read_json, setup_logging
-from simex.devices import configure_threads, select_device
+from simex.artifacts import read_json
+from simex.jobs import job_device, start_job
 from simex.settings import derived_seed
 from simex.transfer import (accuracy, load_classifier_split, save_classifier, stage_settings, stage_summary,
                             train_base_classifier, training_per_class)
 
 sm = snakemake  # noqa: F821
-log = setup_logging(sm.log[0])
-configure_threads(sm.threads)
-device = select_device(sm.resources.gpu, Path(sm.config["gpu_lock_dir"]))
+log = start_job(sm)
+device = job_device(sm)
 dataset, section = sm.wildcards.dataset, sm.params.classifier
 per_class = training_per_class(dict(zip(sm.params.datasets, sm.input.all_train)), section["balance"])
 train_images, train_labels = load_classifier_split(sm.input.train, per_class)

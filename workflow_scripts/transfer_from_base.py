@@ -1,16 +1,15 @@
 # B(Y) -> X for every other dataset X: convolutions frozen, FC layers retrained (§5.1).
 from pathlib import Path
 
-from simex.artifacts import setup_logging, write_json
+from simex.artifacts import write_json
 from simex.datasets import labels_from_provenance
-from simex.devices import configure_threads, select_device
+from simex.jobs import job_device, start_job
 from simex.settings import derived_seed
 from simex.transfer import load_classifier, load_classifier_split, training_per_class, transfer_all
 
 sm = snakemake  # noqa: F821
-setup_logging(sm.log[0])
-configure_threads(sm.threads)
-device = select_device(sm.resources.gpu, Path(sm.config["gpu_lock_dir"]))
+start_job(sm)
+device = job_device(sm)
 base_code, section, datasets = sm.wildcards.dataset, sm.params.classifier, sm.params.datasets
 labels = labels_from_provenance(dict(zip(datasets, map(Path, sm.input.provenance))))
 base, metadata = load_classifier(sm.input.model, device)
