@@ -99,9 +99,6 @@ def labels_from_provenance(files: dict[str, Path]) -> dict[str, str]:
 
 
 def legend_lines(labels: Iterable[str]) -> list[str]:
-    """Legend entries for the markers that actually occur among ``labels``."""
-    return [
-        text
-        for kind, text in MARKER_LEGEND.items()
-        if any(label.endswith(MARKERS[kind]) for label in labels)
-    ]
+    """Legend entries for the markers that occur among ``labels`` (``E*`` or a class ``E*:a``)."""
+    labels = list(labels)
+    return [text for kind, text in MARKER_LEGEND.items() if any(MARKERS[kind] in label for label in labels)]

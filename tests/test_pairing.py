@@ -15,7 +15,6 @@ from simex.pairing import (
     PairingError,
     by_class_table,
     greedy_pairs,
-    markdown_table,
     mean_pairwise_distance,
     method_names,
     pairings_table,
@@ -23,6 +22,7 @@ from simex.pairing import (
     score_frame,
     simex_scores,
 )
+from simex.tables import frame_markdown
 
 CPU = torch.device("cpu")
 
@@ -125,6 +125,6 @@ def test_pairings_table_carries_the_papers_pairs_and_the_by_class_table():
     assert table[table["method"] == "embeddings"]["paper_k"].isna().all()
     wide = by_class_table(table, "B", ["SimEx-MSE", "embeddings"])
     assert wide.loc[3, "SimEx-MSE"].startswith("3 (")
-    text = markdown_table(wide)
+    text = frame_markdown(wide)
     assert text.splitlines()[0] == "| MNIST class i | SimEx-MSE | embeddings |"
     assert len(text.splitlines()) == 12

@@ -8,7 +8,8 @@ from simex.artifacts import write_csv
 from simex.data.acquire import load_split
 from simex.datasets import dataset_info, labels_from_provenance
 from simex.jobs import job_device, start_job
-from simex.rank import Fleet, check_rows, rank_settings
+from simex.rank import Fleet
+from simex.rank_check import check_rows, rank_settings
 from simex.settings import derived_seed
 
 sm = snakemake  # noqa: F821

@@ -4,9 +4,9 @@ from dataclasses import asdict
 
 import numpy as np
 
-from simex.artifacts import write_csv
+from simex.artifacts import save_classifier, write_csv
 from simex.data.acquire import load_split
-from simex.interclass import class_frame, confusion_row, save_classifier, train_nine_class
+from simex.interclass import class_frame, confusion_row, train_nine_class
 from simex.jobs import job_device, start_job
 from simex.settings import derived_seed, train_config
 

@@ -1,14 +1,14 @@
 # Fig. 5's measurements: SimEx (A(Y) inference) vs transfer learning of B(Y), one job, warm.
 import torch
 
-from simex.artifacts import read_json, write_json
+from simex.artifacts import load_classifier, read_json, write_json
 from simex.data.acquire import load_split
 from simex.fleet import load_autoencoder
 from simex.jobs import job_device, start_job
 from simex.latency import (autoencoder_flops, hardware, matmul_peak_gflops, optimizer_settings, pairwise_latency,
                            peak_method)
 from simex.settings import derived_seed, ssim_window
-from simex.transfer import classifier_data, load_classifier
+from simex.transfer import BASE_CLASSIFIER, TransferError, classifier_data
 
 sm = snakemake  # noqa: F821
 log = start_job(sm)
@@ -16,7 +16,7 @@ device = job_device(sm, share=False)
 section, classifier = sm.params.latency, sm.params.classifier
 reference_provenance, unknown_provenance = (read_json(path) for path in sm.input.provenance)
 autoencoders = {loss: load_autoencoder(path, device)[0] for loss, path in zip(section["losses"], sm.input.autoencoders)}
-base, _ = load_classifier(sm.input.base, device)
+base, _, _ = load_classifier(sm.input.base, BASE_CLASSIFIER, TransferError, device)
 # both methods see the same samples: the unknown dataset's split, its ten classes (E: a-j)
 images, labels = classifier_data(*load_split(sm.input.unknown), per_class=None)
 seed = sm.params.seed

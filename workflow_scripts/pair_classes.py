@@ -10,8 +10,9 @@ from simex.datasets import dataset_info, labels_from_provenance, legend_lines
 from simex.fleet import load_autoencoder
 from simex.jobs import job_device, start_job
 from simex.losses import per_sample_loss
-from simex.pairing import by_class_table, markdown_table, method_names, pairings_markdown, pairings_table, reference_scores
+from simex.pairing import by_class_table, method_names, pairings_markdown, pairings_table, reference_scores
 from simex.settings import ssim_window
+from simex.tables import frame_markdown
 
 sm = snakemake  # noqa: F821
 start_job(sm)
@@ -43,4 +44,4 @@ if "E" in references:
     emnist = by_class_table(pairings, "E", methods)
     write_csv(sm.output.emnist[0], emnist)
     write_text(sm.output.emnist[1], f"# Class-by-class pairings, Y = {labels['E']} (§5.3 supplement)\n\n"
-               + markdown_table(emnist) + ("\n" + "  \n".join(legend) + "\n" if legend else ""))
+               + frame_markdown(emnist) + ("\n" + "  \n".join(legend) + "\n" if legend else ""))

@@ -1,10 +1,10 @@
 # B(Y): a LeNet-5 classifier trained from scratch on ten classes of one dataset (§5.1).
 from dataclasses import asdict
 
-from simex.artifacts import read_json
+from simex.artifacts import read_json, save_classifier
 from simex.jobs import job_device, start_job
 from simex.settings import derived_seed
-from simex.transfer import (accuracy, load_classifier_split, save_classifier, stage_settings, stage_summary,
+from simex.transfer import (ARCHITECTURE, N_CLASSES, accuracy, load_classifier_split, stage_settings, stage_summary,
                             train_base_classifier, training_per_class)
 
 sm = snakemake  # noqa: F821
@@ -20,7 +20,7 @@ base_accuracy = accuracy(model, test_images, test_labels, device)
 provenance = read_json(sm.input.provenance)
 log.info("B(%s): accuracy %.4f on %d test samples (%d training samples)", provenance["label"], base_accuracy,
          len(test_images), len(train_images))
-save_classifier(sm.output.model, model, {
+save_classifier(sm.output.model, ARCHITECTURE, model, range(N_CLASSES), {
     "dataset": dataset, "label": provenance["label"], "provenance": provenance["provenance"],
     "source": provenance["source"], "accuracy": base_accuracy, "n_train": int(len(train_images)),
     "n_test": int(len(test_images)), "per_class": per_class, "training": asdict(settings.config),

@@ -1,18 +1,18 @@
 # B(Y) -> X for every other dataset X: convolutions frozen, FC layers retrained (§5.1).
 from pathlib import Path
 
-from simex.artifacts import write_json
+from simex.artifacts import load_classifier, write_json
 from simex.datasets import labels_from_provenance
 from simex.jobs import job_device, start_job
 from simex.settings import derived_seed
-from simex.transfer import load_classifier, load_classifier_split, training_per_class, transfer_all
+from simex.transfer import BASE_CLASSIFIER, TransferError, load_classifier_split, training_per_class, transfer_all
 
 sm = snakemake  # noqa: F821
 start_job(sm)
 device = job_device(sm)
 base_code, section, datasets = sm.wildcards.dataset, sm.params.classifier, sm.params.datasets
 labels = labels_from_provenance(dict(zip(datasets, map(Path, sm.input.provenance))))
-base, metadata = load_classifier(sm.input.model, device)
+base, _, metadata = load_classifier(sm.input.model, BASE_CLASSIFIER, TransferError, device)
 per_class = training_per_class(dict(zip(datasets, sm.input.train)), section["balance"])
 targets = {code: (*load_classifier_split(train, per_class), *load_classifier_split(test))
            for code, train, test in zip(datasets, sm.input.train, sm.input.test) if code != base_code}
