@@ -14,11 +14,13 @@ which the test fixture calls in its finalizer, so nothing outlives a failing tes
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -133,12 +135,13 @@ NodeName={self.node} NodeAddr=127.0.0.1 CPUs={self.cpus} RealMemory={self.memory
 {partitions}
 """)
         # Slurm 22.05's gres/gpu drops GPUs without File= ("Removing file-less GPU ... from
-        # final GRES list"), so each stand-in GPU is an empty file; Slurm reads only the index
-        # at the end of its name (what it puts in CUDA_VISIBLE_DEVICES) and never opens it.
+        # final GRES list") and sets no CUDA_VISIBLE_DEVICES for files that are not devices.
+        # Each stand-in GPU is therefore a character device with /dev/null's numbers: Slurm
+        # takes the index at the end of its name for CUDA_VISIBLE_DEVICES and never opens it.
         devices = self.root / "dev"
         devices.mkdir(exist_ok=True)
         for index in range(self.gpus):
-            (devices / f"fakegpu{index}").touch()
+            os.mknod(devices / f"fakegpu{index}", 0o600 | stat.S_IFCHR, os.makedev(1, 3))
         gres_line = f"Name=gpu File={devices}/fakegpu[0-{self.gpus - 1}]" + (f" Type={self.gpu_type}" if self.gpu_type else "")
         (self.root / "etc" / "gres.conf").write_text(f"NodeName={self.node} {gres_line}\n")
 
@@ -196,6 +199,17 @@ NodeName={self.node} NodeAddr=127.0.0.1 CPUs={self.cpus} RealMemory={self.memory
         if check and result.returncode != 0:
             raise RuntimeError(f"{' '.join(command)} failed ({result.returncode}): {result.stderr}")
         return result
+
+    def jobs(self) -> list[dict]:
+        """slurmctld's records of every job it holds (finished ones for MinJobAge), as squeue --json gives them."""
+        return json.loads(self.client("squeue", "--states=all", "--json").stdout)["jobs"]
+
+    def completions(self) -> dict[str, dict[str, str]]:
+        """The job-completion records (sacct --completion), by job id."""
+        fields = ("JobID", "JobName", "Partition", "Timelimit", "NodeList", "State")
+        text = self.client("sacct", "--completion", "--parsable2", "--noheader", f"--format={','.join(fields)}").stdout
+        records = [dict(zip(fields, line.split("|"))) for line in text.splitlines() if line.strip()]
+        return {record["JobID"]: record for record in records}
 
     def stop(self) -> None:
         """Cancel every job and kill the daemons' process groups (jobs run under slurmd's)."""
