@@ -63,6 +63,7 @@ class SlurmCluster:
     partitions: tuple[Partition, ...]
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     controller_port: int = field(default_factory=free_port)
+    name: str = field(default_factory=lambda: f"simextest{secrets.token_hex(4)}")  # tells its processes apart
     linked_run_conf: bool = False
 
     @property
@@ -95,7 +96,7 @@ class SlurmCluster:
             f"PartitionName={p.name} Nodes={self.node} MaxTime={p.max_minutes} State=UP"
             + (" Default=YES" if p.default else "") for p in self.partitions)
         self.conf.write_text(f"""\
-ClusterName=simextest
+ClusterName={self.name}
 SlurmctldHost={self.node}(127.0.0.1)
 SlurmctldPort={self.controller_port}
 SlurmdPort={free_port()}
@@ -212,12 +213,12 @@ NodeName={self.node} NodeAddr=127.0.0.1 CPUs={self.cpus} RealMemory={self.memory
         return {record["JobID"]: record for record in records}
 
     def stop(self) -> None:
-        """Cancel every job and kill the daemons' process groups (jobs run under slurmd's)."""
+        """Cancel every job, kill the daemons' process groups and the cluster's leftover processes, unlink /run/slurm/conf."""
         if "slurmctld" in self.processes and self.processes["slurmctld"].poll() is None:
             self.client("scancel", "--full", "--user", str(os.getuid()), check=False, timeout=10)
         for name in reversed(list(self.processes)):
             self._kill_group(self.processes[name])
-        self._kill_job_steps()
+        self._kill_leftovers()
         self.processes.clear()
         self.unlink_run_conf()
 
@@ -253,25 +254,32 @@ NodeName={self.node} NodeAddr=127.0.0.1 CPUs={self.cpus} RealMemory={self.memory
             except subprocess.TimeoutExpired:
                 continue
 
-    def _kill_job_steps(self) -> None:
-        """slurmstepd daemonizes out of slurmd's process group: kill those started for this cluster."""
+    def leftover_processes(self) -> list[int]:
+        """Processes of this cluster outside the daemons' process groups: slurmstepd (it
+        daemonizes; its environment holds this SLURM_CONF) and job tasks (their environment
+        names this cluster, even where the jobstep plugin dropped SLURM_CONF)."""
+        markers = (f"SLURM_CONF={self.conf}".encode(), f"SLURM_CLUSTER_NAME={self.name}".encode())
+        found = []
         for proc in Path("/proc").iterdir():
-            if not proc.name.isdigit():
+            if not proc.name.isdigit() or int(proc.name) == os.getpid():
                 continue
             try:
-                cmdline = (proc / "cmdline").read_bytes().split(b"\0")
-                environ = (proc / "environ").read_bytes()
-            except OSError:
+                environ = (proc / "environ").read_bytes().split(b"\0")
+            except OSError:  # gone meanwhile, or a kernel thread
                 continue
-            if cmdline and cmdline[0].endswith(b"slurmstepd") and str(self.conf).encode() in environ:
-                try:
-                    os.killpg(int(proc.name), signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    try:
-                        os.kill(int(proc.name), signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
+            if any(marker in environ for marker in markers):
+                found.append(int(proc.name))
+        return found
 
+    def _kill_leftovers(self) -> None:
+        deadline = time.monotonic() + 10  # a killed process lingers until the kernel has torn it down
+        while (pids := self.leftover_processes()) and time.monotonic() < deadline:
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.2)
 
 def start_cluster(root: Path, partitions: tuple[Partition, ...], *, gpus: int = 2, gpu_type: str = "",
                   cpus: int = 16, memory_mb: int = 64000) -> SlurmCluster:

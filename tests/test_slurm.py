@@ -97,6 +97,25 @@ def profile_gpu_model() -> str:
     return models.pop() if models else ""
 
 
+def test_stopping_the_cluster_leaves_nothing_running(tmp_path: Path) -> None:
+    """A cluster stopped with a job still running leaves no daemon, job or /run/slurm link."""
+    if reason := skip_reason():
+        pytest.skip(reason)
+    cluster = start_cluster(tmp_path, profile_partitions(), gpus=2, gpu_type=profile_gpu_model())
+    daemons = list(cluster.processes.values())
+    try:
+        cluster.client("sbatch", f"--output={tmp_path / 'sleep.log'}", "--wrap", "sleep 600")
+        deadline = time.monotonic() + 30
+        while "RUNNING" not in [job["job_state"] for job in cluster.jobs()] and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert cluster.leftover_processes(), "the running job's processes are not recognised as the cluster's"
+    finally:
+        cluster.stop()
+    assert all(daemon.poll() is not None for daemon in daemons)
+    assert cluster.leftover_processes() == []
+    assert not RUN_CONF.exists() and not RUN_CONF.is_symlink()
+
+
 @pytest.fixture(scope="module")
 def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmCluster]:
     if reason := skip_reason():
