@@ -1,12 +1,13 @@
 # Fig. 8: inter-class similarity / confusion in MNIST, darker = more similar / confusing; every
 # panel in Table 2's orientation (row k: the unknown class c_k, column i: the known class c_i).
-from simex.artifacts import save_figure, setup_logging
+from simex.artifacts import save_figure
 from simex.datasets import labels_from_provenance
 from simex.interclass import CLASSIFIER_METHODS, SAMPLE_METHODS, SIMEX_METHODS, read_class_matrix, table2_matrices
+from simex.jobs import start_job
 from simex.plots import interclass_figure
 
 sm = snakemake  # noqa: F821
-setup_logging(sm.log[0])
+start_job(sm)
 label = labels_from_provenance({"M": sm.input.provenance})["M"]
 simex_names = [SIMEX_METHODS[loss] for loss in sm.params.losses]
 sample_names = [SAMPLE_METHODS[loss] for loss in sm.params.losses]

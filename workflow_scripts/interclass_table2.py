@@ -1,14 +1,15 @@
 # Table 2: mean Spearman ρ between the orderings of the other classes by each pair of methods,
 # ours beside the paper's, SimEx in the orientation of the paper's definition of confusion
 # and (beside it) in the other one.
-from simex.artifacts import setup_logging, write_csv, write_text
+from simex.artifacts import write_csv, write_text
 from simex.datasets import labels_from_provenance
 from simex.interclass import (CLASSIFIER_METHODS, DEFINITION_ORIENTATION, OTHER_ORIENTATION, OTHER_ORIENTATION_METHODS,
                               SAMPLE_METHODS, SIMEX_METHODS, TABLE2_COLUMNS, per_class_table, read_class_matrix,
                               spearman_table, table2_markdown, table2_matrices, table2_with_paper)
+from simex.jobs import start_job
 
 sm = snakemake  # noqa: F821
-log = setup_logging(sm.log[0])
+log = start_job(sm)
 label = labels_from_provenance({"M": sm.input.provenance})["M"]
 matrices = table2_matrices(
     {SIMEX_METHODS[loss]: read_class_matrix(path) for loss, path in zip(sm.params.losses, sm.input.deltas)},

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 import torch
 import yaml
+from snakemake.utils import validate
 
 from simex.data.acquire import load_split
 from simex.interclass import (DIRECTIONS, confusion_row, class_frame, interclass_delta, mean_rho,
@@ -44,6 +45,7 @@ STEPS = (50, 150, 300, 600, 1000, 1500, 2000)
 HERE = Path(__file__).parent
 torch.set_num_threads(1)
 config = yaml.safe_load(open("config/config.yaml"))
+validate(config, "config/schema.yaml", set_default=True)  # the schema's defaults, as the pipeline sees them
 section = dict(config["class_autoencoder"])
 device = torch.device("cpu")
 
@@ -69,7 +71,7 @@ def train_curve(dataset: str, label: int, loss: str, snapshots: dict) -> list[di
     x = images_to_tensor(train_images[train_labels == label])
     v = images_to_tensor(test_images[test_labels == label])
     per_sample = delta_fn(loss)
-    seed = derived_seed(config, "ae", dataset, loss, label)  # the pipeline's seed for this autoencoder
+    seed = derived_seed(config["seed"], "ae", dataset, loss, label)  # the pipeline's seed for this autoencoder
     steps_per_epoch = -(-len(x) // int(section["batch_size"]))
     budgets = {s: -(-s // steps_per_epoch) for s in STEPS}  # budget -> epoch reaching it
     cfg = train_config({**section, "steps": max(STEPS)}, seed,
@@ -90,7 +92,7 @@ def train_curve(dataset: str, label: int, loss: str, snapshots: dict) -> list[di
 
 
 def delta_fn(loss: str):
-    return per_sample_loss(loss, ssim_window(config))
+    return per_sample_loss(loss, ssim_window(config["ssim"]))
 
 
 def main() -> None:
@@ -107,11 +109,11 @@ def main() -> None:
     test_images, test_labels = split("M", "test")
     sample = sample_distance_matrix(train_images, train_labels, test_images, test_labels, delta_fn("mse"), 10,
                                     int(config["interclass"]["sample_distance"]["max_pairs"]),
-                                    derived_seed(config, "interclass", "sample", "mse"))
+                                    derived_seed(config["seed"], "interclass", "sample", "mse"))
     clf = dict(config["interclass"]["classifiers"]["lenet5"])
     confusion = np.full((10, 10), np.nan)
     for k in range(10):
-        cfg = train_config(clf, derived_seed(config, "interclass", "lenet5", k))
+        cfg = train_config(clf, derived_seed(config["seed"], "interclass", "lenet5", k))
         model, kept, _, _ = train_nine_class("lenet5", train_images, train_labels, k, 10, cfg, device)
         confusion[k] = confusion_row(model, kept, test_images[test_labels == k], 10, device)
     confusion = class_frame(confusion, range(10))

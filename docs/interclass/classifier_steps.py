@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 import yaml
+from snakemake.utils import validate
 
 from simex.augmentation import (ClassifierSettings, accuracy, mnist_orders, reference_orders, train_classifier,
                                 training_seed, training_set)
@@ -26,6 +27,7 @@ HERE = Path(__file__).parent
 STEPS = (100, 200, 400, 800)
 torch.set_num_threads(1)
 config = yaml.safe_load(open("config/config.yaml"))
+validate(config, "config/schema.yaml", set_default=True)  # the schema's defaults, as the pipeline sees them
 section, seed = config["augmentation"]["classifier"], int(config["seed"])
 device = torch.device("cpu")
 mnist = load_split("results/data/M/train.npz")

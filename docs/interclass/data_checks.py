@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from snakemake.utils import validate
 
 from simex.artifacts import read_json
 from simex.data.acquire import load_split, regeneration_sources
@@ -21,6 +22,7 @@ from simex.settings import acquisition_plan
 
 HERE = Path(__file__).parent
 config = yaml.safe_load(open("config/config.yaml"))
+validate(config, "config/schema.yaml", set_default=True)  # the schema's defaults, as the pipeline sees them
 
 
 def image_stats(images: np.ndarray) -> dict[str, float]:
@@ -57,7 +59,7 @@ lines += ["", "## MNIST's splits", "",
 for code in ("R", "B"):
     if read_json(f"results/data/{code}/provenance.json")["provenance"] != "regenerated":
         continue
-    sources = regeneration_sources(acquisition_plan(config, code, Path("results/downloads"), None), raw_labels)[0]
+    sources = regeneration_sources(acquisition_plan(config["data"], config["seed"], code, Path("results/downloads"), None), raw_labels)[0]
     lines.append(f"- {code}† is regenerated from {len(sources)} MNIST digits: {len(np.intersect1d(sources, rows['test']))} "
                  f"are in M's prepared test split, {len(np.intersect1d(sources, rows['train']))} in its train split, "
                  f"{int((sources >= published_train).sum())} in MNIST's published test split")
