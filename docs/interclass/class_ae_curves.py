@@ -13,12 +13,14 @@ Run from the repository root, after the data (and nothing else) of the default r
 
     PYTHONPATH=. nice -n 10 .venv/bin/python docs/interclass/class_ae_curves.py
 
-Writes docs/interclass/class_ae_curves.{csv,png} and class_ae_budget.csv.
+Writes docs/interclass/class_ae_curves.{csv,png} and class_ae_budget.csv (`--plot-only`:
+redraws the figure from the CSVs).
 """
 
 from __future__ import annotations
 
 import itertools
+import sys
 import time
 from pathlib import Path
 
@@ -95,6 +97,38 @@ def delta_fn(loss: str):
     return per_sample_loss(loss, ssim_window(config["ssim"]))
 
 
+def heldout_at(curves: pd.DataFrame, loss: str, budget: int) -> float:
+    """Mean over the MNIST classes of the held-out loss at the first epoch reaching ``budget`` steps."""
+    reached = curves[(curves["dataset"] == "M") & (curves["loss"] == loss) & (curves["step"] >= budget)]
+    return float(reached.groupby("label")["heldout_loss"].first().mean())
+
+
+def plot(curves: pd.DataFrame, budget: pd.DataFrame | None) -> None:
+    """The loss curves and, when measured, the orderings of Δ against the budget."""
+    fig, axes = plt.subplots(1, 2 if budget is not None else 1, figsize=(11 if budget is not None else 6, 4.2),
+                             squeeze=False)
+    axes = axes[0]
+    for label, group in curves.groupby("label"):
+        line, = axes[0].plot(group["step"], group["train_loss"], lw=0.8, label=str(label))
+        axes[0].plot(group["step"], group["heldout_loss"], lw=0.8, ls="--", color=line.get_color())
+    axes[0].set(title="A(c) of the MNIST classes, MSE", xlabel="optimizer steps (batch 32)",
+                ylabel="loss (solid: train, dashed: held-out)", xscale="log", yscale="log")
+    axes[0].legend(title="class", fontsize=7, ncol=2)
+    if budget is not None:
+        for column, name in [("row_alikeness", "rows of Δ alike"), ("rho_vs_sample_mse", "ρ vs sample-MSE"),
+                             ("rho_vs_9class_le5", "ρ vs 9class-Le5"),
+                             ("rho_vs_9class_le5_other", "ρ vs 9class-Le5, Δ(c_i|c_k)")]:
+            axes[1].plot(budget["steps"], budget[column], marker="o", label=name)
+        axes[1].set(title="Δ orderings vs budget", xlabel="optimizer steps", ylabel="mean Spearman ρ", xscale="log")
+        axes[1].legend(fontsize=7)
+    for ax in axes:
+        ax.axvline(150, color="grey", lw=0.6, ls=":")
+        ax.axvline(int(config["class_autoencoder"]["steps"]), color="black", lw=0.6, ls=":")
+    fig.suptitle("dotted: the former 150 steps, the budget chosen", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(HERE / "class_ae_curves.png", dpi=120)
+
+
 def main() -> None:
     snapshots: dict = {}
     rows = []
@@ -134,31 +168,18 @@ def main() -> None:
             "rho_vs_9class_le5": mean_rho(transposed(delta), "ascending", confusion, DIRECTIONS["9class-Le5"]),
             # the other orientation: row k = Δ(c_i|c_k)
             "rho_vs_9class_le5_other": mean_rho(delta, "ascending", confusion, DIRECTIONS["9class-Le5"]),
-            "heldout_loss_mean": float(np.mean([curves.query("dataset == 'M' and loss == @loss and label == @c and step >= @budget")
-                                                ["heldout_loss"].iloc[0] for c in range(10)])),
+            "heldout_loss_mean": heldout_at(curves, loss, budget),
         })
     budget = pd.DataFrame(budget_rows)
     budget.to_csv(HERE / "class_ae_budget.csv", index=False, float_format="%.4f")
     print(budget.to_string(index=False))
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for label, group in curves.groupby("label"):
-        line, = axes[0].plot(group["step"], group["train_loss"], lw=0.8, label=str(label))
-        axes[0].plot(group["step"], group["heldout_loss"], lw=0.8, ls="--", color=line.get_color())
-    axes[0].set(title="A(c) of the MNIST classes, MSE", xlabel="optimizer steps (batch 32)",
-                ylabel="loss (solid: train, dashed: held-out)", xscale="log", yscale="log")
-    axes[0].legend(title="class", fontsize=7, ncol=2)
-    for column, name in [("row_alikeness", "rows of Δ alike"), ("rho_vs_sample_mse", "ρ vs sample-MSE"),
-                         ("rho_vs_9class_le5", "ρ vs 9class-Le5"), ("rho_vs_9class_le5_other", "ρ vs 9class-Le5, Δ(c_i|c_k)")]:
-        axes[1].plot(budget["steps"], budget[column], marker="o", label=name)
-    axes[1].set(title="Δ(c_i|c_k) orderings vs budget", xlabel="optimizer steps", ylabel="mean Spearman ρ", xscale="log")
-    axes[1].legend(fontsize=7)
-    for ax in axes:
-        ax.axvline(150, color="grey", lw=0.6, ls=":")
-    fig.suptitle("Per-class autoencoders vs optimizer steps (dotted: the former 30 epochs = 150 steps)")
-    fig.tight_layout()
-    fig.savefig(HERE / "class_ae_curves.png", dpi=120)
+    plot(curves, budget)
 
 
 if __name__ == "__main__":
-    main()
+    if "--plot-only" in sys.argv:  # redraw from the CSVs of an earlier run
+        budget_file = HERE / "class_ae_budget.csv"
+        plot(pd.read_csv(HERE / "class_ae_curves.csv"), pd.read_csv(budget_file) if budget_file.exists() else None)
+    else:
+        main()
