@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 
 from simex.artifacts import load_checkpoint, save_checkpoint
-from simex.losses import SSIMWindow, per_sample_loss
+from simex.fused import FoldedAutoEncoders
+from simex.losses import PerSampleLoss, SSIMWindow, per_sample_loss
 from simex.models import LeNet5AutoEncoder
-from simex.training import TrainConfig, TrainResult, autoencoder_batch_loss, images_to_tensor, seed_everything, train
+from simex.training import (StepLoss, TrainConfig, TrainResult, autoencoder_batch_loss, images_to_tensor,
+                            seed_everything, train, train_members)
 
 ARCHITECTURE = "lenet5-autoencoder"
 
@@ -32,6 +34,20 @@ def load_autoencoder(path: Path | str, device: torch.device | str = "cpu") -> tu
     return model.to(device).eval(), payload["metadata"]
 
 
+def _split(images: np.ndarray, validation_fraction: float) -> tuple[tuple[torch.Tensor, torch.Tensor],
+                                                                       tuple[torch.Tensor, torch.Tensor] | None]:
+    """Training pairs (x, x) and the held-out first ``validation_fraction`` of the samples, if any."""
+    inputs = images_to_tensor(images)
+    n_validation = int(round(len(inputs) * validation_fraction))
+    validation = (inputs[:n_validation], inputs[:n_validation]) if n_validation else None
+    return (inputs[n_validation:], inputs[n_validation:]), validation
+
+
+def _new_autoencoder(seed: int) -> LeNet5AutoEncoder:
+    seed_everything(seed)  # the initial weights follow from the seed alone
+    return LeNet5AutoEncoder()
+
+
 def train_autoencoder(
     images: np.ndarray,
     loss: str,
@@ -42,13 +58,50 @@ def train_autoencoder(
     on_checkpoint: Callable | None = None,
 ) -> tuple[LeNet5AutoEncoder, TrainResult]:
     """A LeNet-5 autoencoder trained on uint8 images with δ = ``loss`` as its loss."""
-
-    seed_everything(config.seed)
-    model = LeNet5AutoEncoder()
-    inputs = images_to_tensor(images)
-    n_validation = int(round(len(inputs) * validation_fraction))
-    validation = (inputs[:n_validation], inputs[:n_validation]) if n_validation else None
-    training = (inputs[n_validation:], inputs[n_validation:])
+    model = _new_autoencoder(config.seed)
+    training, validation = _split(images, validation_fraction)
     result = train(model, autoencoder_batch_loss(per_sample_loss(loss, window)), training, config, device,
                    validation=validation, on_checkpoint=on_checkpoint)
     return model.eval(), result
+
+
+def fused_autoencoder_loss(models: Sequence[LeNet5AutoEncoder], per_sample: PerSampleLoss) -> StepLoss:
+    """The members' batch losses from one fused pass (simex.fused) over all their batches.
+
+    Batches of unequal length (a member's last, partial batch of an epoch) are padded
+    with zeros to the longest; each member's loss is the mean over its own samples only,
+    so the padding gets no gradient.
+    """
+
+    def step_loss(active: Sequence[int], batches: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        sizes = [len(x) for x, _ in batches]
+        longest = max(sizes)
+        padded = [x if len(x) == longest else torch.cat([x, x.new_zeros((longest - len(x), *x.shape[1:]))])
+                  for x, _ in batches]
+        inputs = torch.stack(padded, dim=1)  # (B, A, C, H, W)
+        outputs = FoldedAutoEncoders.fold([models[k] for k in active])(inputs, shared=False)
+        errors = per_sample(inputs.flatten(0, 1), outputs.flatten(0, 1)).view(longest, len(active))
+        if min(sizes) == longest:
+            return errors.mean(dim=0)
+        return torch.stack([errors[:n, i].mean() for i, n in enumerate(sizes)])
+
+    return step_loss
+
+
+def train_autoencoders(
+    image_sets: Sequence[np.ndarray],
+    loss: str,
+    window: SSIMWindow,
+    configs: Sequence[TrainConfig],
+    device: torch.device,
+    validation_fraction: float = 0.0,
+) -> list[tuple[LeNet5AutoEncoder, TrainResult]]:
+    """Several autoencoders trained as one fused model, each equal (up to float rounding)
+    to :func:`train_autoencoder` with its own images and config (seed) alone."""
+    models = [_new_autoencoder(config.seed) for config in configs]
+    splits = [_split(images, validation_fraction) for images in image_sets]
+    per_sample = per_sample_loss(loss, window)
+    results = train_members(models, fused_autoencoder_loss(models, per_sample), autoencoder_batch_loss(per_sample),
+                            [training for training, _ in splits], configs, device,
+                            validation=[validation for _, validation in splits])
+    return [(model.eval(), result) for model, result in zip(models, results)]

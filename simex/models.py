@@ -50,6 +50,13 @@ class LeNet5AutoEncoder(nn.Module):
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         return self.encoder(images)
 
+    def layers(self) -> dict[str, nn.Module]:
+        """The layers by role, so code that folds several autoencoders into one pass
+        (simex.fused) names them instead of counting positions in the Sequentials."""
+        return {"conv1": self.encoder[0], "conv2": self.encoder[3], "fc1": self.encoder[7], "fc2": self.encoder[9],
+                "fc3": self.decoder[0], "fc4": self.decoder[2], "unflatten": self.decoder[4],
+                "deconv": self.decoder[6], "conv_out": self.decoder[9]}
+
 
 class LeNet5Classifier(nn.Module):
     """LeNet-5: ``features`` (the convolutions) and ``classifier`` (the FC layers)."""

@@ -1,0 +1,121 @@
+"""K LeNet-5 autoencoders folded into one network: one pass computes every member's output.
+
+The fused evaluator (simex.inference) and the fused trainer (simex.fleet) share this
+folding. It equals running each model on its own up to float rounding:
+
+- the per-member layers run for all K members at once: convolutions grouped
+  (groups = K), FC layers as batched matrix products;
+- when every member sees the same input (inference), the first convolution is a single
+  convolution with 6·K output channels;
+- 2x2 max-pooling is four strided maxima (much faster than ``max_pool2d`` on a CPU) and
+  comes before the ReLU (they commute), on a quarter of the values;
+- nearest-neighbour upsampling followed by a 5x5 (transposed) convolution equals a 3x3
+  convolution with four times the output channels on the small map, followed by
+  ``pixel_shuffle`` (sub-pixel convolution), so the decoder never materialises an
+  upsampled map.
+
+The folded weights are a differentiable function of the members' own parameters: a loss
+summed over members and back-propagated through the fused pass gives each member exactly
+the gradient of its own loss. Layers are read by name (``LeNet5AutoEncoder.layers``) and
+shapes from the layers themselves, so any input shape the model accepts folds alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from simex.models import LeNet5AutoEncoder
+
+# Rows of _SUBPIXEL[a]: which taps u of a 5-tap kernel read source offset -1, 0, +1 (or
+# -2, -1, 0 for the transposed convolution) when the output pixel has phase a ∈ {0, 1}
+# of a 2x nearest-neighbour upsampled input.
+_SUBPIXEL = torch.tensor([[[1, 1, 0, 0, 0], [0, 0, 1, 1, 0], [0, 0, 0, 0, 1]],
+                          [[1, 0, 0, 0, 0], [0, 1, 1, 0, 0], [0, 0, 0, 1, 1]]], dtype=torch.float64)
+
+
+def subpixel_kernel(weight: torch.Tensor) -> torch.Tensor:
+    """Conv kernel (O, C, 5, 5) applied to a 2x upsampled map -> (4·O, C, 3, 3) on the small map.
+
+    Output channel ``4·o + 2·a + b`` is the phase (a, b) of channel o, the order
+    ``pixel_shuffle(·, 2)`` expects. Summed in float64, differentiable.
+    """
+    taps = _SUBPIXEL.to(weight.device)
+    folded = torch.einsum("aru,ocuv,bsv->oabcrs", taps, weight.double(), taps)
+    out_channels, in_channels = weight.shape[:2]
+    return folded.reshape(4 * out_channels, in_channels, 3, 3).to(weight.dtype)
+
+
+def pool_max(h: torch.Tensor) -> torch.Tensor:
+    """2x2 max-pooling, stride 2 (an odd last row or column dropped, as MaxPool2d), as four strided maxima."""
+    h = h[..., : h.shape[-2] // 2 * 2, : h.shape[-1] // 2 * 2]
+    return torch.maximum(torch.maximum(h[..., 0::2, 0::2], h[..., 0::2, 1::2]),
+                         torch.maximum(h[..., 1::2, 0::2], h[..., 1::2, 1::2]))
+
+
+@dataclass(frozen=True)
+class FoldedAutoEncoders:
+    """The weights of K autoencoders in the fused layout; call it to run all K at once."""
+
+    k: int
+    conv1: tuple[torch.Tensor, torch.Tensor]  # (6K, C, 5, 5), (6K,)
+    conv2: tuple[torch.Tensor, torch.Tensor]  # (16K, 6, 5, 5), (16K,)
+    fc: tuple[tuple[torch.Tensor, torch.Tensor], ...]  # per FC layer: (K, in, out) for x @ W, (K, 1, out)
+    deconv: tuple[torch.Tensor, torch.Tensor]  # sub-pixel folded: (4·6K, 16, 3, 3), (4·6K,)
+    conv_out: tuple[torch.Tensor, torch.Tensor]  # sub-pixel folded: (4·CK, 6, 3, 3), (4·CK,)
+    code_map: tuple[int, int, int]  # the decoder's unflattened map, (16, h, w)
+
+    @classmethod
+    def fold(cls, models: Sequence[LeNet5AutoEncoder]) -> "FoldedAutoEncoders":
+        """Fold the members' current parameters (differentiably: gradients reach the members)."""
+        if not models:
+            raise ValueError("folding needs at least one autoencoder")
+        layers = [model.layers() for model in models]
+
+        def cat(name: str, attribute: str) -> torch.Tensor:
+            return torch.cat([getattr(layer[name], attribute) for layer in layers])
+
+        fc = tuple((torch.stack([layer[name].weight.T for layer in layers]),
+                    torch.stack([layer[name].bias[None] for layer in layers]))
+                   for name in ("fc1", "fc2", "fc3", "fc4"))
+        # ConvTranspose2d (stride 1, no padding) = conv with the flipped, transposed kernel and full padding
+        deconv = torch.cat([subpixel_kernel(layer["deconv"].weight.flip(2, 3).transpose(0, 1)) for layer in layers])
+        conv_out = torch.cat([subpixel_kernel(layer["conv_out"].weight) for layer in layers])
+        return cls(
+            k=len(models),
+            conv1=(cat("conv1", "weight"), cat("conv1", "bias")),
+            conv2=(cat("conv2", "weight"), cat("conv2", "bias")),
+            fc=fc,
+            deconv=(deconv, torch.cat([layer["deconv"].bias.repeat_interleave(4) for layer in layers])),
+            conv_out=(conv_out, torch.cat([layer["conv_out"].bias.repeat_interleave(4) for layer in layers])),
+            code_map=tuple(layers[0]["unflatten"].unflattened_size),  # type: ignore[arg-type]
+        )
+
+    def to(self, device: torch.device | str) -> "FoldedAutoEncoders":
+        def move(pair: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+            return pair[0].contiguous().to(device), pair[1].contiguous().to(device)
+
+        return FoldedAutoEncoders(self.k, move(self.conv1), move(self.conv2), tuple(move(p) for p in self.fc),
+                                  move(self.deconv), move(self.conv_out), self.code_map)
+
+    def __call__(self, x: torch.Tensor, shared: bool) -> torch.Tensor:
+        """Every member's reconstruction, (B, K, C, H, W).
+
+        ``shared``: x is (B, C, H, W) and every member sees it (inference); otherwise x is
+        (B, K, C, H, W) and member k sees ``x[:, k]`` (training, each member its own batch).
+        """
+        k = self.k
+        b, (channels, height, width) = len(x), x.shape[-3:]
+        first = x if shared else x.reshape(b, k * channels, height, width)
+        h = F.relu(pool_max(F.conv2d(first, *self.conv1, padding=2, groups=1 if shared else k)))
+        h = F.relu(pool_max(F.conv2d(h, *self.conv2, groups=k)))  # (B, 16K, h, w)
+        h = h.reshape(b, k, -1).transpose(0, 1)  # (K, B, 16·h·w)
+        for weight, bias in self.fc:
+            h = F.relu(torch.baddbmm(bias, h, weight))  # encoder to the code and back
+        h = h.transpose(0, 1).reshape(b, k * self.code_map[0], *self.code_map[1:])
+        h = F.pixel_shuffle(F.relu(F.conv2d(h, *self.deconv, padding=2, groups=k)), 2)
+        y = torch.sigmoid(F.pixel_shuffle(F.conv2d(h, *self.conv_out, padding=1, groups=k), 2))
+        return y.reshape(b, k, channels, height, width)
