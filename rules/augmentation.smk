@@ -4,7 +4,7 @@
 # for the configured pairing losses only) -> one pairing job (SimEx, sample-MSE,
 # embeddings; greedy pairing) -> one batched augmentation job per Y plus one for the
 # no-borrowing reference -> the merged table -> Fig. 7.
-from simex.augmentation import config_problems
+from simex.augmentation_grid import config_problems
 from simex.datasets import dataset_info
 
 AUGMENTATION = config.get("augmentation")

@@ -7,7 +7,7 @@
 
 import re
 
-from simex.latency import config_problems, schedule_slug
+from simex.latency_config import config_problems, schedule_slug
 
 LATENCY = config["latency"]
 LAT_REFERENCE, LAT_UNKNOWN = LATENCY["reference"], LATENCY["unknown"]

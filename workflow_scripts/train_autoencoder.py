@@ -1,4 +1,4 @@
-# Trains a per-dataset autoencoder, or a per-class one when the rule has a {label}.
+# Trains a per-dataset autoencoder (per-class ones: train_class_autoencoders.py).
 from dataclasses import asdict
 from pathlib import Path
 
@@ -13,16 +13,13 @@ setup_logging(sm.log[0])
 configure_threads(sm.threads)
 device = select_device(sm.resources.gpu, Path(sm.config["gpu_lock_dir"]))
 dataset, loss = sm.wildcards.dataset, sm.wildcards.loss
-label = int(sm.wildcards.label) if "label" in sm.wildcards.keys() else None
-images, labels = load_split(sm.input.train)
-if label is not None:
-    images = images[labels == label]
-config = train_config(sm.params.training, derived_seed({"seed": sm.params.seed}, "ae", dataset, loss, label))
+images, _ = load_split(sm.input.train)
+config = train_config(sm.params.training, derived_seed({"seed": sm.params.seed}, "ae", dataset, loss, None))
 model, result = train_autoencoder(images, loss, ssim_window({"ssim": sm.params.ssim}), config, device,
                                   sm.params.training.get("validation_fraction", 0.0))
 provenance = read_json(sm.input.provenance)
 save_autoencoder(sm.output.model, model, {
-    "dataset": dataset, "label": provenance["label"], "class": label, "loss": loss,
+    "dataset": dataset, "label": provenance["label"], "class": None, "loss": loss,
     "provenance": provenance["provenance"], "source": provenance["source"], "n_samples": int(len(images)),
     "ssim": sm.params.ssim, "training": asdict(config), "history": [asdict(r) for r in result.history],
     "device": str(device),
