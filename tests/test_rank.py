@@ -14,9 +14,11 @@ from PIL import Image
 
 from simex.data.formats import encode_idx
 from simex.fleet import FleetError, save_autoencoder, train_autoencoder
-from simex.losses import SSIMWindow
+from simex.fused import subpixel_kernel
+from simex.inference import FleetEvaluator, plain_errors
+from simex.losses import SSIMWindow, per_sample_loss
 from simex.models import LeNet5AutoEncoder
-from simex.rank import Fleet, FleetEvaluator, RankSettings, export_fleet, plain_errors, subpixel_kernel
+from simex.rank import Fleet, RankSettings, export_fleet
 from simex.readers import image_to_array, normalize_images, read_images
 from simex.similarity import InputError
 from simex.training import TrainConfig
@@ -90,8 +92,8 @@ def test_fused_evaluator_matches_each_model_on_its_own(loss: str) -> None:
     torch.manual_seed(1)
     models = [LeNet5AutoEncoder().eval() for _ in range(3)]
     x = torch.rand(37, 1, 28, 28)
-    fused = FleetEvaluator(models, loss).errors(x)
-    torch.testing.assert_close(fused, plain_errors(models, x, loss), atol=2e-6, rtol=1e-5)
+    fused = FleetEvaluator(models, per_sample_loss(loss)).errors(x)
+    torch.testing.assert_close(fused, plain_errors(models, x, per_sample_loss(loss)), atol=2e-6, rtol=1e-5)
 
 
 # --- ranking ---------------------------------------------------------------------------
