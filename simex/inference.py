@@ -40,6 +40,9 @@ def pixels_to_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
     return pixels.to(device, non_blocking=True).unsqueeze(1).to(torch.get_default_dtype()).div_(255.0)
 
 
+CPU_PASS_SAMPLE_MEMBERS = 1024
+
+
 class FleetEvaluator:
     """δ(x, A_k(x)) for K autoencoders at once, their weights folded once (simex.fused)."""
 
@@ -50,6 +53,9 @@ class FleetEvaluator:
         self.device = torch.device(device)
         self.delta = delta
         self.k = len(models)
+        # On a CPU, passes of about a thousand sample·members keep the activations in cache:
+        # 128-256 samples through 5 members ran 1.7x faster than 1024 (benchmarks/bench_rank.py).
+        self.pass_size = max(1, CPU_PASS_SAMPLE_MEMBERS // self.k) if self.device.type == "cpu" else None
         with torch.no_grad():
             self.folded = FoldedAutoEncoders.fold(models).to(self.device)
 
@@ -57,6 +63,11 @@ class FleetEvaluator:
     def errors(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) in [0, 1] -> δ (B, K), on the evaluator's device."""
         x = x.to(self.device, non_blocking=True)
+        if self.pass_size is not None and len(x) > self.pass_size:
+            return batched(self._pass, x, self.pass_size)
+        return self._pass(x)
+
+    def _pass(self, x: torch.Tensor) -> torch.Tensor:
         b, k = len(x), self.k
         y = self.folded(x, shared=True)  # (B, K, C, H, W)
         inputs = x.unsqueeze(1).expand_as(y)
