@@ -83,9 +83,11 @@ class FoldedAutoEncoders:
         fc = tuple((torch.stack([layer[name].weight.T for layer in layers]),
                     torch.stack([layer[name].bias[None] for layer in layers]))
                    for name in ("fc1", "fc2", "fc3", "fc4"))
-        # ConvTranspose2d (stride 1, no padding) = conv with the flipped, transposed kernel and full padding
-        deconv = torch.cat([subpixel_kernel(layer["deconv"].weight.flip(2, 3).transpose(0, 1)) for layer in layers])
-        conv_out = torch.cat([subpixel_kernel(layer["conv_out"].weight) for layer in layers])
+        # ConvTranspose2d (stride 1, no padding) = conv with the flipped, transposed kernel and full padding;
+        # folded for all members at once (one einsum: a fused training step refolds every time)
+        deconv_weights = torch.stack([layer["deconv"].weight for layer in layers])  # (K, 16, 6, 5, 5)
+        deconv = subpixel_kernel(deconv_weights.flip(3, 4).transpose(1, 2).flatten(0, 1))
+        conv_out = subpixel_kernel(cat("conv_out", "weight"))
         return cls(
             k=len(models),
             conv1=(cat("conv1", "weight"), cat("conv1", "bias")),
@@ -114,7 +116,10 @@ class FoldedAutoEncoders:
         # strided maxima are the faster forward, max_pool2d's backward (by index) the faster training step
         pool = partial(F.max_pool2d, kernel_size=2) if torch.is_grad_enabled() else pool_max
         first = x if shared else x.reshape(b, k * channels, height, width)
-        h = F.relu(pool(F.conv2d(first, *self.conv1, padding=2, groups=1 if shared else k)))
+        if shared:  # one input channel: the default layout is the faster one
+            h = F.relu(pool(F.conv2d(first, *self.conv1, padding=2)))
+        else:
+            h = F.relu(pool(grouped_conv(first, self.conv1, 2, k)))
         h = F.relu(pool(grouped_conv(h, self.conv2, 0, k)))  # (B, 16K, h, w)
         h = h.reshape(b, k, -1).transpose(0, 1)  # (K, B, 16·h·w)
         for weight, bias in self.fc:
@@ -127,8 +132,7 @@ class FoldedAutoEncoders:
 
 def grouped_conv(h: torch.Tensor, layer: tuple[torch.Tensor, torch.Tensor], padding: int, groups: int) -> torch.Tensor:
     """A grouped convolution in the channels-last layout: oneDNN's grouped kernels are 2-4x faster
-    there on a CPU than in the default layout (measured for these layers, benchmarks/bench_rank.py).
-    The one-channel first convolution is faster in the default layout and stays there."""
+    there on a CPU than in the default layout (measured for these layers, benchmarks/bench_rank.py)."""
     channels_last = torch.channels_last
     return F.conv2d(h.contiguous(memory_format=channels_last), layer[0].contiguous(memory_format=channels_last),
                     layer[1], padding=padding, groups=groups)
