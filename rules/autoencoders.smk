@@ -1,7 +1,4 @@
-# Parse-time imports here stay light (no torch): the no-op rerun parses every rule file.
 # One autoencoder per dataset and loss (§5.1), each a GPU-scheduled job.
-from simex.datasets import dataset_info
-
 
 
 rule train_dataset_autoencoder:
@@ -24,7 +21,7 @@ rule train_dataset_autoencoder:
         "logs/models/ae/dataset/{dataset}/{loss}.log",
     resources:
         gpu=1,
-    threads: config.get("threads_per_job", 1)
+    threads: JOB_THREADS
     script:
         "../workflow_scripts/train_autoencoder.py"
 
@@ -36,7 +33,7 @@ rule train_dataset_autoencoder:
 # named outputs, which Snakemake's between-workflow cache accepts for a multi-output rule:
 # the whole fleet is cached and restored as one entry.
 for _dataset in DATASETS:
-    _classes = range(dataset_info(_dataset).n_classes)
+    _classes = list(dataset_info(_dataset).class_labels)
 
     rule:
         name:
@@ -48,7 +45,7 @@ for _dataset in DATASETS:
             **{f"class_{label}": class_ae(_dataset, "{loss}", label) for label in _classes},
         params:
             dataset=_dataset,
-            labels=list(_classes),
+            labels=_classes,
             training=config["class_autoencoder"],
             ssim=config["ssim"],
             seed=config["seed"],
@@ -60,6 +57,6 @@ for _dataset in DATASETS:
             f"logs/models/ae/class/{_dataset}/{{loss}}.log",
         resources:
             gpu=1,
-        threads: config.get("threads_per_job", 1)
+        threads: JOB_THREADS
         script:
             "../workflow_scripts/train_class_autoencoders.py"

@@ -51,7 +51,7 @@ def config_problems(config: Mapping[str, Any], references: Sequence[str]) -> lis
     if problems:
         problems[-1] += (": lower the grid or raise data.samples_per_dataset "
                          "(borrowed samples come from the reference dataset's train split)")
-    for loss in [*section["pairing_losses"], section.get("embedding_loss", "mse")]:
+    for loss in [*section["pairing_losses"], section["embedding_loss"]]:
         if loss not in config["losses"]:
             problems.append(f"augmentation uses loss {loss!r}, which is not among losses {list(config['losses'])}")
     return problems
