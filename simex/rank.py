@@ -18,17 +18,15 @@ import math
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
-from simex.fleet import FleetError
 from simex.fleets import FleetFolder, read_fleet
 from simex.inference import FleetEvaluator, batched
-from simex.losses import SSIMWindow, per_sample_loss
-from simex.models import LeNet5AutoEncoder
+from simex.losses import per_sample_loss
 from simex.readers import ArraySource, SampleSource, open_samples
 from simex.similarity import InputError
 from simex.stats import bootstrap_means, percentile_intervals
