@@ -48,9 +48,10 @@ import torch
 import torch.nn.functional as F
 
 from simex.datasets import MARKER_LEGEND, MARKERS, dataset_info
-from simex.fleet import ARCHITECTURE, FleetError, load_autoencoder
+from simex.fleet import ARCHITECTURE, DEFAULT_INPUT_SHAPE, FleetError, load_autoencoder
 from simex.losses import LOSSES, SSIMWindow, per_sample_loss
-from simex.models import LeNet5AutoEncoder
+from simex.models import LeNet5AutoEncoder, trunk_side
+from simex.images import InputShape
 from simex.readers import ArraySource, SampleSource, open_samples
 from simex.similarity import InputError
 
@@ -86,7 +87,7 @@ def _pool_max(h: torch.Tensor) -> torch.Tensor:
 
 
 class FleetEvaluator:
-    """δ(x, A_k(x)) for all K autoencoders at once: (B, 1, 28, 28) -> (B, K).
+    """δ(x, A_k(x)) for all K autoencoders at once: (B, C, H, W) -> (B, K); the paper's C, H, W = 1, 28, 28.
 
     One pass per batch: the shared first convolution (6·K channels), the second
     convolution and the decoder's two folded convolutions as grouped convolutions
@@ -100,6 +101,11 @@ class FleetEvaluator:
         self.device = torch.device(device)
         self.delta = per_sample_loss(loss, window)
         self.k = len(models)
+        shapes = sorted({m.input_shape for m in models})
+        if len(shapes) != 1:
+            raise FleetError(f"the autoencoders of a fleet must share one input shape, got {shapes}")
+        self.shape = shapes[0]
+        self.trunk = (trunk_side(self.shape[1]), trunk_side(self.shape[2]))  # the 16-channel map's (h, w)
         enc = [m.encoder for m in models]
         dec = [m.decoder for m in models]
 
@@ -125,16 +131,17 @@ class FleetEvaluator:
     def errors(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device, non_blocking=True)
         b, k = len(x), self.k
-        h = F.relu(_pool_max(F.conv2d(x, self.w1, self.b1, padding=2)))  # (B, 6K, 14, 14)
-        h = F.relu(_pool_max(F.conv2d(h, self.w2, self.b2, groups=k)))  # (B, 16K, 5, 5)
-        h = h.view(b, k, 400).transpose(0, 1)  # (K, B, 400)
+        c, height, width = self.shape
+        h = F.relu(_pool_max(F.conv2d(x, self.w1, self.b1, padding=2)))  # (B, 6K, 14, 14) at 28x28
+        h = F.relu(_pool_max(F.conv2d(h, self.w2, self.b2, groups=k)))  # (B, 16K, 5, 5) at 28x28
+        h = h.reshape(b, k, -1).transpose(0, 1)  # (K, B, 400) at 28x28
         for weight, bias in self.fc:
-            h = F.relu(torch.baddbmm(bias, h, weight))  # 400 -> 120 -> 84 (code) -> 120 -> 400
-        h = h.transpose(0, 1).reshape(b, 16 * k, 5, 5)
+            h = F.relu(torch.baddbmm(bias, h, weight))  # 400 -> 120 -> 84 (code) -> 120 -> 400 at 28x28
+        h = h.transpose(0, 1).reshape(b, 16 * k, *self.trunk)
         h = F.pixel_shuffle(F.relu(F.conv2d(h, self.wt, self.bt, padding=2, groups=k)), 2)  # (B, 6K, 14, 14)
-        y = torch.sigmoid(F.pixel_shuffle(F.conv2d(h, self.wf, self.bf, padding=1, groups=k), 2))  # (B, K, 28, 28)
-        inputs = x.expand(b, k, 28, 28).reshape(b * k, 1, 28, 28)
-        return self.delta(inputs, y.reshape(b * k, 1, 28, 28)).view(b, k).float()
+        y = torch.sigmoid(F.pixel_shuffle(F.conv2d(h, self.wf, self.bf, padding=1, groups=k), 2))  # (B, K·C, 28, 28)
+        inputs = x.unsqueeze(1).expand(b, k, c, height, width).reshape(b * k, c, height, width)
+        return self.delta(inputs, y.reshape(b * k, c, height, width)).view(b, k).float()
 
 
 @torch.inference_mode()
@@ -184,7 +191,8 @@ def member_from_metadata(metadata: dict[str, Any], file: str, sha256: str) -> Me
     key = dataset
     if class_index is not None:
         class_index = int(class_index)
-        class_name = dataset_info(dataset).class_names[class_index]
+        # a user's dataset (simex fleet build) records its class names; the paper's come from the registry
+        class_name = metadata.get("class_name") or dataset_info(dataset).class_names[class_index]
         label = f"{label}:{class_name}"
         key = f"{dataset}{class_index}"
     return Member(key=key, label=label, dataset=dataset, class_index=class_index, class_name=class_name,
@@ -228,12 +236,16 @@ def export_fleet(model_paths: Sequence[Path | str], destination: Path | str, nam
             shutil.copyfile(path, staging / file)
             members.append(member_from_metadata(metadata, file, sha256_of(staging / file)))
         loss = check_single_loss(members, str(destination))
+        shapes = sorted({tuple(meta.get("input_shape", DEFAULT_INPUT_SHAPE)) for _, meta in loaded})
+        if len(shapes) != 1:
+            raise FleetError(f"{destination}: the autoencoders have different input shapes {shapes}; a fleet has one")
         ssim = loaded[0][1].get("ssim") or asdict(SSIMWindow())
         manifest = {
             "format": FORMAT, "format_version": FORMAT_VERSION, "name": name, "description": description,
             "architecture": ARCHITECTURE, "loss": loss, "ssim": {"win_size": int(ssim["win_size"]),
                                                                  "win_sigma": float(ssim["win_sigma"])},
             "kind": "class" if any(m.class_index is not None for m in members) else "dataset",
+            "input_shape": list(shapes[0]),
             "members": [asdict(m) for m in members],
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
@@ -294,6 +306,7 @@ class Fleet:
     members: list[Member]
     models: list[LeNet5AutoEncoder]
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    input_shape: InputShape = field(default_factory=InputShape)  # new data is converted to it
     _evaluator: FleetEvaluator | None = field(default=None, repr=False)
 
     @classmethod
@@ -310,6 +323,7 @@ class Fleet:
         except TypeError as err:
             raise FleetError(f"{folder / MANIFEST}: corrupt member entry ({err})") from err
         fleet_loss = check_single_loss(members, str(folder))
+        shape = InputShape.parse(manifest.get("input_shape", DEFAULT_INPUT_SHAPE))  # manifests before shapes: 1×28×28
         if fleet_loss != manifest["loss"]:
             raise FleetError(f"{folder}: the manifest says loss {manifest['loss']!r} but its members use {fleet_loss!r}")
         if loss is not None and loss != fleet_loss:
@@ -325,11 +339,13 @@ class Fleet:
             if metadata.get("loss") != fleet_loss:
                 raise FleetError(f"{file}: trained with loss {metadata.get('loss')!r}, the fleet ranks with "
                                  f"{fleet_loss!r}: the fleet mixes losses")
+            if model.input_shape != shape.as_tuple():
+                raise FleetError(f"{file}: input shape {model.input_shape}, the manifest says {shape}")
             models.append(model)
         ssim = manifest.get("ssim") or {}
         window = SSIMWindow(int(ssim.get("win_size", 11)), float(ssim.get("win_sigma", 1.5)))
         return cls(folder, str(manifest.get("name", folder.name)), fleet_loss, window, members, models,
-                   torch.device(device))
+                   torch.device(device), shape)
 
     @property
     def labels(self) -> list[str]:
@@ -343,13 +359,13 @@ class Fleet:
 
     def errors(self, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """δ of every sample through every member, (N, K); images float in [0, 1] or uint8."""
-        source = as_source(images)
+        source = as_source(images, self.input_shape)
         return self._errors(source.take(np.arange(len(source))), batch_size)
 
     def _errors(self, images: np.ndarray, batch_size: int) -> np.ndarray:
         if batch_size < 1:
             raise InputError(f"batch size must be positive, got {batch_size}")
-        tensor = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).unsqueeze(1)
+        tensor = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
         if self.device.type == "cuda":
             tensor = tensor.pin_memory()
         parts = [self.evaluator.errors(tensor[s : s + batch_size]).cpu() for s in range(0, len(tensor), batch_size)]
@@ -360,7 +376,7 @@ class Fleet:
         """Order the members by Δ (most similar first) for the unknown ``images``."""
         settings = settings or RankSettings()
         started = time.perf_counter()
-        source = as_source(images)
+        source = as_source(images, self.input_shape)
         n_total = len(source)
         rng = np.random.default_rng(settings.seed)
         if not settings.express:
@@ -380,16 +396,17 @@ class Fleet:
             else:
                 stop_reason = "budget" if limit < n_total else "all samples"
             errors = np.concatenate(chunks)
-        return summarize(self, errors, n_total, stop_reason, time.perf_counter() - started, settings, rng)
+        return summarize(self, errors, n_total, stop_reason, time.perf_counter() - started, settings, rng,
+                         source.conversion)
 
 
-def as_source(images: np.ndarray | str | Path | SampleSource) -> SampleSource:
+def as_source(images: np.ndarray | str | Path | SampleSource, shape: InputShape) -> SampleSource:
     if isinstance(images, (str, Path)):
-        return open_samples(images)
+        return open_samples(images, shape)
     if isinstance(images, np.ndarray):
-        return ArraySource(images, "images")
+        return ArraySource(images, "images", shape)
     if torch.is_tensor(images):
-        return ArraySource(images.detach().cpu().numpy(), "images")
+        return ArraySource(images.detach().cpu().numpy(), "images", shape)
     return images
 
 
@@ -449,6 +466,7 @@ class Ranking:
     n_total: int
     stop_reason: str  # "all samples" | "settled" | "budget"
     seconds: float
+    conversion: str  # what was done to the data to fit the fleet's input shape
     bootstrap: int
     confidence: float
 
@@ -467,7 +485,8 @@ class Ranking:
     def summary(self) -> dict[str, Any]:
         return {"fleet": self.fleet, "fleet_path": self.fleet_path, "loss": self.loss, "n_used": self.n_used,
                 "n_total": self.n_total, "stopped_early": self.stopped_early, "stop_reason": self.stop_reason,
-                "seconds": round(self.seconds, 4), "bootstrap": self.bootstrap, "confidence": self.confidence}
+                "seconds": round(self.seconds, 4), "conversion": self.conversion,
+                "bootstrap": self.bootstrap, "confidence": self.confidence}
 
     def to_json(self) -> str:
         rows = json.loads(self.table.to_json(orient="records"))
@@ -486,6 +505,7 @@ class Ranking:
                "budget": "express: stopped at the sample budget, the top may not be settled"}[self.stop_reason]
         lines = [f"SimEx ranking against fleet {self.fleet} ({self.fleet_path}), δ = {self.loss}",
                  f"samples used: {self.n_used} of {self.n_total} ({how}); time {self.seconds:.2f} s",
+                 f"input conversion: {self.conversion}",
                  "", f"{'rank':>4}  {'known':<10} {'Δ':>10}  {pct + ' CI':<23} {'P(first)':>8}"]
         for row in self.table.itertuples(index=False):
             ci = f"[{row.ci_low:.5g}, {row.ci_high:.5g}]"
@@ -506,7 +526,7 @@ class Ranking:
 
 
 def summarize(fleet: Fleet, errors: np.ndarray, n_total: int, stop_reason: str, seconds: float,
-              settings: RankSettings, rng: np.random.Generator) -> Ranking:
+              settings: RankSettings, rng: np.random.Generator, conversion: str) -> Ranking:
     delta = errors.mean(axis=0)
     means = bootstrap_means(errors, settings.bootstrap, rng)
     low, high = intervals(means, settings.confidence)
@@ -523,7 +543,7 @@ def summarize(fleet: Fleet, errors: np.ndarray, n_total: int, stop_reason: str, 
     if not math.isfinite(float(delta.sum())):
         raise InputError("δ is not finite for some samples; the input holds values the autoencoders cannot handle")
     return Ranking(fleet.name, str(fleet.root), fleet.loss, table, int(len(errors)), n_total, stop_reason, seconds,
-                   settings.bootstrap, settings.confidence)
+                   conversion, settings.bootstrap, settings.confidence)
 
 
 # --- the pipeline's check: does each held-out split rank its own autoencoder first? ----

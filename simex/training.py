@@ -101,8 +101,9 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 def images_to_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 (N, 28, 28) to float32 (N, 1, 28, 28) in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(images)).unsqueeze(1).float().div_(255.0)
+    """uint8 (N, 28, 28) or (N, C, H, W) to float32 (N, C, H, W) in [0, 1]; (N, 28, 28) gets C = 1."""
+    tensor = torch.from_numpy(np.ascontiguousarray(images))
+    return (tensor.unsqueeze(1) if tensor.ndim == 3 else tensor).float().div_(255.0)
 
 
 def mean_loss(model: nn.Module, batch_loss: BatchLoss, inputs: torch.Tensor, targets: torch.Tensor,
