@@ -1,14 +1,23 @@
-# Acquire every dataset through its chain of sources, then cut balanced splits.
+# Acquire every dataset of the sheet (a paper dataset through its chain of sources, a
+# user's from its path), then cut balanced splits.
+
+
+def user_files(wildcards):
+    """A user's dataset files (folder or file, IDX labels), so a change to them reruns its jobs."""
+    entry = SHEET[wildcards.dataset]
+    return [] if entry.paper else [entry.path, *([entry.labels] if entry.labels else [])]
 
 
 rule acquire_dataset:
     input:
         # mnist-rot and mnist-back-image are regenerated from MNIST when not downloadable
         mnist=lambda w: data_file("M", "raw.npz") if w.dataset in ("R", "B") else [],
+        user=user_files,
     output:
         raw=data_file("{dataset}", "raw.npz"),
         record=data_file("{dataset}", "acquired.json"),
     params:
+        sheet_entry=lambda w: vars(SHEET[w.dataset]),
         data=config["data"],
         seed=config["seed"],
         cache_key="{dataset}",  # the between-workflow cache hashes params, never wildcards

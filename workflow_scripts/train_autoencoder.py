@@ -21,8 +21,10 @@ config = train_config(sm.params.training, derived_seed({"seed": sm.params.seed},
 model, result = train_autoencoder(images, loss, ssim_window({"ssim": sm.params.ssim}), config, device,
                                   sm.params.training.get("validation_fraction", 0.0))
 provenance = read_json(sm.input.provenance)
+class_names = provenance.get("class_names")  # a user's dataset records its classes; the paper's are registered
 save_autoencoder(sm.output.model, model, {
     "dataset": dataset, "label": provenance["label"], "class": label, "loss": loss,
+    "class_name": class_names[label] if class_names and label is not None else None,
     "provenance": provenance["provenance"], "source": provenance["source"], "n_samples": int(len(images)),
     "ssim": sm.params.ssim, "training": asdict(config), "history": [asdict(r) for r in result.history],
     "device": str(device),
