@@ -58,3 +58,9 @@ def class_ae(dataset, loss, label):
 
 def all_targets():
     return [target for targets in TARGETS.values() for target in targets]
+
+
+def user_files(wildcards):
+    """A user's dataset files (folder or file, IDX labels), so a change to them reruns its jobs."""
+    entry = SHEET[wildcards.dataset]
+    return [] if entry.paper else [entry.path, *([entry.labels] if entry.labels else [])]

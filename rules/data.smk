@@ -2,17 +2,11 @@
 # user's from its path), then cut balanced splits.
 
 
-def user_files(wildcards):
-    """A user's dataset files (folder or file, IDX labels), so a change to them reruns its jobs."""
-    entry = SHEET[wildcards.dataset]
-    return [] if entry.paper else [entry.path, *([entry.labels] if entry.labels else [])]
-
-
 rule acquire_dataset:
     input:
         # mnist-rot and mnist-back-image are regenerated from MNIST when not downloadable
         mnist=lambda w: data_file("M", "raw.npz") if w.dataset in ("R", "B") else [],
-        user=user_files,
+        user=user_files,  # rules/common.smk
     output:
         raw=data_file("{dataset}", "raw.npz"),
         record=data_file("{dataset}", "acquired.json"),
