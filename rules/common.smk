@@ -1,12 +1,11 @@
 # The dataset sheet, target lists and input functions shared by the rules.
-
-import logging
 import re
 
 import pandas as pd
+from snakemake.logging import logger
 from snakemake.utils import validate
 
-from simex.datasets import read_sheet, sheet_class_names
+from simex.datasets import MNIST, dataset_info, in_paper_order, read_sheet, sheet_class_names
 
 # The known datasets come from the dataset sheet (config/datasets.tsv by default), its
 # rows checked by their own schema, then by read_sheet for what spans columns.
@@ -20,6 +19,8 @@ if _unknown:
                         f"{config['dataset_sheet']} (its names: {', '.join(SHEET)})")
 config["datasets"] = DATASETS  # the effective selection, for the code that reads the config
 LOSSES = list(config["losses"])
+# Threads of every compute job (training, inference); bookkeeping jobs use one.
+JOB_THREADS = config["threads_per_job"]
 # Classes of each dataset, read cheaply now: per-class autoencoders are one job per class.
 CLASS_NAMES = {name: sheet_class_names(SHEET[name]) for name in DATASETS}
 USER_DATASETS = [name for name in DATASETS if not SHEET[name].paper]
@@ -27,10 +28,12 @@ USER_DATASETS = [name for name in DATASETS if not SHEET[name].paper]
 # matrix (Fig. 4c, Table 1, and Fig. 6, which orders by it) needs every dataset to have ten.
 TEN_CLASS_DATASETS = [name for name in DATASETS if len(CLASS_NAMES[name]) >= 10]
 TRANSFER = TEN_CLASS_DATASETS == DATASETS
-if not TRANSFER:
-    logging.getLogger("simex").warning(
-        "the transfer baseline (Fig. 4c, Table 1) and Fig. 6 are skipped: they need ten classes in every "
-        "dataset, and %s", ", ".join(f"{n} has {len(CLASS_NAMES[n])}" for n in DATASETS if n not in TEN_CLASS_DATASETS))
+
+
+def transfer_missing():
+    """Why the transfer baseline (and what orders by it) cannot run on this sheet, or None."""
+    short = [f"{n} has {len(CLASS_NAMES[n])}" for n in DATASETS if n not in TEN_CLASS_DATASETS]
+    return f"it needs ten classes in every dataset, and {', '.join(short)}" if short else None
 
 
 wildcard_constraints:
@@ -44,8 +47,34 @@ wildcard_constraints:
 TARGETS = {}
 
 
+def register(experiment, targets, missing=None):
+    """Adds an experiment's final artifacts to `rule all`, or says why the run skips it."""
+    if missing:
+        logger.warning(f"skipping {experiment}: {missing}")
+    else:
+        TARGETS[experiment] = targets
+
+
+def mnist_missing():
+    """Why an experiment on MNIST's classes cannot run with this config, or None."""
+    return None if MNIST in DATASETS else f"it needs dataset {MNIST}, which is not among datasets {DATASETS}"
+
+
 def data_file(dataset, name):
     return f"results/data/{dataset}/{name}"
+
+
+def regeneration_source(wildcards):
+    """mnist-rot and mnist-back-image are regenerated from MNIST when not downloadable."""
+    entry = SHEET[wildcards.dataset]
+    source = dataset_info(entry.source).derived_from if entry.paper else None
+    return data_file(source, "raw.npz") if source else []
+
+
+def user_files(wildcards):
+    """A user's dataset files (folder or file, IDX labels), so a change to them reruns its jobs."""
+    entry = SHEET[wildcards.dataset]
+    return [] if entry.paper else [entry.path, *([entry.labels] if entry.labels else [])]
 
 
 def dataset_ae(dataset, loss):
@@ -58,9 +87,3 @@ def class_ae(dataset, loss, label):
 
 def all_targets():
     return [target for targets in TARGETS.values() for target in targets]
-
-
-def user_files(wildcards):
-    """A user's dataset files (folder or file, IDX labels), so a change to them reruns its jobs."""
-    entry = SHEET[wildcards.dataset]
-    return [] if entry.paper else [entry.path, *([entry.labels] if entry.labels else [])]

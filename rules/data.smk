@@ -4,8 +4,7 @@
 
 rule acquire_dataset:
     input:
-        # mnist-rot and mnist-back-image are regenerated from MNIST when not downloadable
-        mnist=lambda w: data_file("M", "raw.npz") if w.dataset in ("R", "B") else [],
+        mnist=regeneration_source,  # rules/common.smk
         user=user_files,  # rules/common.smk
     output:
         raw=data_file("{dataset}", "raw.npz"),

@@ -6,7 +6,7 @@
 FLEETS = config["fleets"]
 # per-class fleets: MNIST's (the inter-class experiment trains them) and every labelled user dataset's
 CLASS_FLEETS = {
-    **({"class-M": "M"} if "M" in DATASETS and "interclass" in config else {}),
+    **({f"class-{MNIST}": MNIST} if MNIST in DATASETS else {}),
     **{f"class-{d}": d for d in USER_DATASETS if len(CLASS_NAMES[d]) >= 2},
 }
 FLEET_NAMES = ["dataset", *CLASS_FLEETS]
@@ -67,6 +67,6 @@ rule fleet_rank_check:
         "benchmarks/fleets/rank_check.tsv"
     resources:
         gpu=1,
-    threads: config.get("threads_per_job", 1)
+    threads: JOB_THREADS
     script:
         "../workflow_scripts/fleet_rank_check.py"

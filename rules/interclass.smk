@@ -3,19 +3,20 @@
 # ten 9-class classifiers C_k per architecture, each trained without class k.
 
 INTERCLASS = config["interclass"]
-INTERCLASS_DATASET = "M"
-INTERCLASS_CLASSES = list(range(10))
+INTERCLASS_DATASET = MNIST
+INTERCLASS_CLASSES = dataset_info(INTERCLASS_DATASET).class_labels
 CLASSIFIER_ARCHS = list(INTERCLASS["classifiers"])
 
-# MNIST's classes: skipped (with a warning) for a dataset sheet without M
-TARGETS["fig8"] = [
-    "results/figures/fig8_interclass_mnist.png",
-    "results/tables/table2_spearman.csv",
-    "results/tables/table2_spearman.md",
-] if INTERCLASS_DATASET in DATASETS else []
-TARGETS["fig1a"] = ["results/figures/fig1a_reconstructions.png"] if INTERCLASS_DATASET in DATASETS else []
-if INTERCLASS_DATASET not in DATASETS:
-    logging.getLogger("simex").warning("§4/§5.4 (Fig. 1a, Fig. 8, Table 2) are skipped: the dataset sheet has no M")
+register(
+    "fig8",
+    [
+        "results/figures/fig8_interclass_mnist.png",
+        "results/tables/table2_spearman.csv",
+        "results/tables/table2_spearman.md",
+    ],
+    mnist_missing(),
+)
+register("fig1a", ["results/figures/fig1a_reconstructions.png"], mnist_missing())
 
 
 wildcard_constraints:
@@ -31,14 +32,14 @@ rule interclass_delta:
     params:
         classes=INTERCLASS_CLASSES,
         ssim=config["ssim"],
-        batch_size=config.get("eval_batch_size", 1024),
+        batch_size=config["eval_batch_size"],
     conda:
         "../environment.yml"
     log:
         "logs/tables/interclass/delta_{loss}.log",
     resources:
         gpu=1,
-    threads: config.get("threads_per_job", 1)
+    threads: JOB_THREADS
     script:
         "../workflow_scripts/interclass_delta.py"
 
@@ -51,15 +52,16 @@ rule interclass_sample_distance:
         table="results/tables/interclass/sample_{loss}.csv",
     params:
         n_classes=len(INTERCLASS_CLASSES),
-        max_pairs=INTERCLASS["sample_distance"].get("max_pairs"),
+        max_pairs=INTERCLASS["sample_distance"]["max_pairs"],
         ssim=config["ssim"],
+        seed=config["seed"],
     conda:
         "../environment.yml"
     log:
         "logs/tables/interclass/sample_{loss}.log",
     resources:
         gpu=1,
-    threads: config.get("threads_per_job", 1)
+    threads: JOB_THREADS
     script:
         "../workflow_scripts/interclass_sample_distance.py"
 
@@ -76,7 +78,8 @@ rule nine_class_classifiers:
     params:
         training=lambda w: INTERCLASS["classifiers"][w.arch],
         classes=INTERCLASS_CLASSES,
-        batch_size=config.get("eval_batch_size", 1024),
+        batch_size=config["eval_batch_size"],
+        seed=config["seed"],
     conda:
         "../environment.yml"
     log:
@@ -85,7 +88,7 @@ rule nine_class_classifiers:
         f"benchmarks/models/clf/nine_class/{INTERCLASS_DATASET}/{{arch}}.tsv"
     resources:
         gpu=1,
-    threads: config.get("threads_per_job", 1)
+    threads: JOB_THREADS
     script:
         "../workflow_scripts/interclass_classifiers.py"
 
@@ -111,7 +114,7 @@ rule table2_spearman:
         losses=LOSSES,
         archs=CLASSIFIER_ARCHS,
         classifiers=INTERCLASS["classifiers"],
-        max_pairs=INTERCLASS["sample_distance"].get("max_pairs"),
+        max_pairs=INTERCLASS["sample_distance"]["max_pairs"],
     conda:
         "../environment.yml"
     log:
@@ -149,7 +152,7 @@ rule figure_interclass:
 
 rule figure_reconstructions:
     input:
-        model=class_ae(INTERCLASS_DATASET, INTERCLASS["fig1a"].get("loss", "mse"), INTERCLASS["fig1a"]["reference"]),
+        model=class_ae(INTERCLASS_DATASET, INTERCLASS["fig1a"]["loss"], INTERCLASS["fig1a"]["reference"]),
         test=data_file(INTERCLASS_DATASET, "test.npz"),
         provenance=data_file(INTERCLASS_DATASET, "provenance.json"),
         deltas=expand("results/tables/interclass/delta_{loss}.csv", loss=LOSSES),

@@ -2,12 +2,10 @@
 # dataset, then, per base dataset, its convolutions frozen and FC layers retrained on
 # every other dataset (one job per base keeps start-up cost down), then the tables.
 
-# TRANSFER (rules/common.smk): every dataset of the sheet has the ten classes the baseline needs.
-TARGETS["table1"] = [
-    *(["results/tables/transfer_accuracy.csv", "results/tables/table1_spearman.csv",
-       "results/tables/table1_spearman.md"] if TRANSFER else []),
-    *(["results/tables/delta_dataset_normalized.csv"] if "mse" in LOSSES else []),
-]
+# transfer_missing (rules/common.smk): every dataset of the sheet needs the ten classes the baseline trains on
+register("table1", ["results/tables/transfer_accuracy.csv", "results/tables/table1_spearman.csv",
+                    "results/tables/table1_spearman.md"], transfer_missing())
+TARGETS["delta_normalized"] = ["results/tables/delta_dataset_normalized.csv"] if "mse" in LOSSES else []
 
 
 rule train_base_classifier:
@@ -31,7 +29,7 @@ rule train_base_classifier:
         "benchmarks/models/clf/base/{dataset}.tsv"
     resources:
         gpu=1,
-    threads: config.get("threads_per_job", 1)
+    threads: JOB_THREADS
     script:
         "../workflow_scripts/train_base_classifier.py"
 
@@ -56,7 +54,7 @@ rule transfer_from_base:
         "benchmarks/models/clf/transfer/{dataset}.tsv"
     resources:
         gpu=1,
-    threads: config.get("threads_per_job", 1)
+    threads: JOB_THREADS
     script:
         "../workflow_scripts/transfer_from_base.py"
 

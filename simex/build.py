@@ -28,7 +28,7 @@ from simex.fleet import save_autoencoder, train_autoencoder
 from simex.images import (DEFAULT_SHAPE, DatasetInputError, DuplicateNameError, ImageDataset, InputShape,
                           check_samples, read_dataset)
 from simex.losses import LOSSES, SSIMWindow
-from simex.rank import export_fleet
+from simex.fleets import export_fleet
 from simex.settings import derived_seed
 from simex.training import TrainConfig
 
@@ -122,7 +122,7 @@ def train_member(member: MemberPlan, loss: str, window: SSIMWindow, config: Trai
     dataset, images = member.dataset, member.images
     class_name = None if member.class_index is None else dataset.class_names[member.class_index]  # type: ignore[index]
     label = dataset.name if class_name is None else f"{dataset.name}:{class_name}"
-    member_config = replace(config, seed=derived_seed({"seed": config.seed}, "ae", dataset.name, loss,
+    member_config = replace(config, seed=derived_seed(config.seed, "ae", dataset.name, loss,
                                                       member.class_index))
     epochs = member_config.epochs_for(len(images))
     member_config = replace(member_config, checkpoint_epochs=tuple(range(1, epochs + 1)))

@@ -192,9 +192,3 @@ def _npz_array(path: Path) -> np.ndarray:
             return archive[keys[0]]
     raise InputError(f"{path}: cannot tell which array holds the images; arrays: {', '.join(keys) or 'none'} "
                      f"(name it one of {', '.join(NPZ_IMAGE_KEYS)})")
-
-
-def read_images(path: Path | str, shape: InputShape = DEFAULT_SHAPE) -> np.ndarray:
-    """The whole unknown dataset at ``path`` as float32 (N, C, H, W) in [0, 1]."""
-    source = open_samples(path, shape)
-    return source.take(np.arange(len(source)))

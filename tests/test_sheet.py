@@ -84,7 +84,7 @@ def test_dry_run_on_a_custom_sheet_plans_every_experiment_that_makes_sense(tmp_p
     assert counts["export_fleet"] == 6  # dataset, class-M and class-shapes fleets × 2 losses
     assert counts["delta_dataset"] == 2 and counts["fleet_rank_check"] == 1
     assert "table1" not in counts and "latency_fig6" not in counts  # shapes has 2 classes, stripes 1
-    assert "transfer baseline (Fig. 4c, Table 1) and Fig. 6 are skipped" in output
+    assert "skipping table1: it needs ten classes in every dataset" in output and "skipping fig6" in output
 
 
 def test_a_name_not_in_the_sheet_is_refused(tmp_path: Path) -> None:
