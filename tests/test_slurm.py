@@ -16,7 +16,7 @@ tests check:
 Targets: results/tables/delta_dataset_mse.csv (§5.1, Fig. 4a): acquire and prepare on the
 CPU partition (one with a per-rule time limit, one with the default), autoencoder training
 and Δ on the GPU partition, models and a table to compare: every kind of job the profile
-places, in four waves of jobs. The whole tiny DAG would spend most of its time starting
+places, in four dependent stages. The whole tiny DAG would spend most of its time starting
 Snakemake inside ~140 jobs.
 
 Needs root (slurmd launches the jobs), Debian's slurm-wlm and munge (scripts/setup.sh),
