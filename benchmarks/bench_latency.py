@@ -53,13 +53,14 @@ def unknown_samples(code: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarra
 def reference_models(code: str, loss: str, device: torch.device):
     from simex.fleet import load_autoencoder
     from simex.training import TrainConfig
-    from simex.transfer import StageSettings, load_classifier, train_base_classifier
+    from simex.artifacts import load_classifier
+    from simex.transfer import BASE_CLASSIFIER, StageSettings, TransferError, train_base_classifier
 
     ae_path = REPO / f"results/models/ae/dataset/{code}/{loss}.pt"
     autoencoder = load_autoencoder(ae_path, device)[0] if ae_path.is_file() else LeNet5AutoEncoder().to(device).eval()
     clf_path = REPO / f"results/models/clf/base/{code}.pt"
     if clf_path.is_file():
-        base = load_classifier(clf_path, device)[0]
+        base = load_classifier(clf_path, BASE_CLASSIFIER, TransferError, device)[0]
     else:
         images, labels = first_classes(*load_split(REPO / f"results/data/{code}/train.npz"))
         base = train_base_classifier(images, labels, StageSettings(TrainConfig("rmsprop", 1e-3, 3, 32, 0), 0.0), device)[0]

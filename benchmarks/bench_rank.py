@@ -105,13 +105,14 @@ def ten_thousand(codes: list[str], n: int, rng: np.random.Generator) -> dict[str
 def tl1_seconds(base_code: str, images: np.ndarray, labels: np.ndarray, seed: int, max_epochs: int) -> tuple[float, int]:
     """TL-1 on (images, labels) from the base classifier of ``base_code``: seconds to the minimum."""
     from simex.training import TrainConfig
-    from simex.transfer import (StageSettings, first_classes, load_classifier, train_base_classifier,
+    from simex.artifacts import load_classifier
+    from simex.transfer import (BASE_CLASSIFIER, StageSettings, TransferError, first_classes, train_base_classifier,
                                 transfer_classifier)
 
     cpu = torch.device("cpu")
     path = REPO / f"results/models/clf/base/{base_code}.pt"
     if path.is_file():
-        base, _ = load_classifier(path)
+        base, _, _ = load_classifier(path, BASE_CLASSIFIER, TransferError)
     else:  # not built yet: a quick base classifier, not part of the timing
         train_images, train_labels = first_classes(*load_split(REPO / f"results/data/{base_code}/train.npz"))
         settings = StageSettings(TrainConfig("rmsprop", 1e-3, 3, 32, seed), 0.0)

@@ -21,7 +21,7 @@ rule train_dataset_autoencoder:
         "logs/models/ae/dataset/{dataset}/{loss}.log",
     resources:
         gpu=1,
-    threads: config.get("threads_per_job", 1)
+    threads: JOB_THREADS
     script:
         "../workflow_scripts/train_autoencoder.py"
 
@@ -46,6 +46,6 @@ rule train_class_autoencoder:
         "logs/models/ae/class/{dataset}/{loss}/{label}.log",
     resources:
         gpu=1,
-    threads: config.get("threads_per_job", 1)
+    threads: JOB_THREADS
     script:
         "../workflow_scripts/train_autoencoder.py"

@@ -3,8 +3,7 @@
 
 rule acquire_dataset:
     input:
-        # mnist-rot and mnist-back-image are regenerated from MNIST when not downloadable
-        mnist=lambda w: data_file("M", "raw.npz") if w.dataset in ("R", "B") else [],
+        mnist=regeneration_source,
     output:
         raw=data_file("{dataset}", "raw.npz"),
         record=data_file("{dataset}", "acquired.json"),

@@ -4,7 +4,8 @@
 # split's own autoencoder first (full pass and express mode).
 
 FLEETS = config["fleets"]
-FLEET_NAMES = ["dataset"] + (["class-M"] if "M" in DATASETS and "interclass" in config else [])
+CLASS_FLEET = f"class-{MNIST}"  # MNIST's per-class autoencoders, trained for the inter-class experiment
+FLEET_NAMES = ["dataset"] + ([CLASS_FLEET] if MNIST in DATASETS else [])
 
 TARGETS["fleets"] = [
     *expand("results/fleets/{fleet}/{loss}", fleet=FLEET_NAMES, loss=LOSSES),
@@ -18,7 +19,10 @@ wildcard_constraints:
 
 FLEET_MODELS = {
     **{("dataset", loss): [dataset_ae(d, loss) for d in DATASETS] for loss in LOSSES},
-    **{("class-M", loss): [class_ae("M", loss, label) for label in range(10)] for loss in LOSSES},
+    **{
+        (CLASS_FLEET, loss): [class_ae(MNIST, loss, label) for label in dataset_info(MNIST).class_labels]
+        for loss in LOSSES
+    },
 }
 
 
@@ -61,6 +65,6 @@ rule fleet_rank_check:
         "benchmarks/fleets/rank_check.tsv"
     resources:
         gpu=1,
-    threads: config.get("threads_per_job", 1)
+    threads: JOB_THREADS
     script:
         "../workflow_scripts/fleet_rank_check.py"

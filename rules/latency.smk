@@ -29,7 +29,7 @@ rule latency_pairwise:
     input:
         autoencoders=[dataset_ae(LAT_REFERENCE, loss) for loss in LATENCY["losses"]],
         base=f"results/models/clf/base/{LAT_REFERENCE}.pt",
-        unknown=data_file(LAT_UNKNOWN, f"{LATENCY.get('split', 'train')}.npz"),
+        unknown=data_file(LAT_UNKNOWN, f"{LATENCY['split']}.npz"),
         provenance=[data_file(LAT_REFERENCE, "provenance.json"), data_file(LAT_UNKNOWN, "provenance.json")],
     output:
         record="results/latency/pairwise.json",
@@ -46,7 +46,7 @@ rule latency_pairwise:
         "benchmarks/latency/pairwise.tsv"
     resources:
         gpu=1,
-    threads: config.get("threads_per_job", 1)
+    threads: JOB_THREADS
     script:
         "../workflow_scripts/latency_pairwise.py"
 
@@ -93,7 +93,7 @@ rule latency_ae_training:
         datasets=DATASETS,
         ssim=config["ssim"],
         seed=config["seed"],
-        eval_batch_size=config.get("eval_batch_size", 1024),
+        eval_batch_size=config["eval_batch_size"],
     conda:
         "../environment.yml"
     log:
@@ -102,7 +102,7 @@ rule latency_ae_training:
         "benchmarks/latency/ae_training/{schedule}.tsv"
     resources:
         gpu=1,
-    threads: config.get("threads_per_job", 1)
+    threads: JOB_THREADS
     script:
         "../workflow_scripts/latency_ae_training.py"
 
@@ -127,7 +127,7 @@ rule latency_base_training:
         "benchmarks/latency/base_training.tsv"
     resources:
         gpu=1,
-    threads: config.get("threads_per_job", 1)
+    threads: JOB_THREADS
     script:
         "../workflow_scripts/latency_base_training.py"
 

@@ -31,7 +31,7 @@ rule train_base_classifier:
         "benchmarks/models/clf/base/{dataset}.tsv"
     resources:
         gpu=1,
-    threads: config.get("threads_per_job", 1)
+    threads: JOB_THREADS
     script:
         "../workflow_scripts/train_base_classifier.py"
 
@@ -56,7 +56,7 @@ rule transfer_from_base:
         "benchmarks/models/clf/transfer/{dataset}.tsv"
     resources:
         gpu=1,
-    threads: config.get("threads_per_job", 1)
+    threads: JOB_THREADS
     script:
         "../workflow_scripts/transfer_from_base.py"
 

@@ -59,7 +59,7 @@ class ClassifierSettings:
     @classmethod
     def from_config(cls, section: Mapping[str, Any]) -> "ClassifierSettings":
         return cls(section["optimizer"], float(section["lr"]), int(section["epochs"]), int(section["batch_size"]),
-                   int(section.get("min_updates", 0)))
+                   int(section["min_updates"]))
 
     def epochs_for(self, n_train: int) -> int:
         steps_per_epoch = math.ceil(n_train / self.batch_size)
@@ -120,7 +120,7 @@ def config_problems(config: Mapping[str, Any], references: Sequence[str]) -> lis
     if problems:
         problems[-1] += (": lower the grid or raise data.samples_per_dataset "
                          "(borrowed samples come from the reference dataset's train split)")
-    for loss in [*section["pairing_losses"], section.get("embedding_loss", "mse")]:
+    for loss in [*section["pairing_losses"], section["embedding_loss"]]:
         if loss not in config["losses"]:
             problems.append(f"augmentation uses loss {loss!r}, which is not among losses {list(config['losses'])}")
     return problems
@@ -199,16 +199,16 @@ def accuracy(model: torch.nn.Module, images: np.ndarray, labels: np.ndarray, dev
 
 
 def mnist_orders(labels: np.ndarray, seed: int, trial: int) -> list[np.ndarray]:
-    return class_orders(labels, 10, np.random.default_rng(derived_seed({"seed": seed}, "augmentation", "M", trial)))
+    return class_orders(labels, 10, np.random.default_rng(derived_seed(seed, "augmentation", "M", trial)))
 
 
 def reference_orders(labels: np.ndarray, n_classes: int, seed: int, reference: str, trial: int) -> list[np.ndarray]:
-    return class_orders(labels, n_classes, np.random.default_rng(derived_seed({"seed": seed}, "augmentation", reference, trial)))
+    return class_orders(labels, n_classes, np.random.default_rng(derived_seed(seed, "augmentation", reference, trial)))
 
 
 def training_seed(seed: int, trial: int, n_mnist: int, n_borrowed: int) -> int:
     """The same for every Y and method at a grid point and trial (common random numbers)."""
-    return derived_seed({"seed": seed}, "augmentation", "train", trial, n_mnist, n_borrowed)
+    return derived_seed(seed, "augmentation", "train", trial, n_mnist, n_borrowed)
 
 
 def run_reference(mnist_train: tuple[np.ndarray, np.ndarray], mnist_test: tuple[np.ndarray, np.ndarray],

@@ -61,13 +61,14 @@ def pick_device(name: str):
 
 def run_rank(args: argparse.Namespace) -> str:
     from simex.rank import Fleet, RankSettings
+    from simex.tables import render_ranking
 
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be positive, got {args.batch_size}")
     settings = RankSettings(bootstrap=args.bootstrap, confidence=args.confidence, seed=args.seed,
                             express=args.express, budget=args.budget, step=args.step, min_samples=args.min_samples)
     fleet = Fleet.load(args.fleet, loss=args.loss, device=pick_device(args.device))
-    return fleet.rank(args.data, batch_size=args.batch_size, settings=settings).render(args.format)
+    return render_ranking(fleet.rank(args.data, batch_size=args.batch_size, settings=settings), args.format)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -501,7 +501,7 @@ def training_curve(train_images: Mapping[str, np.ndarray], test_images: Mapping[
                      {k: round(v, 5) for k, v in row.items()})
 
         config = TrainConfig(setting.optimizer, setting.lr, epochs[-1], batch_size,
-                             derived_seed({"seed": seed}, "fig6", base), checkpoint_epochs=epochs)
+                             derived_seed(seed, "fig6", base), checkpoint_epochs=epochs)
         train_autoencoder(images, loss, window, config, device, on_checkpoint=on_checkpoint)
         curves[base] = points
     return curves

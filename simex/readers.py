@@ -167,9 +167,3 @@ def _npz_array(path: Path) -> np.ndarray:
             return archive[keys[0]]
     raise InputError(f"{path}: cannot tell which array holds the images; arrays: {', '.join(keys) or 'none'} "
                      f"(name it one of {', '.join(NPZ_KEYS)})")
-
-
-def read_images(path: Path | str) -> np.ndarray:
-    """The whole unknown dataset at ``path`` as float32 (N, 28, 28) in [0, 1]."""
-    source = open_samples(path)
-    return source.take(np.arange(len(source)))

@@ -8,7 +8,7 @@ from typing import Any, Mapping
 import pandas as pd
 
 from simex.artifacts import read_json
-from simex.datasets import MARKER_LEGEND, display_label, in_paper_order
+from simex.datasets import display_label, in_paper_order
 
 PROVENANCE_COLUMNS = ["dataset", "name", "provenance", "source", "verified", "attempts", "raw samples",
                       "train", "test", "split seed"]
@@ -62,7 +62,3 @@ def provenance_table(files: Mapping[str, Path | str]) -> pd.DataFrame:
             raise ValueError(f"{files[code]} describes dataset {record.get('dataset')!r}, expected {code!r}")
         rows.append(provenance_row(record))
     return pd.DataFrame(rows, columns=PROVENANCE_COLUMNS)
-
-
-def marker_legend() -> str:
-    return "; ".join(MARKER_LEGEND.values())

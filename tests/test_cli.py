@@ -77,7 +77,7 @@ def mix_losses_in_manifest(fleet: Path) -> None:
 
 def mix_losses_in_checkpoint(fleet: Path) -> None:
     """A member file swapped for an iSSIM autoencoder, checksum updated: the manifest looks fine."""
-    from simex.rank import sha256_of
+    from simex.fleets import sha256_of
 
     manifest = json.loads((fleet / "manifest.json").read_text())
     entry = manifest["members"][1]

@@ -217,6 +217,7 @@ def test_fig6_table_has_a_row_per_checkpoint_and_bt_rows():
 # --- end to end ------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_tiny_run_latency_artifacts(tiny_run):
     table = pd.read_csv(tiny_run / "results/tables/latency_pairwise.csv", index_col=0)
     assert {"SimEx-issim", "SimEx-mse", "TL-1", "TL-5"} <= set(table.index)

@@ -19,6 +19,8 @@ import yaml
 
 from tests.conftest import snakemake
 
+pytestmark = pytest.mark.e2e  # every test here reads the tiny run
+
 LABELS = ["M", "E*", "R†", "B†", "F"]  # the tiny run uses the offline sources only
 
 

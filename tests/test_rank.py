@@ -14,15 +14,23 @@ from PIL import Image
 
 from simex.data.formats import encode_idx
 from simex.fleet import FleetError, save_autoencoder, train_autoencoder
+from simex.fleets import export_fleet
 from simex.losses import SSIMWindow
 from simex.models import LeNet5AutoEncoder
-from simex.rank import Fleet, FleetEvaluator, RankSettings, export_fleet, plain_errors, subpixel_kernel
-from simex.readers import image_to_array, normalize_images, read_images
+from simex.rank import Fleet, FleetEvaluator, RankSettings, plain_errors, subpixel_kernel
+from simex.readers import image_to_array, normalize_images, open_samples
 from simex.similarity import InputError
+from simex.tables import ranking_csv, ranking_json, ranking_text
 from simex.training import TrainConfig
 
 
 # --- two very different synthetic datasets and a tiny fleet trained on them ------------
+
+
+def read_images(path: Path) -> np.ndarray:
+    """Every sample of the unknown dataset at ``path``, as `simex rank` reads them."""
+    source = open_samples(path)
+    return source.take(np.arange(len(source)))
 
 
 def squares(n: int, seed: int) -> np.ndarray:
@@ -132,7 +140,7 @@ def test_express_stops_early_once_settled_and_says_so(fleet_dir: Path) -> None:
     ranking = fleet.rank(squares(2000, 6), settings=settings)
     assert ranking.stopped_early and ranking.stop_reason == "settled"
     assert ranking.n_used < 2000 and ranking.top == "M"
-    assert "stopped early" in ranking.to_text()
+    assert "stopped early" in ranking_text(ranking)
 
 
 def test_express_stops_at_the_budget(fleet_dir: Path) -> None:
@@ -147,11 +155,11 @@ def test_express_stops_at_the_budget(fleet_dir: Path) -> None:
 
 def test_output_formats_carry_the_same_ranking(fleet_dir: Path) -> None:
     ranking = Fleet.load(fleet_dir).rank(squares(40, 9))
-    payload = json.loads(ranking.to_json())
+    payload = json.loads(ranking_json(ranking))
     assert [row["label"] for row in payload["ranking"]] == ranking.order
     assert payload["n_used"] == 40 and payload["stopped_early"] is False
-    assert ranking.to_csv().splitlines()[0].startswith("rank,label,key,dataset,class,delta,ci_low,ci_high,p_top")
-    assert "* synthetic stand-in" in ranking.to_text()
+    assert ranking_csv(ranking).splitlines()[0].startswith("rank,label,key,dataset,class,delta,ci_low,ci_high,p_top")
+    assert "* synthetic stand-in" in ranking_text(ranking)
 
 
 # --- fleet manifest --------------------------------------------------------------------

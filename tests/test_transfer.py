@@ -9,9 +9,12 @@ import pandas as pd
 import pytest
 import torch
 
+from simex.artifacts import load_classifier, save_classifier
 from simex.models import LeNet5Classifier
 from simex.training import TrainConfig
 from simex.transfer import (
+    ARCHITECTURE,
+    BASE_CLASSIFIER,
     PAPER_TABLE1,
     StageSettings,
     TransferError,
@@ -21,11 +24,9 @@ from simex.transfer import (
     classifier_data,
     common_per_class,
     holdout,
-    load_classifier,
     normalised_accuracy,
     normalized_delta,
     paper_order_note,
-    save_classifier,
     spearman_rows,
     stage_summary,
     table1,
@@ -144,27 +145,27 @@ def test_transfer_all_reports_each_target_and_rejects_the_base_itself():
     images, labels = class_images(60, 10, seed=10)
     base = LeNet5Classifier()
     data = (images, labels, images[:20], labels[:20])
-    results = transfer_all(base, "M", {"E": data, "F": data}, {"optimizer": "rmsprop", "lr": 1e-3, "epochs": 1,
-                                                               "batch_size": 16}, {"E": 1, "F": 2}, CPU)
+    section = {"optimizer": "rmsprop", "lr": 1e-3, "epochs": 1, "batch_size": 16, "patience": 0,
+               "validation_fraction": 0.0, "steps": None}  # a validated config section
+    results = transfer_all(base, "M", {"E": data, "F": data}, section, {"E": 1, "F": 2}, CPU)
     assert set(results) == {"E", "F"}
     assert all(0 <= r["accuracy"] <= 1 and r["n_train"] == 60 and r["n_test"] == 20 for r in results.values())
     with pytest.raises(TransferError, match="not a transfer target"):
-        transfer_all(base, "M", {"M": data}, {"optimizer": "rmsprop", "lr": 1e-3, "epochs": 1, "batch_size": 16},
-                     {"M": 1}, CPU)
+        transfer_all(base, "M", {"M": data}, section, {"M": 1}, CPU)
 
 
 def test_classifier_round_trip_and_a_wrong_file_is_named(tmp_path):
     model = LeNet5Classifier()
-    save_classifier(tmp_path / "m.pt", model, {"dataset": "M", "accuracy": 0.5})
-    loaded, metadata = load_classifier(tmp_path / "m.pt")
-    assert metadata["accuracy"] == 0.5
+    save_classifier(tmp_path / "m.pt", ARCHITECTURE, model, range(10), {"dataset": "M", "accuracy": 0.5})
+    loaded, classes, metadata = load_classifier(tmp_path / "m.pt", BASE_CLASSIFIER, TransferError)
+    assert metadata["accuracy"] == 0.5 and classes == list(range(10))
     for name, value in model.state_dict().items():
         assert torch.equal(value, loaded.state_dict()[name])
     torch.save({"architecture": "lenet5-autoencoder"}, tmp_path / "ae.pt")
     with pytest.raises(TransferError, match="not a classifier checkpoint"):
-        load_classifier(tmp_path / "ae.pt")
+        load_classifier(tmp_path / "ae.pt", BASE_CLASSIFIER, TransferError)
     with pytest.raises(TransferError, match="no such classifier"):
-        load_classifier(tmp_path / "missing.pt")
+        load_classifier(tmp_path / "missing.pt", BASE_CLASSIFIER, TransferError)
 
 
 # --- tables ----------------------------------------------------------------------------

@@ -1,13 +1,14 @@
 from pathlib import Path
 
-from simex.artifacts import setup_logging, write_json, write_npz
+from simex.artifacts import write_json, write_npz
 from simex.data.acquire import acquire, acquisition_record
+from simex.jobs import start_job
 from simex.settings import acquisition_plan
 
 sm = snakemake  # noqa: F821
-setup_logging(sm.log[0])
+start_job(sm)
 mnist = Path(sm.input.mnist) if sm.input.mnist else None
-plan = acquisition_plan({"data": sm.params.data, "seed": sm.params.seed}, sm.wildcards.dataset,
+plan = acquisition_plan(sm.params.data, sm.params.seed, sm.wildcards.dataset,
                         Path("results/downloads"), mnist)
 raw, attempts = acquire(plan)
 write_npz(sm.output.raw, images=raw.images, labels=raw.labels)

@@ -1,6 +1,6 @@
 """Acquire a dataset through its chain of sources, and prepare balanced splits.
 
-``acquire`` walks the chain of DESIGN.md: canonical download first, offline fallback
+``acquire`` walks the chain of docs/design.md: canonical download first, offline fallback
 second (or only what ``source_chain`` in the config allows), and returns the data with
 a record of every attempt, so that a fallback that was used is never silent.
 """
