@@ -16,6 +16,7 @@ from simex.training import (StepLoss, TrainConfig, TrainResult, autoencoder_batc
                             seed_everything, train, train_members)
 
 ARCHITECTURE = "lenet5-autoencoder"
+DEFAULT_INPUT_SHAPE = (1, 28, 28)  # the paper's; a checkpoint of another shape records its "input_shape"
 
 
 class FleetError(ValueError):
@@ -29,7 +30,7 @@ def save_autoencoder(destination: Path | str, model: LeNet5AutoEncoder, metadata
 
 def load_autoencoder(path: Path | str, device: torch.device | str = "cpu") -> tuple[LeNet5AutoEncoder, dict[str, Any]]:
     payload = load_checkpoint(path, "autoencoder", {ARCHITECTURE}, FleetError, device)
-    model = LeNet5AutoEncoder()
+    model = LeNet5AutoEncoder(*payload["metadata"].get("input_shape", DEFAULT_INPUT_SHAPE))
     model.load_state_dict(payload["state_dict"])
     return model.to(device).eval(), payload["metadata"]
 
@@ -43,9 +44,10 @@ def _split(images: np.ndarray, validation_fraction: float) -> tuple[tuple[torch.
     return (inputs[n_validation:], inputs[n_validation:]), validation
 
 
-def _new_autoencoder(seed: int) -> LeNet5AutoEncoder:
+def _new_autoencoder(seed: int, images: np.ndarray) -> LeNet5AutoEncoder:
+    """An untrained autoencoder for the shape of ``images``: (N, 28, 28) or (N, C, H, W)."""
     seed_everything(seed)  # the initial weights follow from the seed alone
-    return LeNet5AutoEncoder()
+    return LeNet5AutoEncoder(*(images.shape[1:] if images.ndim == 4 else (1, *images.shape[1:])))
 
 
 def train_autoencoder(
@@ -57,8 +59,8 @@ def train_autoencoder(
     validation_fraction: float = 0.0,
     on_checkpoint: Callable | None = None,
 ) -> tuple[LeNet5AutoEncoder, TrainResult]:
-    """A LeNet-5 autoencoder trained on uint8 images with δ = ``loss`` as its loss."""
-    model = _new_autoencoder(config.seed)
+    """A LeNet-5 autoencoder trained on uint8 images, (N, 28, 28) or (N, C, H, W), with δ = ``loss`` as its loss."""
+    model = _new_autoencoder(config.seed, images)
     training, validation = _split(images, validation_fraction)
     result = train(model, autoencoder_batch_loss(per_sample_loss(loss, window)), training, config, device,
                    validation=validation, on_checkpoint=on_checkpoint)
@@ -98,7 +100,7 @@ def train_autoencoders(
 ) -> list[tuple[LeNet5AutoEncoder, TrainResult]]:
     """Several autoencoders trained as one fused model, each equal (up to float rounding)
     to :func:`train_autoencoder` with its own images and config (seed) alone."""
-    models = [_new_autoencoder(config.seed) for config in configs]
+    models = [_new_autoencoder(config.seed, images) for config, images in zip(configs, image_sets)]
     splits = [_split(images, validation_fraction) for images in image_sets]
     per_sample = per_sample_loss(loss, window)
     results = train_members(models, fused_autoencoder_loss(models, per_sample), autoencoder_batch_loss(per_sample),

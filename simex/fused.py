@@ -75,6 +75,9 @@ class FoldedAutoEncoders:
         """Fold the members' current parameters (differentiably: gradients reach the members)."""
         if not models:
             raise ValueError("folding needs at least one autoencoder")
+        shapes = sorted({model.input_shape for model in models})
+        if len(shapes) != 1:
+            raise ValueError(f"autoencoders folded into one pass must share one input shape, got {shapes}")
         layers = [model.layers() for model in models]
 
         def cat(name: str, attribute: str) -> torch.Tensor:

@@ -33,11 +33,13 @@ def batched(fn: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor, ba
 
 
 def pixels_to_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
-    """uint8 (N, H, W) to float (N, 1, H, W) in [0, 1] on ``device`` (converted there: a quarter of the bytes to copy)."""
+    """uint8 (N, H, W) or (N, C, H, W) to float (N, C, H, W) in [0, 1] on ``device``, converted
+    there (a quarter of the bytes to copy); (N, H, W) gets C = 1."""
     pixels = torch.from_numpy(np.ascontiguousarray(images))
     if device.type == "cuda":
         pixels = pixels.pin_memory()
-    return pixels.to(device, non_blocking=True).unsqueeze(1).to(torch.get_default_dtype()).div_(255.0)
+    pixels = pixels.to(device, non_blocking=True)
+    return (pixels.unsqueeze(1) if pixels.ndim == 3 else pixels).to(torch.get_default_dtype()).div_(255.0)
 
 
 CPU_PASS_SAMPLE_MEMBERS = 1024
@@ -75,7 +77,7 @@ class FleetEvaluator:
 
     @torch.inference_mode()
     def image_errors(self, images: np.ndarray, batch_size: int = 1024) -> torch.Tensor:
-        """δ of uint8 images (N, H, W) through every member, (N, K) on the evaluator's device."""
+        """δ of uint8 images, (N, H, W) or (N, C, H, W), through every member: (N, K) on the evaluator's device."""
         return batched(self.errors, pixels_to_tensor(images, self.device), batch_size)
 
 

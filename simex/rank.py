@@ -25,6 +25,7 @@ import pandas as pd
 import torch
 
 from simex.fleets import FleetFolder, read_fleet
+from simex.images import InputShape
 from simex.inference import FleetEvaluator, batched
 from simex.losses import per_sample_loss
 from simex.readers import ArraySource, SampleSource, open_samples
@@ -60,13 +61,13 @@ class Fleet(FleetFolder):
 
     def errors(self, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """δ of every sample through every member, (N, K); images float in [0, 1] or uint8."""
-        source = as_source(images)
+        source = as_source(images, self.input_shape)
         return self._errors(source.take(np.arange(len(source))), batch_size)
 
     def _errors(self, images: np.ndarray, batch_size: int) -> np.ndarray:
         if batch_size < 1:
             raise InputError(f"batch size must be positive, got {batch_size}")
-        tensor = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).unsqueeze(1)
+        tensor = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
         if self.device.type == "cuda":
             tensor = tensor.pin_memory()
         return batched(self.evaluator.errors, tensor, batch_size).cpu().numpy().astype(np.float64)
@@ -76,7 +77,7 @@ class Fleet(FleetFolder):
         """Order the members by Δ (most similar first) for the unknown ``images``."""
         settings = settings or RankSettings()
         started = time.perf_counter()
-        source = as_source(images)
+        source = as_source(images, self.input_shape)
         n_total = len(source)
         rng = np.random.default_rng(settings.seed)
         if not settings.express:
@@ -96,16 +97,17 @@ class Fleet(FleetFolder):
             else:
                 stop_reason = "budget" if limit < n_total else "all samples"
             errors = np.concatenate(chunks)
-        return summarize(self, errors, n_total, stop_reason, time.perf_counter() - started, settings, rng)
+        return summarize(self, errors, n_total, stop_reason, time.perf_counter() - started, settings, rng,
+                         source.conversion)
 
 
-def as_source(images: np.ndarray | str | Path | SampleSource) -> SampleSource:
+def as_source(images: np.ndarray | str | Path | SampleSource, shape: InputShape) -> SampleSource:
     if isinstance(images, (str, Path)):
-        return open_samples(images)
+        return open_samples(images, shape)
     if isinstance(images, np.ndarray):
-        return ArraySource(images, "images")
+        return ArraySource(images, "images", shape)
     if torch.is_tensor(images):
-        return ArraySource(images.detach().cpu().numpy(), "images")
+        return ArraySource(images.detach().cpu().numpy(), "images", shape)
     return images
 
 
@@ -149,6 +151,7 @@ class Ranking:
     n_total: int
     stop_reason: str  # "all samples" | "settled" | "budget"
     seconds: float
+    conversion: str  # what was done to the data to fit the fleet's input shape
     bootstrap: int
     confidence: float
 
@@ -167,11 +170,12 @@ class Ranking:
     def summary(self) -> dict[str, Any]:
         return {"fleet": self.fleet, "fleet_path": self.fleet_path, "loss": self.loss, "n_used": self.n_used,
                 "n_total": self.n_total, "stopped_early": self.stopped_early, "stop_reason": self.stop_reason,
-                "seconds": round(self.seconds, 4), "bootstrap": self.bootstrap, "confidence": self.confidence}
+                "seconds": round(self.seconds, 4), "conversion": self.conversion,
+                "bootstrap": self.bootstrap, "confidence": self.confidence}
 
 
 def summarize(fleet: Fleet, errors: np.ndarray, n_total: int, stop_reason: str, seconds: float,
-              settings: RankSettings, rng: np.random.Generator) -> Ranking:
+              settings: RankSettings, rng: np.random.Generator, conversion: str) -> Ranking:
     delta = errors.mean(axis=0)
     means = bootstrap_means(errors, settings.bootstrap, rng)
     low, high = percentile_intervals(means, settings.confidence)
@@ -188,4 +192,4 @@ def summarize(fleet: Fleet, errors: np.ndarray, n_total: int, stop_reason: str, 
     if not math.isfinite(float(delta.sum())):
         raise InputError("δ is not finite for some samples; the input holds values the autoencoders cannot handle")
     return Ranking(fleet.name, str(fleet.root), fleet.loss, table, int(len(errors)), n_total, stop_reason, seconds,
-                   settings.bootstrap, settings.confidence)
+                   conversion, settings.bootstrap, settings.confidence)

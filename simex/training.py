@@ -103,8 +103,11 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 def images_to_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 (N, 28, 28) to (N, 1, 28, 28) in [0, 1], of torch's default float type (float32 unless changed)."""
-    return torch.from_numpy(np.ascontiguousarray(images)).unsqueeze(1).to(torch.get_default_dtype()).div_(255.0)
+    """uint8 (N, 28, 28) or (N, C, H, W) to (N, C, H, W) in [0, 1]; (N, 28, 28) gets C = 1.
+
+    Of torch's default float type: float32 unless changed (the fused trainer's tests run in float64)."""
+    tensor = torch.from_numpy(np.ascontiguousarray(images))
+    return (tensor.unsqueeze(1) if tensor.ndim == 3 else tensor).to(torch.get_default_dtype()).div_(255.0)
 
 
 def mean_loss(model: nn.Module, batch_loss: BatchLoss, inputs: torch.Tensor, targets: torch.Tensor,

@@ -239,7 +239,7 @@ def test_npz_idx_and_channel_axis_read_the_same(tmp_path: Path) -> None:
     np.savez(tmp_path / "split.npz", images=images, labels=np.zeros(6))
     (tmp_path / "images-idx3-ubyte").write_bytes(encode_idx(images))
     np.save(tmp_path / "float.npy", (images / 255.0)[:, None].astype(np.float64))
-    expected = images.astype(np.float32) / 255.0
+    expected = images[:, None].astype(np.float32) / 255.0  # (N, C, H, W)
     for name in ("split.npz", "images-idx3-ubyte", "float.npy"):
         np.testing.assert_allclose(read_images(tmp_path / name), expected, atol=1e-7)
 

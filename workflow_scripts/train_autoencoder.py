@@ -17,7 +17,7 @@ model, result = train_autoencoder(images, loss, ssim_window(sm.params.ssim), con
                                   sm.params.training["validation_fraction"])
 provenance = read_json(sm.input.provenance)
 save_autoencoder(sm.output.model, model, {
-    "dataset": dataset, "label": provenance["label"], "class": None, "loss": loss,
+    "dataset": dataset, "label": provenance["label"], "class": None, "class_name": None, "loss": loss,
     "provenance": provenance["provenance"], "source": provenance["source"], "n_samples": int(len(images)),
     "ssim": sm.params.ssim, "training": asdict(config), "history": [asdict(r) for r in result.history],
     "device": str(device),

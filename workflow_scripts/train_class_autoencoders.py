@@ -19,9 +19,11 @@ log.info("training %d per-class autoencoders of %s (%s) as one fused model: %s s
 trained = train_autoencoders(image_sets, loss, ssim_window(sm.params.ssim), configs, device,
                              sm.params.training["validation_fraction"])
 provenance = read_json(sm.input.provenance)
+class_names = provenance.get("class_names")  # a user's dataset records its classes; the paper's are registered
 for label, class_images, config, (model, result) in zip(labels, image_sets, configs, trained):
     save_autoencoder(sm.output[f"class_{label}"], model, {
         "dataset": dataset, "label": provenance["label"], "class": label, "loss": loss,
+        "class_name": class_names[label] if class_names else None,
         "provenance": provenance["provenance"], "source": provenance["source"], "n_samples": int(len(class_images)),
         "ssim": sm.params.ssim, "training": asdict(config), "history": [asdict(r) for r in result.history],
         "device": str(device), "trained_with": f"{len(labels)} autoencoders fused (elapsed_s: the joint time)",
