@@ -100,3 +100,15 @@ def test_members_must_share_their_settings() -> None:
     configs = [TrainConfig("rmsprop", 1e-3, 1, 8, seed=0), TrainConfig("rmsprop", 1e-2, 1, 8, seed=1)]
     with pytest.raises(ValueError, match="only seeds may differ"):
         train_autoencoders([digit_like(10, 0), digit_like(10, 1)], "mse", SSIMWindow(), configs, CPU)
+
+
+def test_rgb_members_fold_by_their_layer_shapes(float64: None) -> None:
+    rng = np.random.default_rng(4)
+    image_sets = [rng.integers(0, 256, size=(n, 3, 32, 32), dtype=np.uint8) for n in (20, 13)]
+    configs = [TrainConfig("rmsprop", 1e-3, epochs=3, batch_size=8, seed=k) for k in range(2)]
+    fused = train_autoencoders(image_sets, "issim", SSIMWindow(), configs, CPU)
+    for images, config, (model, _) in zip(image_sets, configs, fused):
+        alone, _ = train_autoencoder(images, "issim", SSIMWindow(), config, CPU)
+        assert model.input_shape == (3, 32, 32)
+        for name, tensor in alone.state_dict().items():
+            torch.testing.assert_close(model.state_dict()[name], tensor, rtol=1e-9, atol=1e-9)
