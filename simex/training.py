@@ -3,6 +3,8 @@
 Optimizer by name and learning rate, epochs, optional early stopping on a held-out
 split (restoring the best weights), callbacks at chosen epochs, a seed, and progress
 and loss per epoch in the job's log. Elapsed time counts only the training work.
+:func:`train_members` is the loop, for K models trained together (a fused fleet: each
+member exactly as it would train alone); :func:`train` runs it with one model.
 """
 
 from __future__ import annotations
