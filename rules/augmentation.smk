@@ -4,11 +4,12 @@
 # for the configured pairing losses only) -> one pairing job (SimEx, sample-MSE,
 # embeddings; greedy pairing) -> one batched augmentation job per Y plus one for the
 # no-borrowing reference -> the merged table -> Fig. 7.
-from simex.augmentation import config_problems
+from simex.augmentation_grid import config_problems
 
 AUGMENTATION = config["augmentation"]
-# Y: every other configured dataset lends classes to MNIST, in the paper's order.
-AUG_REFERENCES = [code for code in in_paper_order(DATASETS) if code != MNIST]
+# Y: every other configured paper dataset lends classes to MNIST, in the paper's order
+# (a user's datasets of the sheet are not references of Fig. 7).
+AUG_REFERENCES = [code for code in in_paper_order(d for d in DATASETS if SHEET[d].paper) if code != MNIST]
 AUG_CLASS_MODELS = [
     class_ae(reference, loss, label)
     for reference in AUG_REFERENCES

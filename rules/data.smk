@@ -1,13 +1,16 @@
-# Acquire every dataset through its chain of sources, then cut balanced splits.
+# Acquire every dataset of the sheet (a paper dataset through its chain of sources, a
+# user's from its path), then cut balanced splits.
 
 
 rule acquire_dataset:
     input:
-        mnist=regeneration_source,
+        mnist=regeneration_source,  # rules/common.smk
+        user=user_files,  # rules/common.smk
     output:
         raw=data_file("{dataset}", "raw.npz"),
         record=data_file("{dataset}", "acquired.json"),
     params:
+        sheet_entry=lambda w: vars(SHEET[w.dataset]),
         data=config["data"],
         seed=config["seed"],
         cache_key="{dataset}",  # the between-workflow cache hashes params, never wildcards

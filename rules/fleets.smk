@@ -4,8 +4,12 @@
 # split's own autoencoder first (full pass and express mode).
 
 FLEETS = config["fleets"]
-CLASS_FLEET = f"class-{MNIST}"  # MNIST's per-class autoencoders, trained for the inter-class experiment
-FLEET_NAMES = ["dataset"] + ([CLASS_FLEET] if MNIST in DATASETS else [])
+# per-class fleets: MNIST's (the inter-class experiment trains them) and every labelled user dataset's
+CLASS_FLEETS = {
+    **({f"class-{MNIST}": MNIST} if MNIST in DATASETS else {}),
+    **{f"class-{d}": d for d in USER_DATASETS if len(CLASS_NAMES[d]) >= 2},
+}
+FLEET_NAMES = ["dataset", *CLASS_FLEETS]
 
 TARGETS["fleets"] = [
     *expand("results/fleets/{fleet}/{loss}", fleet=FLEET_NAMES, loss=LOSSES),
@@ -14,15 +18,13 @@ TARGETS["fleets"] = [
 
 
 wildcard_constraints:
-    fleet="|".join(FLEET_NAMES),
+    fleet="|".join(map(re.escape, FLEET_NAMES)),
 
 
 FLEET_MODELS = {
     **{("dataset", loss): [dataset_ae(d, loss) for d in DATASETS] for loss in LOSSES},
-    **{
-        (CLASS_FLEET, loss): [class_ae(MNIST, loss, label) for label in dataset_info(MNIST).class_labels]
-        for loss in LOSSES
-    },
+    **{(fleet, loss): [class_ae(d, loss, label) for label in range(len(CLASS_NAMES[d]))]
+       for fleet, d in CLASS_FLEETS.items() for loss in LOSSES},
 }
 
 

@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from simex.datasets import MARKERS, dataset_info
-from simex.fleet import ARCHITECTURE, FleetError, load_autoencoder
+from simex.fleet import ARCHITECTURE, DEFAULT_INPUT_SHAPE, FleetError, load_autoencoder
 from simex.losses import LOSSES, SSIMWindow
+from simex.images import InputShape
 from simex.models import LeNet5AutoEncoder
 
 MANIFEST = "manifest.json"
@@ -62,7 +63,8 @@ def member_from_metadata(metadata: dict[str, Any], file: str, sha256: str) -> Me
     key = dataset
     if class_index is not None:
         class_index = int(class_index)
-        class_name = dataset_info(dataset).class_names[class_index]
+        # a user's dataset (simex fleet build, the dataset sheet) records its class names; the paper's are registered
+        class_name = metadata.get("class_name") or dataset_info(dataset).class_names[class_index]
         label = f"{label}:{class_name}"
         key = f"{dataset}{class_index}"
     return Member(key=key, label=label, dataset=dataset, class_index=class_index, class_name=class_name,
@@ -106,12 +108,16 @@ def export_fleet(model_paths: Sequence[Path | str], destination: Path | str, nam
             shutil.copyfile(path, staging / file)
             members.append(member_from_metadata(metadata, file, sha256_of(staging / file)))
         loss = check_single_loss(members, str(destination))
+        shapes = sorted({tuple(meta.get("input_shape", DEFAULT_INPUT_SHAPE)) for _, meta in loaded})
+        if len(shapes) != 1:
+            raise FleetError(f"{destination}: the autoencoders have different input shapes {shapes}; a fleet has one")
         ssim = loaded[0][1].get("ssim") or asdict(SSIMWindow())
         manifest = {
             "format": FORMAT, "format_version": FORMAT_VERSION, "name": name, "description": description,
             "architecture": ARCHITECTURE, "loss": loss, "ssim": {"win_size": int(ssim["win_size"]),
                                                                  "win_sigma": float(ssim["win_sigma"])},
             "kind": "class" if any(m.class_index is not None for m in members) else "dataset",
+            "input_shape": list(shapes[0]),
             "members": [asdict(m) for m in members],
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
@@ -171,6 +177,7 @@ class FleetFolder:
     window: SSIMWindow
     members: list[Member]
     models: list[LeNet5AutoEncoder]
+    input_shape: InputShape  # new data is converted to it (manifests before shapes: 1×28×28)
 
 
 def read_fleet(path: Path | str, loss: str | None = None) -> FleetFolder:
@@ -186,6 +193,7 @@ def read_fleet(path: Path | str, loss: str | None = None) -> FleetFolder:
     except TypeError as err:
         raise FleetError(f"{folder / MANIFEST}: corrupt member entry ({err})") from err
     fleet_loss = check_single_loss(members, str(folder))
+    shape = InputShape.parse(manifest.get("input_shape", DEFAULT_INPUT_SHAPE))
     if fleet_loss != manifest["loss"]:
         raise FleetError(f"{folder}: the manifest says loss {manifest['loss']!r} but its members use {fleet_loss!r}")
     if loss is not None and loss != fleet_loss:
@@ -201,7 +209,9 @@ def read_fleet(path: Path | str, loss: str | None = None) -> FleetFolder:
         if metadata.get("loss") != fleet_loss:
             raise FleetError(f"{file}: trained with loss {metadata.get('loss')!r}, the fleet ranks with "
                              f"{fleet_loss!r}: the fleet mixes losses")
+        if model.input_shape != shape.as_tuple():
+            raise FleetError(f"{file}: input shape {model.input_shape}, the manifest says {shape}")
         models.append(model)
     ssim = manifest.get("ssim")
     window = SSIMWindow(int(ssim["win_size"]), float(ssim["win_sigma"])) if ssim else SSIMWindow()
-    return FleetFolder(folder, str(manifest.get("name", folder.name)), fleet_loss, window, members, models)
+    return FleetFolder(folder, str(manifest.get("name", folder.name)), fleet_loss, window, members, models, shape)

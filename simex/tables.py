@@ -40,14 +40,16 @@ RANKING_FORMATS = ("table", "json", "csv")
 def ranking_text(ranking: Ranking) -> str:
     """The ranking as a terminal table, with the markers' legend."""
     pct = f"{ranking.confidence:.0%}"
+    width = max(10, *map(len, ranking.table["label"]))  # a user's dataset and class names can be long
     how = {"all samples": "all samples", "settled": "express: stopped early, the top of the ranking is settled",
            "budget": "express: stopped at the sample budget, the top may not be settled"}[ranking.stop_reason]
     lines = [f"SimEx ranking against fleet {ranking.fleet} ({ranking.fleet_path}), δ = {ranking.loss}",
              f"samples used: {ranking.n_used} of {ranking.n_total} ({how}); time {ranking.seconds:.2f} s",
-             "", f"{'rank':>4}  {'known':<10} {'Δ':>10}  {pct + ' CI':<23} {'P(first)':>8}"]
+             f"input conversion: {ranking.conversion}",
+             "", f"{'rank':>4}  {'known':<{width}} {'Δ':>10}  {pct + ' CI':<23} {'P(first)':>8}"]
     for row in ranking.table.itertuples(index=False):
         ci = f"[{row.ci_low:.5g}, {row.ci_high:.5g}]"
-        lines.append(f"{row.rank:>4}  {row.label:<10} {row.delta:>10.5g}  {ci:<23} {row.p_top:>8.3f}")
+        lines.append(f"{row.rank:>4}  {row.label:<{width}} {row.delta:>10.5g}  {ci:<23} {row.p_top:>8.3f}")
     lines += ["", f"Δ: mean δ over the samples, smaller = more similar; CI: percentile bootstrap, "
                   f"{ranking.bootstrap} resamples; P(first): share of resamples ranking it first",
               *legend_lines(ranking.table["label"])]

@@ -3,8 +3,10 @@
 Everything lives in one directory: a generated munge key and socket, slurm.conf, gres.conf,
 state, spool, logs and the job-completion record. Clients (sbatch, squeue, sacct, the
 executor plugins) find the cluster through ``SLURM_CONF`` in :attr:`SlurmCluster.env`.
-The node advertises count-only GPUs (no device files), so jobs can request GPUs on a
-machine without any. Accounting: no slurmdbd (it needs a MySQL/MariaDB server); instead
+The node advertises GPUs as GRES whose device files are stand-ins (character devices
+with /dev/null's numbers), so jobs request and get GPUs, with CUDA_VISIBLE_DEVICES set
+as on a GPU node, on a machine without any. Accounting: no slurmdbd (it needs a
+MySQL/MariaDB server); instead
 ``jobcomp/filetxt`` writes one record per finished job, which ``sacct --completion``
 reads, and a long ``MinJobAge`` keeps finished jobs visible to ``squeue``.
 
@@ -29,7 +31,7 @@ from pathlib import Path
 DAEMONS = ("munged", "slurmctld", "slurmd")
 CLIENTS = ("sbatch", "squeue", "sacct", "scontrol", "sinfo", "scancel", "srun")
 DEBIAN_PACKAGES = "slurm-wlm munge"  # what scripts/setup.sh installs for these tests
-START_TIMEOUT_S = 20
+START_TIMEOUT_S = 60
 # Finished jobs stay in slurmctld's memory (and in squeue) this long.
 MIN_JOB_AGE_S = 3600
 RUN_CONF = Path("/run/slurm/conf")  # where a configless slurmd links its configuration
@@ -112,7 +114,7 @@ SlurmdPidFile={self.root}/slurmd.pid
 SlurmctldLogFile={self.log("slurmctld")}
 SlurmdLogFile={self.log("slurmd")}
 SlurmctldDebug=info
-SlurmdDebug=debug2
+SlurmdDebug=info
 # No cgroups: the test may run in a container without a writable cgroup tree.
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
