@@ -34,6 +34,8 @@ from simex.interclass import (
     OTHER_ORIENTATION_METHODS,
 )
 from simex.losses import SSIMWindow, per_sample_loss
+from simex.models import LeNet5AutoEncoder
+from simex.similarity import per_sample_errors
 from simex.training import TrainConfig
 
 CPU = torch.device("cpu")
@@ -153,25 +155,21 @@ def test_pair_subsample_is_seeded_distinct_and_within_bounds() -> None:
 # --------------------------------------------------------------------------- Δ(c_i | c_k)
 
 
-class ScaledIdentity(torch.nn.Module):
-    def __init__(self, scale: float) -> None:
-        super().__init__()
-        self.scale = scale
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.scale
-
-
 def test_interclass_delta_rows_are_autoencoders_columns_inputs() -> None:
-    # A(c_k) outputs x * k/10; class i's images are constant i*20 -> Δ = (v - v*k/10)^2
-    values = [20 * i for i in range(10)]
-    images = constant_images(values)
-    labels = np.arange(10)
-    autoencoders = {k: ScaledIdentity(k / 10) for k in range(10)}
+    # Row k must hold A(c_k)'s errors and column i class i's inputs: compared with the plain
+    # per-sample path (one autoencoder, one class at a time) on distinct random autoencoders.
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(30, 28, 28), dtype=np.uint8)
+    labels = np.repeat(np.arange(3), 10)
+    autoencoders = {}
+    for k in range(3):
+        torch.manual_seed(k)
+        autoencoders[k] = LeNet5AutoEncoder().eval()
     matrix = interclass_delta(autoencoders, images, labels, per_sample_loss("mse"), CPU)
-    expected = np.array([[(v / 255 * (1 - k / 10)) ** 2 for v in values] for k in range(10)])
-    np.testing.assert_allclose(matrix.to_numpy(), expected, rtol=1e-5, atol=1e-9)
-    assert list(matrix.index) == [str(k) for k in range(10)]
+    expected = np.array([[per_sample_errors(autoencoders[k], images[labels == i], per_sample_loss("mse"), CPU).mean()
+                          for i in range(3)] for k in range(3)])
+    np.testing.assert_allclose(matrix.to_numpy(), expected, rtol=1e-5)
+    assert list(matrix.index) == ["0", "1", "2"] and len(set(np.round(expected.ravel(), 6))) == 9
 
 
 # --------------------------------------------------------------------------- Table 2
