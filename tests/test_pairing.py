@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from torch import nn
 
 from simex.losses import mse_per_sample
+from simex.models import LeNet5AutoEncoder
 from simex.pairing import (
     EMBEDDINGS,
     SAMPLE_MSE,
@@ -95,21 +95,21 @@ def test_sample_mse_scores_are_euclidean_distances_in_pixel_space():
     assert scores == pytest.approx(expected, rel=1e-4, abs=1e-4)  # float32 distances
 
 
-class Constant(nn.Module):
-    """A stand-in autoencoder whose every reconstruction is the grey value ``value``."""
-
-    def __init__(self, value: float) -> None:
-        super().__init__()
-        self.value = value
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.full_like(x, self.value)
+def constant_autoencoder(value: float) -> LeNet5AutoEncoder:
+    """A LeNet-5 autoencoder whose every reconstruction is the grey ``value``: its last
+    convolution has zero weights, so the output is sigmoid(bias) everywhere."""
+    model = LeNet5AutoEncoder()
+    last = model.layers()["conv_out"]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.fill_(float(np.log(value / (1 - value))))
+    return model.eval()
 
 
 def test_simex_scores_are_mean_errors_through_each_class_autoencoder():
-    models = [Constant(0.0), Constant(1.0), Constant(0.2)]
+    models = [constant_autoencoder(v) for v in (0.1, 0.9, 0.2)]
     scores = simex_scores(models, constant_images([0, 255]), mse_per_sample, CPU)
-    assert scores == pytest.approx(np.array([[0.0, 1.0, 0.04], [1.0, 0.0, 0.64]]))
+    assert scores == pytest.approx(np.array([[0.01, 0.81, 0.04], [0.81, 0.01, 0.64]]), rel=1e-5)
     assert [(p.i, p.k) for p in greedy_pairs(scores)] == [(0, 0), (1, 1)]
 
 

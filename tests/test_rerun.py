@@ -25,7 +25,8 @@ from tests.conftest import deep_merge, tiny_config
 SEEDED_RULES = {
     "acquire_dataset", "prepare_dataset", "train_dataset_autoencoder",
     *(f"train_class_autoencoders_{dataset}" for dataset in ("M", "E", "R", "B", "F")),
-    "train_base_classifier", "transfer_from_base", "augment_with_reference", "augment_without_borrowing",
+    "train_base_classifier", "transfer_from_base", "augmentation_test_set", "augment_with_reference",
+    "augment_without_borrowing",
     "interclass_sample_distance", "nine_class_classifiers", "fleet_rank_check", "latency_pairwise",
     "latency_ae_training", "latency_base_training",
 }
