@@ -3,8 +3,10 @@
 
 rule acquire_dataset:
     input:
-        # mnist-rot and mnist-back-image are regenerated from MNIST when not downloadable
+        # mnist-rot and mnist-back-image are regenerated from MNIST when not downloadable,
+        # never from a digit of M's test split
         mnist=lambda w: data_file("M", "raw.npz") if w.dataset in ("R", "B") else [],
+        mnist_test=lambda w: data_file("M", "test.npz") if w.dataset in ("R", "B") else [],
     output:
         raw=data_file("{dataset}", "raw.npz"),
         record=data_file("{dataset}", "acquired.json"),

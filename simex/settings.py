@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-from simex.data.acquire import AcquisitionPlan, samples_per_class
+from simex.data.acquire import AcquisitionPlan, acquisition_per_class
 from simex.data.standin import StandinSpec
 from simex.data.variants import BackgroundSpec
 from simex.losses import SSIMWindow
@@ -37,7 +37,8 @@ def derived_seed(config: Mapping[str, Any], *parts: object) -> int:
     return (int(config["seed"]) + zlib.crc32("/".join(map(str, parts)).encode())) % 2**31
 
 
-def acquisition_plan(config: Mapping[str, Any], dataset: str, download_dir: Path, mnist_raw: Path | None) -> AcquisitionPlan:
+def acquisition_plan(config: Mapping[str, Any], dataset: str, download_dir: Path, mnist_raw: Path | None,
+                     mnist_test: Path | None = None) -> AcquisitionPlan:
     data = config["data"]
     background = data["background"]
     standin = data["emnist_standin"]
@@ -46,7 +47,7 @@ def acquisition_plan(config: Mapping[str, Any], dataset: str, download_dir: Path
         source_chain=list(data["source_chain"]),
         download_dir=download_dir,
         timeout_s=float(data.get("download_timeout_s", 20)),
-        samples_per_class=samples_per_class(dataset, int(data["samples_per_dataset"])),
+        samples_per_class=acquisition_per_class(dataset, int(data["samples_per_dataset"])),
         seed=derived_seed(config, "acquire", dataset),
         background=BackgroundSpec(list(background["images"]), background["composite"], float(background["min_patch_std"])),
         standin=StandinSpec(
@@ -59,4 +60,5 @@ def acquisition_plan(config: Mapping[str, Any], dataset: str, download_dir: Path
             blur_sigma=tuple(standin.get("blur_sigma", (0.4, 1.2))),
         ),
         mnist_raw=mnist_raw,
+        mnist_test=mnist_test,
     )

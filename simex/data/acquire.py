@@ -38,6 +38,8 @@ class AcquisitionPlan:
     background: variants.BackgroundSpec | None = None
     standin: standin.StandinSpec | None = None
     mnist_raw: Path | None = None  # R and B are regenerated from MNIST
+    # M's prepared test split: R and B never regenerate a digit that M is tested on
+    mnist_test: Path | None = None
 
 
 def load_raw(path: Path) -> RawData:
@@ -46,11 +48,23 @@ def load_raw(path: Path) -> RawData:
 
 
 def _balanced_mnist_subset(plan: AcquisitionPlan, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    if plan.mnist_raw is None:
-        raise AcquisitionError(f"{plan.dataset} is regenerated from MNIST, but no MNIST data was given")
+    """Balanced MNIST digits to regenerate from, none of them a digit of M's test split.
+
+    R and B share MNIST's pool with M; a digit M is tested on must not reappear, rotated
+    or over a background, in the data of another dataset (Table 1 compares them).
+    """
+    if plan.mnist_raw is None or plan.mnist_test is None:
+        raise AcquisitionError(f"{plan.dataset} is regenerated from MNIST: MNIST and M's test split must both be given")
     mnist = load_raw(plan.mnist_raw)
-    chosen = balanced_indices(mnist.labels, 10, plan.samples_per_class, rng)
+    allowed = np.flatnonzero(~same_images(mnist.images, load_split(plan.mnist_test)[0]))
+    chosen = allowed[balanced_indices(mnist.labels[allowed], 10, plan.samples_per_class, rng)]
     return mnist.images[chosen], mnist.labels[chosen]
+
+
+def same_images(images: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """Per image of ``images``: whether its pixels equal those of any image in ``others``."""
+    seen = {image.tobytes() for image in others}
+    return np.fromiter((image.tobytes() in seen for image in images), dtype=bool, count=len(images))
 
 
 def _regenerate_rotated(plan: AcquisitionPlan) -> RawData:
@@ -161,17 +175,47 @@ def samples_per_class(code: str, samples_per_dataset: int) -> int:
     return samples_per_dataset // dataset_info(code).n_classes
 
 
+# The transfer baseline (§5.1) classifies ten classes of every dataset (EMNIST: a-j).
+CLASSIFIER_CLASSES = 10
+
+
+def acquisition_per_class(code: str, samples_per_dataset: int) -> int:
+    """Samples per class a regenerated or stand-in dataset needs: enough for both its
+    balanced split and its ten-class classifier split (E: 26 classes, but its first ten
+    must hold as many per class as the ten-class datasets)."""
+    return max(samples_per_class(code, samples_per_dataset), samples_per_dataset // CLASSIFIER_CLASSES)
+
+
 def balanced_split(
     images: np.ndarray, labels: np.ndarray, code: str, samples_per_dataset: int, train_test_ratio: int, seed: int
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Class-balanced train and test splits in the ratio ``train_test_ratio``:1."""
     info = dataset_info(code)
-    per_class = samples_per_class(code, samples_per_dataset)
+    return _split(images, labels, code, info.n_classes, samples_per_class(code, samples_per_dataset),
+                  train_test_ratio, seed)
+
+
+def classifier_split(
+    images: np.ndarray, labels: np.ndarray, code: str, samples_per_dataset: int, train_test_ratio: int, seed: int
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Train and test splits of the first ten classes, ``samples_per_dataset / 10`` a class.
+
+    Every dataset's classifier then trains on as many samples per class as any other
+    (E's 26-class balanced split would hold only 10/26 of that). For a ten-class
+    dataset this is exactly :func:`balanced_split` (same seed, same draws).
+    """
+    keep = labels < CLASSIFIER_CLASSES
+    return _split(images[keep], labels[keep], code, CLASSIFIER_CLASSES, samples_per_dataset // CLASSIFIER_CLASSES,
+                  train_test_ratio, seed)
+
+
+def _split(images: np.ndarray, labels: np.ndarray, code: str, n_classes: int, per_class: int, train_test_ratio: int,
+           seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     n_test = max(1, round(per_class / (train_test_ratio + 1)))
     if per_class - n_test < 1:
         raise AcquisitionError(f"{code}: {per_class} samples per class leave none for training")
     rng = np.random.default_rng(seed)
-    chosen = balanced_indices(labels, info.n_classes, per_class, rng).reshape(info.n_classes, per_class)
+    chosen = balanced_indices(labels, n_classes, per_class, rng).reshape(n_classes, per_class)
     for row in chosen:
         rng.shuffle(row)
     splits = {"test": chosen[:, :n_test].ravel(), "train": chosen[:, n_test:].ravel()}

@@ -1,0 +1,162 @@
+# The Table 1 fidelity study (docs/study/README.md): `snakemake --configfile config/study.yaml study`.
+# Defined only when the config has a `study` section. Its data, models and records live under
+# study.results, apart from the default run's results/; the table and the figure go to study.output.
+# The data, base-classifier and transfer jobs run the default pipeline's scripts on the study's paths.
+
+if "study" in config:
+
+    STUDY = config["study"]
+    STUDY_DIR = STUDY["results"]
+    STUDY_SIZES = list(STUDY["sizes"])
+    STUDY_SEEDS = list(range(STUDY["seeds"]))
+    STUDY_COMMAND = "snakemake --configfile config/study.yaml --cores 2 study"
+
+    wildcard_constraints:
+        size=r"\d+",
+        replicate=r"\d+",
+
+    def study_data(name):
+        return STUDY_DIR + "/size{size}/data/{dataset}/" + name
+
+    def study_all(name, **wildcards):
+        return expand(STUDY_DIR + "/size{size}/data/{d}/" + name, d=DATASETS, **wildcards)
+
+    def study_protocols():
+        from simex.protocols import protocol_grid
+
+        return protocol_grid(STUDY["protocols"])
+
+    rule study:
+        input:
+            table=STUDY["output"] + "/study_table.csv",
+
+    rule study_acquire_dataset:
+        input:
+            mnist=lambda w: STUDY_DIR + f"/size{w.size}/data/M/raw.npz" if w.dataset in ("R", "B") else [],
+            mnist_test=lambda w: STUDY_DIR + f"/size{w.size}/data/M/test.npz" if w.dataset in ("R", "B") else [],
+        output:
+            raw=study_data("raw.npz"),
+            record=study_data("acquired.json"),
+        params:
+            data=lambda w: {**config["data"], "samples_per_dataset": int(w.size)},
+            seed=config["seed"],
+        log:
+            STUDY_DIR + "/logs/size{size}/{dataset}/acquire.log",
+        threads: 1
+        script:
+            "../workflow_scripts/acquire_dataset.py"
+
+    rule study_prepare_dataset:
+        input:
+            raw=study_data("raw.npz"),
+            record=study_data("acquired.json"),
+        output:
+            train=study_data("train.npz"),
+            test=study_data("test.npz"),
+            provenance=study_data("provenance.json"),
+        params:
+            samples_per_dataset=lambda w: int(w.size),
+            train_test_ratio=config["data"]["train_test_ratio"],
+            seed=config["seed"],
+        log:
+            STUDY_DIR + "/logs/size{size}/{dataset}/prepare.log",
+        threads: 1
+        script:
+            "../workflow_scripts/prepare_dataset.py"
+
+    rule study_classifier_split:
+        input:
+            raw=study_data("raw.npz"),
+        output:
+            train=study_data("classifier_train.npz"),
+            test=study_data("classifier_test.npz"),
+        params:
+            samples_per_dataset=lambda w: int(w.size),
+            train_test_ratio=config["data"]["train_test_ratio"],
+            seed=config["seed"],
+        log:
+            STUDY_DIR + "/logs/size{size}/{dataset}/classifier_split.log",
+        threads: 1
+        script:
+            "../workflow_scripts/prepare_classifier_split.py"
+
+    rule study_autoencoders:
+        input:
+            train=lambda w: study_all("train.npz", size=w.size),
+            test=lambda w: study_all("test.npz", size=w.size),
+            provenance=lambda w: study_all("provenance.json", size=w.size),
+        output:
+            deltas=STUDY_DIR + "/size{size}/seed{replicate}/delta_{loss}.json",
+        params:
+            datasets=DATASETS,
+            training=config["autoencoder"],
+            budgets=STUDY["ae_steps"],
+            ssim=config["ssim"],
+            batch_size=config.get("eval_batch_size", 1024),
+            seed=lambda w: config["seed"] + int(w.replicate),
+        log:
+            STUDY_DIR + "/logs/size{size}/seed{replicate}/autoencoders_{loss}.log",
+        resources:
+            gpu=1,
+        threads: config.get("threads_per_job", 1)
+        script:
+            "../workflow_scripts/study_autoencoders.py"
+
+    rule study_base_classifiers:
+        input:
+            train=lambda w: study_all("classifier_train.npz", size=w.size),
+            test=lambda w: study_all("classifier_test.npz", size=w.size),
+            provenance=lambda w: study_all("provenance.json", size=w.size),
+        output:
+            models=expand(STUDY_DIR + "/size{{size}}/seed{{replicate}}/base/{d}.pt", d=DATASETS),
+        params:
+            classifier=config["classifier"],
+            datasets=DATASETS,
+            seed=lambda w: config["seed"] + int(w.replicate),
+        log:
+            STUDY_DIR + "/logs/size{size}/seed{replicate}/base.log",
+        resources:
+            gpu=1,
+        threads: config.get("threads_per_job", 1)
+        script:
+            "../workflow_scripts/train_base_classifier.py"
+
+    rule study_transfer:
+        input:
+            models=expand(STUDY_DIR + "/size{{size}}/seed{{replicate}}/base/{d}.pt", d=DATASETS),
+            train=lambda w: study_all("classifier_train.npz", size=w.size),
+            test=lambda w: study_all("classifier_test.npz", size=w.size),
+            provenance=lambda w: study_all("provenance.json", size=w.size),
+        output:
+            record=STUDY_DIR + "/size{size}/seed{replicate}/transfer.json",
+        params:
+            classifier=config["classifier"],
+            protocols=study_protocols(),
+            datasets=DATASETS,
+            seed=lambda w: config["seed"] + int(w.replicate),
+        log:
+            STUDY_DIR + "/logs/size{size}/seed{replicate}/transfer.log",
+        resources:
+            gpu=1,
+        threads: config.get("threads_per_job", 1)
+        script:
+            "../workflow_scripts/transfer_from_base.py"
+
+    rule study_table:
+        input:
+            deltas=[f"{STUDY_DIR}/size{size}/seed{r}/delta_{loss}.json"
+                    for size in STUDY_SIZES for r in STUDY_SEEDS for loss in LOSSES],
+            transfers=[f"{STUDY_DIR}/size{size}/seed{r}/transfer.json" for size in STUDY_SIZES for r in STUDY_SEEDS],
+        output:
+            table=STUDY["output"] + "/study_table.csv",
+            markdown=STUDY["output"] + "/study_table.md",
+            figure=STUDY["output"] + "/study_figure.png",
+        params:
+            delta_keys=[[size, r, loss] for size in STUDY_SIZES for r in STUDY_SEEDS for loss in LOSSES],
+            transfer_keys=[[size, r] for size in STUDY_SIZES for r in STUDY_SEEDS],
+            command=STUDY_COMMAND,
+        log:
+            STUDY_DIR + "/logs/study_table.log",
+        threads: 1
+        script:
+            "../workflow_scripts/study_table.py"
