@@ -282,3 +282,37 @@ def study_figure(table: pd.DataFrame) -> Figure:
     axes[len(metrics)][0].legend(fontsize=7)
     figure.tight_layout()
     return figure
+
+
+def per_target_figure(table: pd.DataFrame) -> Figure:
+    """The per-target view: per new dataset X and protocol, ρ (mean, min–max over seeds) per loss.
+
+    A filled marker: SimEx's top-1 pick transferred best in most replicates (for the mean
+    over X: in at least 4 of 5 targets on average); hollow: it did not.
+    """
+    losses = list(dict.fromkeys(table["loss"]))
+    protocols = list(dict.fromkeys(table["protocol"]))
+    targets = list(dict.fromkeys(table["target"]))
+    replicates = int(table["replicates"].max())
+    figure, axes = plt.subplots(1, len(losses), figsize=(5.5 * len(losses), 4), squeeze=False, sharey=True)
+    x = np.arange(len(targets))
+    for ax, loss in zip(axes[0], losses):
+        for i, protocol in enumerate(protocols):
+            part = table[(table["loss"] == loss) & (table["protocol"] == protocol)].set_index("target").reindex(targets)
+            mean = part["rho"].to_numpy(dtype=float)
+            error = [mean - part["rho_min"].to_numpy(dtype=float), part["rho_max"].to_numpy(dtype=float) - mean]
+            offset = x + (i - (len(protocols) - 1) / 2) * 0.25
+            color = f"C{i}"
+            ax.errorbar(offset, mean, yerr=error, fmt="none", capsize=3, color=color)
+            agrees = part["top1_agrees"].to_numpy(dtype=float) > replicates / 2
+            agrees[targets.index("mean")] = part.loc["mean", "top1_agrees"] >= 0.8 * (len(targets) - 1)
+            ax.scatter(offset[agrees], mean[agrees], color=color, label=protocol, zorder=3)
+            ax.scatter(offset[~agrees], mean[~agrees], facecolors="white", edgecolors=color, zorder=3)
+        ax.axhline(0, color="grey", linewidth=0.5)
+        ax.set_xticks(x, targets)
+        ax.set_title(f"{LOSS_TITLES.get(loss, loss)}: per-target ρ, X left out")
+        ax.set_xlabel("new dataset X (mean: over X)")
+    axes[0][0].set_ylabel(f"ρ, mean and min–max over {replicates} seeds")
+    axes[0][0].legend(fontsize=8, title="protocol (filled: top-1 agrees)")
+    figure.tight_layout()
+    return figure

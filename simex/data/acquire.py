@@ -47,7 +47,7 @@ def load_raw(path: Path) -> RawData:
         return RawData(archive["images"], archive["labels"], "original", str(path))
 
 
-def _balanced_mnist_subset(plan: AcquisitionPlan, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def mnist_digits_to_regenerate(plan: AcquisitionPlan, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Balanced MNIST digits to regenerate from, none of them a digit of M's test split.
 
     R and B share MNIST's pool with M; a digit M is tested on must not reappear, rotated
@@ -69,7 +69,7 @@ def same_images(images: np.ndarray, others: np.ndarray) -> np.ndarray:
 
 def _regenerate_rotated(plan: AcquisitionPlan) -> RawData:
     rng = np.random.default_rng(plan.seed)
-    images, labels = _balanced_mnist_subset(plan, rng)
+    images, labels = mnist_digits_to_regenerate(plan, rng)
     rotated, _ = variants.rotate_digits(images, rng)
     return RawData(rotated, labels, "regenerated", "regenerated from MNIST (Larochelle et al.: angle uniform in [0, 2π))",
                    {"samples_per_class": plan.samples_per_class})
@@ -78,7 +78,7 @@ def _regenerate_rotated(plan: AcquisitionPlan) -> RawData:
 def _regenerate_background(plan: AcquisitionPlan) -> RawData:
     assert plan.background is not None
     rng = np.random.default_rng(plan.seed)
-    images, labels = _balanced_mnist_subset(plan, rng)
+    images, labels = mnist_digits_to_regenerate(plan, rng)
     mixed = variants.add_backgrounds(images, plan.background, rng)
     details = {"samples_per_class": plan.samples_per_class, "background_images": plan.background.images,
                "composite": plan.background.composite, "min_patch_std": plan.background.min_patch_std}
