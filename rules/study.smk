@@ -15,78 +15,71 @@ if "study" in config:
         size=r"\d+",
         replicate=r"\d+",
 
-    def study_data(name):
-        return STUDY_DIR + "/size{size}/data/{dataset}/" + name
+    from simex.protocols import protocol_grid  # no torch: cheap at parse time
 
-    def study_all(name, **wildcards):
-        return expand(STUDY_DIR + "/size{size}/data/{d}/" + name, d=DATASETS, **wildcards)
-
-    def study_protocols():
-        from simex.protocols import protocol_grid
-
-        return protocol_grid(STUDY["protocols"])
+    STUDY_PROTOCOLS = protocol_grid(STUDY["protocols"])
 
     rule study:
         input:
-            table=STUDY["output"] + "/study_table.csv",
+            table=f"{STUDY['output']}/study_table.csv",
 
     rule study_acquire_dataset:
         input:
-            mnist=lambda w: STUDY_DIR + f"/size{w.size}/data/M/raw.npz" if w.dataset in ("R", "B") else [],
-            mnist_test=lambda w: STUDY_DIR + f"/size{w.size}/data/M/test.npz" if w.dataset in ("R", "B") else [],
+            mnist=lambda w: f"{STUDY_DIR}/size{w.size}/data/M/raw.npz" if w.dataset in ("R", "B") else [],
+            mnist_test=lambda w: f"{STUDY_DIR}/size{w.size}/data/M/test.npz" if w.dataset in ("R", "B") else [],
         output:
-            raw=study_data("raw.npz"),
-            record=study_data("acquired.json"),
+            raw=f"{STUDY_DIR}/size{{size}}/data/{{dataset}}/raw.npz",
+            record=f"{STUDY_DIR}/size{{size}}/data/{{dataset}}/acquired.json",
         params:
             data=lambda w: {**config["data"], "samples_per_dataset": int(w.size)},
             seed=config["seed"],
         log:
-            STUDY_DIR + "/logs/size{size}/{dataset}/acquire.log",
+            f"{STUDY_DIR}/logs/size{{size}}/{{dataset}}/acquire.log",
         threads: 1
         script:
             "../workflow_scripts/acquire_dataset.py"
 
     rule study_prepare_dataset:
         input:
-            raw=study_data("raw.npz"),
-            record=study_data("acquired.json"),
+            raw=f"{STUDY_DIR}/size{{size}}/data/{{dataset}}/raw.npz",
+            record=f"{STUDY_DIR}/size{{size}}/data/{{dataset}}/acquired.json",
         output:
-            train=study_data("train.npz"),
-            test=study_data("test.npz"),
-            provenance=study_data("provenance.json"),
+            train=f"{STUDY_DIR}/size{{size}}/data/{{dataset}}/train.npz",
+            test=f"{STUDY_DIR}/size{{size}}/data/{{dataset}}/test.npz",
+            provenance=f"{STUDY_DIR}/size{{size}}/data/{{dataset}}/provenance.json",
         params:
             samples_per_dataset=lambda w: int(w.size),
             train_test_ratio=config["data"]["train_test_ratio"],
             seed=config["seed"],
         log:
-            STUDY_DIR + "/logs/size{size}/{dataset}/prepare.log",
+            f"{STUDY_DIR}/logs/size{{size}}/{{dataset}}/prepare.log",
         threads: 1
         script:
             "../workflow_scripts/prepare_dataset.py"
 
     rule study_classifier_split:
         input:
-            raw=study_data("raw.npz"),
+            raw=f"{STUDY_DIR}/size{{size}}/data/{{dataset}}/raw.npz",
         output:
-            train=study_data("classifier_train.npz"),
-            test=study_data("classifier_test.npz"),
+            train=f"{STUDY_DIR}/size{{size}}/data/{{dataset}}/classifier_train.npz",
+            test=f"{STUDY_DIR}/size{{size}}/data/{{dataset}}/classifier_test.npz",
         params:
             samples_per_dataset=lambda w: int(w.size),
             train_test_ratio=config["data"]["train_test_ratio"],
             seed=config["seed"],
         log:
-            STUDY_DIR + "/logs/size{size}/{dataset}/classifier_split.log",
+            f"{STUDY_DIR}/logs/size{{size}}/{{dataset}}/classifier_split.log",
         threads: 1
         script:
             "../workflow_scripts/prepare_classifier_split.py"
 
     rule study_autoencoders:
         input:
-            train=lambda w: study_all("train.npz", size=w.size),
-            test=lambda w: study_all("test.npz", size=w.size),
-            provenance=lambda w: study_all("provenance.json", size=w.size),
+            train=lambda w: expand(f"{STUDY_DIR}/size{w.size}/data/{{d}}/train.npz", d=DATASETS),
+            test=lambda w: expand(f"{STUDY_DIR}/size{w.size}/data/{{d}}/test.npz", d=DATASETS),
+            provenance=lambda w: expand(f"{STUDY_DIR}/size{w.size}/data/{{d}}/provenance.json", d=DATASETS),
         output:
-            deltas=STUDY_DIR + "/size{size}/seed{replicate}/delta_{loss}.json",
+            deltas=f"{STUDY_DIR}/size{{size}}/seed{{replicate}}/delta_{{loss}}.json",
         params:
             datasets=DATASETS,
             training=config["autoencoder"],
@@ -95,7 +88,7 @@ if "study" in config:
             batch_size=config.get("eval_batch_size", 1024),
             seed=lambda w: config["seed"] + int(w.replicate),
         log:
-            STUDY_DIR + "/logs/size{size}/seed{replicate}/autoencoders_{loss}.log",
+            f"{STUDY_DIR}/logs/size{{size}}/seed{{replicate}}/autoencoders_{{loss}}.log",
         resources:
             gpu=1,
         threads: config.get("threads_per_job", 1)
@@ -104,17 +97,17 @@ if "study" in config:
 
     rule study_base_classifiers:
         input:
-            train=lambda w: study_all("classifier_train.npz", size=w.size),
-            test=lambda w: study_all("classifier_test.npz", size=w.size),
-            provenance=lambda w: study_all("provenance.json", size=w.size),
+            train=lambda w: expand(f"{STUDY_DIR}/size{w.size}/data/{{d}}/classifier_train.npz", d=DATASETS),
+            test=lambda w: expand(f"{STUDY_DIR}/size{w.size}/data/{{d}}/classifier_test.npz", d=DATASETS),
+            provenance=lambda w: expand(f"{STUDY_DIR}/size{w.size}/data/{{d}}/provenance.json", d=DATASETS),
         output:
-            models=expand(STUDY_DIR + "/size{{size}}/seed{{replicate}}/base/{d}.pt", d=DATASETS),
+            models=expand(f"{STUDY_DIR}/size{{{{size}}}}/seed{{{{replicate}}}}/base/{{d}}.pt", d=DATASETS),
         params:
             classifier=config["classifier"],
             datasets=DATASETS,
             seed=lambda w: config["seed"] + int(w.replicate),
         log:
-            STUDY_DIR + "/logs/size{size}/seed{replicate}/base.log",
+            f"{STUDY_DIR}/logs/size{{size}}/seed{{replicate}}/base.log",
         resources:
             gpu=1,
         threads: config.get("threads_per_job", 1)
@@ -123,19 +116,19 @@ if "study" in config:
 
     rule study_transfer:
         input:
-            models=expand(STUDY_DIR + "/size{{size}}/seed{{replicate}}/base/{d}.pt", d=DATASETS),
-            train=lambda w: study_all("classifier_train.npz", size=w.size),
-            test=lambda w: study_all("classifier_test.npz", size=w.size),
-            provenance=lambda w: study_all("provenance.json", size=w.size),
+            models=expand(f"{STUDY_DIR}/size{{{{size}}}}/seed{{{{replicate}}}}/base/{{d}}.pt", d=DATASETS),
+            train=lambda w: expand(f"{STUDY_DIR}/size{w.size}/data/{{d}}/classifier_train.npz", d=DATASETS),
+            test=lambda w: expand(f"{STUDY_DIR}/size{w.size}/data/{{d}}/classifier_test.npz", d=DATASETS),
+            provenance=lambda w: expand(f"{STUDY_DIR}/size{w.size}/data/{{d}}/provenance.json", d=DATASETS),
         output:
-            record=STUDY_DIR + "/size{size}/seed{replicate}/transfer.json",
+            record=f"{STUDY_DIR}/size{{size}}/seed{{replicate}}/transfer.json",
         params:
             classifier=config["classifier"],
-            protocols=study_protocols(),
+            protocols=STUDY_PROTOCOLS,
             datasets=DATASETS,
             seed=lambda w: config["seed"] + int(w.replicate),
         log:
-            STUDY_DIR + "/logs/size{size}/seed{replicate}/transfer.log",
+            f"{STUDY_DIR}/logs/size{{size}}/seed{{replicate}}/transfer.log",
         resources:
             gpu=1,
         threads: config.get("threads_per_job", 1)
@@ -148,15 +141,15 @@ if "study" in config:
                     for size in STUDY_SIZES for r in STUDY_SEEDS for loss in LOSSES],
             transfers=[f"{STUDY_DIR}/size{size}/seed{r}/transfer.json" for size in STUDY_SIZES for r in STUDY_SEEDS],
         output:
-            table=STUDY["output"] + "/study_table.csv",
-            markdown=STUDY["output"] + "/study_table.md",
-            figure=STUDY["output"] + "/study_figure.png",
+            table=f"{STUDY['output']}/study_table.csv",
+            markdown=f"{STUDY['output']}/study_table.md",
+            figure=f"{STUDY['output']}/study_figure.png",
         params:
             delta_keys=[[size, r, loss] for size in STUDY_SIZES for r in STUDY_SEEDS for loss in LOSSES],
             transfer_keys=[[size, r] for size in STUDY_SIZES for r in STUDY_SEEDS],
             command=STUDY_COMMAND,
         log:
-            STUDY_DIR + "/logs/study_table.log",
+            f"{STUDY_DIR}/logs/study_table.log",
         threads: 1
         script:
             "../workflow_scripts/study_table.py"

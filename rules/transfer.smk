@@ -15,17 +15,13 @@ TARGETS["table1"] = [
 ]
 
 
-def classifier_split_file(dataset, split):
-    return data_file(dataset, f"classifier_{split}.npz")
-
-
 # The ten classes every classifier uses, as many samples per class in every dataset (E: a–j).
 rule prepare_classifier_split:
     input:
         raw=data_file("{dataset}", "raw.npz"),
     output:
-        train=classifier_split_file("{dataset}", "train"),
-        test=classifier_split_file("{dataset}", "test"),
+        train=data_file("{dataset}", "classifier_train.npz"),
+        test=data_file("{dataset}", "classifier_test.npz"),
     params:
         samples_per_dataset=config["data"]["samples_per_dataset"],
         train_test_ratio=config["data"]["train_test_ratio"],
@@ -41,8 +37,8 @@ rule prepare_classifier_split:
 
 rule train_base_classifiers:
     input:
-        train=expand(classifier_split_file("{d}", "train"), d=DATASETS),
-        test=expand(classifier_split_file("{d}", "test"), d=DATASETS),
+        train=expand(data_file("{d}", "classifier_train.npz"), d=DATASETS),
+        test=expand(data_file("{d}", "classifier_test.npz"), d=DATASETS),
         provenance=expand(data_file("{d}", "provenance.json"), d=DATASETS),
     output:
         models=expand("results/models/clf/seed{{replicate}}/base/{d}.pt", d=DATASETS),
@@ -66,8 +62,8 @@ rule train_base_classifiers:
 rule transfer_from_base:
     input:
         models=expand("results/models/clf/seed{{replicate}}/base/{d}.pt", d=DATASETS),
-        train=expand(classifier_split_file("{d}", "train"), d=DATASETS),
-        test=expand(classifier_split_file("{d}", "test"), d=DATASETS),
+        train=expand(data_file("{d}", "classifier_train.npz"), d=DATASETS),
+        test=expand(data_file("{d}", "classifier_test.npz"), d=DATASETS),
         provenance=expand(data_file("{d}", "provenance.json"), d=DATASETS),
     output:
         record="results/models/clf/seed{replicate}/transfer.json",
