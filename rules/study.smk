@@ -33,6 +33,8 @@ if "study" in config:
         params:
             data=lambda w: {**config["data"], "samples_per_dataset": int(w.size)},
             seed=config["seed"],
+        conda:
+            "../environment.yml"
         log:
             f"{STUDY_DIR}/logs/size{{size}}/{{dataset}}/acquire.log",
         threads: 1
@@ -51,6 +53,8 @@ if "study" in config:
             samples_per_dataset=lambda w: int(w.size),
             train_test_ratio=config["data"]["train_test_ratio"],
             seed=config["seed"],
+        conda:
+            "../environment.yml"
         log:
             f"{STUDY_DIR}/logs/size{{size}}/{{dataset}}/prepare.log",
         threads: 1
@@ -67,6 +71,8 @@ if "study" in config:
             samples_per_dataset=lambda w: int(w.size),
             train_test_ratio=config["data"]["train_test_ratio"],
             seed=config["seed"],
+        conda:
+            "../environment.yml"
         log:
             f"{STUDY_DIR}/logs/size{{size}}/{{dataset}}/classifier_split.log",
         threads: 1
@@ -87,6 +93,8 @@ if "study" in config:
             ssim=config["ssim"],
             batch_size=config.get("eval_batch_size", 1024),
             seed=lambda w: config["seed"] + int(w.replicate),
+        conda:
+            "../environment.yml"
         log:
             f"{STUDY_DIR}/logs/size{{size}}/seed{{replicate}}/autoencoders_{{loss}}.log",
         resources:
@@ -106,6 +114,8 @@ if "study" in config:
             classifier=config["classifier"],
             datasets=DATASETS,
             seed=lambda w: config["seed"] + int(w.replicate),
+        conda:
+            "../environment.yml"
         log:
             f"{STUDY_DIR}/logs/size{{size}}/seed{{replicate}}/base.log",
         resources:
@@ -127,6 +137,8 @@ if "study" in config:
             protocols=STUDY_PROTOCOLS,
             datasets=DATASETS,
             seed=lambda w: config["seed"] + int(w.replicate),
+        conda:
+            "../environment.yml"
         log:
             f"{STUDY_DIR}/logs/size{{size}}/seed{{replicate}}/transfer.log",
         resources:
@@ -148,6 +160,8 @@ if "study" in config:
             delta_keys=[[size, r, loss] for size in STUDY_SIZES for r in STUDY_SEEDS for loss in LOSSES],
             transfer_keys=[[size, r] for size in STUDY_SIZES for r in STUDY_SEEDS],
             command=STUDY_COMMAND,
+        conda:
+            "../environment.yml"
         log:
             f"{STUDY_DIR}/logs/study_table.log",
         threads: 1
