@@ -12,7 +12,8 @@ configfile: "config/config.yaml"
 report: "report/workflow.rst"
 
 
-validate(config, "config/schema.yaml")
+# set_default: the schema is the one place for defaults (see its header)
+validate(config, "config/schema.yaml", set_default=True)
 
 
 include: "rules/common.smk"

@@ -9,7 +9,7 @@ reference dataset, measured in one process, warm, interleaved over ``--repeats``
 - SimEx: every sample through A(reference) (the pipeline's ``results/models/ae/dataset``
   checkpoint, or an untrained one of the same architecture: the cost does not depend on
   the weights), δ and Δ included, via simex.latency.PairwiseSimEx (fast path) and, for
-  comparison, the plain path (model forward + pytorch-msssim, simex.similarity);
+  comparison, the plain path (model forward + δ, simex.inference.plain_errors);
 - TL-1: B(reference) (``results/models/clf/seed0/base``, or a quickly trained one, untimed)
   with frozen convolutions, FC layers retrained with RMSprop 1e-3, batch 32, 20 % held out
   for validation each epoch, patience 3; the time until the epoch of minimum validation
@@ -34,7 +34,8 @@ from simex.latency import (OptimizerSetting, PairwiseSimEx, Stopwatch, autoencod
                            matmul_peak_gflops, transfer_run)
 from simex.losses import SSIMWindow, per_sample_loss
 from simex.models import LeNet5AutoEncoder
-from simex.similarity import per_sample_errors
+from simex.inference import plain_errors
+from simex.training import images_to_tensor
 from simex.transfer import first_classes
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,13 +54,14 @@ def unknown_samples(code: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarra
 def reference_models(code: str, loss: str, device: torch.device):
     from simex.fleet import load_autoencoder
     from simex.training import TrainConfig
-    from simex.transfer import StageSettings, load_classifier, train_base_classifier
+    from simex.artifacts import load_classifier
+    from simex.transfer import BASE_CLASSIFIER, StageSettings, TransferError, train_base_classifier
 
     ae_path = REPO / f"results/models/ae/dataset/{code}/{loss}.pt"
     autoencoder = load_autoencoder(ae_path, device)[0] if ae_path.is_file() else LeNet5AutoEncoder().to(device).eval()
     clf_path = REPO / f"results/models/clf/seed0/base/{code}.pt"
     if clf_path.is_file():
-        base = load_classifier(clf_path, device)[0]
+        base = load_classifier(clf_path, BASE_CLASSIFIER, TransferError, device)[0]
     else:
         images, labels = first_classes(*load_split(REPO / f"results/data/{code}/train.npz"))
         base = train_base_classifier(images, labels, StageSettings(TrainConfig("rmsprop", 1e-3, 3, 32, 0), 0.0), device)[0]
@@ -92,7 +94,8 @@ def main() -> None:
     watch = Stopwatch(device)
     fast = PairwiseSimEx(autoencoder, args.loss, window, device, args.batch_size)
     delta = per_sample_loss(args.loss, window)
-    plain = lambda: float(per_sample_errors(autoencoder, images, delta, device, args.batch_size).mean())  # noqa: E731
+    plain = lambda: float(plain_errors([autoencoder], images_to_tensor(images).to(device), delta,  # noqa: E731
+                                       args.batch_size).double().mean())
     fast.delta(images), plain()  # warm
     transfer_run(base, images[:2000], labels[:2000], TL1, TRANSFER, 1, args.seed, device)  # warm
     peak = matmul_peak_gflops(device)

@@ -15,7 +15,9 @@ of every ratio alike:
    validation each epoch, time until the epoch of minimum validation loss, as §5.2);
 3. express-mode top-1 agreement with the full pass over held-out trials (test splits,
    single datasets and random two-dataset mixtures).
-Needs the default run's fleet and data: `snakemake --cores 2 -- results/fleets/dataset/mse`.
+Needs the default run's fleet and data: `snakemake --cores 2 -- results/fleets/dataset/mse`;
+with ``--untrained K`` it measures only [1], on K untrained autoencoders and random images
+(the cost does not depend on the weights).
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ import torch
 
 from simex.data.acquire import load_split
 from simex.models import LeNet5AutoEncoder
-from simex.rank import Fleet, FleetEvaluator, RankSettings, plain_errors
+from simex.inference import FleetEvaluator, batched, plain_errors
+from simex.losses import per_sample_loss
+from simex.rank import Fleet, RankSettings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -72,15 +76,16 @@ def vmap_errors(models, x: torch.Tensor, loss: str, batch_size: int) -> torch.Te
                           for s in range(0, len(x), batch_size)])
 
 
-def throughput(fleet: Fleet, x: torch.Tensor, batch_size: int, reps: int, with_vmap: bool) -> dict[str, float]:
-    k = len(fleet.models)
-    fused = FleetEvaluator(fleet.models, fleet.loss, fleet.window)
+def throughput(models, loss: str, x: torch.Tensor, batch_size: int, reps: int, with_vmap: bool) -> dict[str, float]:
+    k = len(models)
+    delta = per_sample_loss(loss)
+    fused = FleetEvaluator(models, delta)
     candidates = {
-        "plain loop": lambda: plain_errors(fleet.models, x, fleet.loss, fleet.window, batch_size),
-        "fused": lambda: torch.cat([fused.errors(x[s : s + batch_size]) for s in range(0, len(x), batch_size)]),
+        "plain loop": lambda: plain_errors(models, x, delta, batch_size),
+        "fused": lambda: batched(fused.errors, x, batch_size),
     }
     if with_vmap:
-        candidates["torch.vmap"] = lambda: vmap_errors(fleet.models, x, fleet.loss, batch_size)
+        candidates["torch.vmap"] = lambda: vmap_errors(models, x, loss, batch_size)
     times: dict[str, list[float]] = {name: [] for name in candidates}
     for fn in candidates.values():  # warm-up
         fn()
@@ -88,6 +93,22 @@ def throughput(fleet: Fleet, x: torch.Tensor, batch_size: int, reps: int, with_v
         for name, fn in candidates.items():
             times[name].append(timed(fn))
     return {name: len(x) * k / min(values) for name, values in times.items()}
+
+
+def print_throughput(models, loss: str, x: torch.Tensor, args: argparse.Namespace) -> None:
+    gflops = matmul_gflops()
+    flops = flops_per_pass()
+    rates = throughput(models, loss, x, args.batch_size, args.reps, not args.no_vmap)
+    gflops_after = matmul_gflops()
+    print(f"\n[1] fleet throughput ({loss}), {len(x)} samples x {len(models)} AEs, batch {args.batch_size}, "
+          f"best of {args.reps}, {torch.get_num_threads()} threads")
+    print(f"    fp32 2048x2048 matmul: {gflops:.1f} GFLOP/s before, {gflops_after:.1f} after; one AE pass = "
+          f"{flops / 1e6:.3f} MFLOP (counted from the model)")
+    reference = max(gflops, gflops_after)
+    for name, rate in rates.items():
+        print(f"    {name:<11} {rate:>9.0f} sample·AE/s  {rate / rates['plain loop']:.2f}x plain  "
+              f"{rate * flops / 1e9:.2f} model-GFLOP/s = {rate * flops / 1e9 / reference:.1%} of the matmul rate")
+
 
 
 def ten_thousand(codes: list[str], n: int, rng: np.random.Generator) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -105,13 +126,14 @@ def ten_thousand(codes: list[str], n: int, rng: np.random.Generator) -> dict[str
 def tl1_seconds(base_code: str, images: np.ndarray, labels: np.ndarray, seed: int, max_epochs: int) -> tuple[float, int]:
     """TL-1 on (images, labels) from the base classifier of ``base_code``: seconds to the minimum."""
     from simex.training import TrainConfig
-    from simex.transfer import (StageSettings, first_classes, load_classifier, train_base_classifier,
+    from simex.artifacts import load_classifier
+    from simex.transfer import (BASE_CLASSIFIER, StageSettings, TransferError, first_classes, train_base_classifier,
                                 transfer_classifier)
 
     cpu = torch.device("cpu")
     path = REPO / f"results/models/clf/seed0/base/{base_code}.pt"
     if path.is_file():
-        base, _ = load_classifier(path)
+        base, _, _ = load_classifier(path, BASE_CLASSIFIER, TransferError)
     else:  # not built yet: a quick base classifier, not part of the timing
         train_images, train_labels = first_classes(*load_split(REPO / f"results/data/{base_code}/train.npz"))
         settings = StageSettings(TrainConfig("rmsprop", 1e-3, 3, 32, seed), 0.0)
@@ -153,9 +175,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--no-vmap", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--untrained", type=int, default=0, help="measure [1] only, on this many untrained autoencoders")
+    parser.add_argument("--loss", default="mse", help="with --untrained: the δ")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(args.seed)
+    if args.untrained:
+        torch.manual_seed(args.seed)
+        models = [LeNet5AutoEncoder().eval() for _ in range(args.untrained)]
+        x = torch.from_numpy(rng.integers(0, 256, size=(args.samples, 28, 28), dtype=np.uint8)).float().div_(255.0)
+        print_throughput(models, args.loss, x.unsqueeze(1), args)
+        return
 
     fleet = Fleet.load(args.fleet)
     codes = [m.dataset for m in fleet.members]
@@ -167,17 +197,7 @@ def main() -> None:
     per_dataset = ten_thousand(codes, args.samples, rng)
     mixed = np.concatenate([per_dataset[c][0] for c in codes])[rng.permutation(args.samples * k)[: args.samples]]
     x = torch.from_numpy(mixed).float().div_(255.0).unsqueeze(1)
-    gflops = matmul_gflops()
-    flops = flops_per_pass()
-    rates = throughput(fleet, x, args.batch_size, args.reps, not args.no_vmap)
-    gflops_after = matmul_gflops()
-    print(f"\n[1] fleet throughput, {args.samples} samples x {k} AEs, batch {args.batch_size}, best of {args.reps}")
-    print(f"    fp32 2048x2048 matmul: {gflops:.1f} GFLOP/s before, {gflops_after:.1f} after; one AE pass = "
-          f"{flops / 1e6:.3f} MFLOP (counted from the model)")
-    reference = max(gflops, gflops_after)
-    for name, rate in rates.items():
-        print(f"    {name:<11} {rate:>9.0f} sample·AE/s  {rate / rates['plain loop']:.2f}x plain  "
-              f"{rate * flops / 1e9:.2f} model-GFLOP/s = {rate * flops / 1e9 / reference:.1%} of the matmul rate")
+    print_throughput(fleet.models, fleet.loss, x, args)
 
     # 2. ranking 10,000 samples vs TL-1
     unknown_code = codes[-1]

@@ -4,25 +4,28 @@
 # for the configured pairing losses only) -> one pairing job (SimEx, sample-MSE,
 # embeddings; greedy pairing) -> one batched augmentation job per Y plus one for the
 # no-borrowing reference -> the merged table -> Fig. 7.
-from simex.augmentation import config_problems
-from simex.datasets import dataset_info
+from simex.augmentation_grid import config_problems
 
-AUGMENTATION = config.get("augmentation")
-AUG_REFERENCES = [d for d in ("E", "R", "B", "F") if d in DATASETS]
+AUGMENTATION = config["augmentation"]
+# Y: every other configured paper dataset lends classes to MNIST, in the paper's order
+# (a user's datasets of the sheet are not references of Fig. 7).
+AUG_REFERENCES = [code for code in in_paper_order(d for d in DATASETS if SHEET[d].paper) if code != MNIST]
+AUG_CLASS_MODELS = [
+    class_ae(reference, loss, label)
+    for reference in AUG_REFERENCES
+    for loss in AUGMENTATION["pairing_losses"]
+    for label in dataset_info(reference).class_labels
+]
 
-if AUGMENTATION is not None and "M" in DATASETS and AUG_REFERENCES:
+_skipped = mnist_missing() or (None if AUG_REFERENCES else "it needs a dataset besides MNIST to borrow from")
+if not _skipped:
     # Fail at parse time when the grid asks for more samples than the splits will hold.
     _problems = config_problems(config, AUG_REFERENCES)
     if _problems:
         raise WorkflowError("config: " + "; ".join(_problems))
-    AUG_CLASS_MODELS = [
-        class_ae(reference, loss, label)
-        for reference in AUG_REFERENCES
-        for loss in AUGMENTATION["pairing_losses"]
-        for label in range(dataset_info(reference).n_classes)
-    ]
-
-    TARGETS["fig7"] = [
+register(
+    "fig7",
+    [
         "results/tables/pairings.csv",
         "results/tables/pairing_scores.csv",
         *(["results/tables/pairings_emnist.md"] if "E" in AUG_REFERENCES else []),
@@ -30,161 +33,164 @@ if AUGMENTATION is not None and "M" in DATASETS and AUG_REFERENCES:
         "results/tables/augmentation.csv",
         "results/tables/augmentation_benefit.csv",
         "results/figures/fig7_augmentation.png",
-    ]
+    ],
+    _skipped,
+)
 
-    rule pair_classes:
-        input:
-            class_models=AUG_CLASS_MODELS,  # ordered Y, loss, class
-            dataset_models=expand(
-                dataset_ae("{dataset}", AUGMENTATION.get("embedding_loss", "mse")),
-                dataset=AUG_REFERENCES,
-            ),
-            mnist=data_file("M", f"{AUGMENTATION.get('pairing_split', 'train')}.npz"),
-            references=expand(data_file("{dataset}", "train.npz"), dataset=AUG_REFERENCES),
-            provenance=expand(
-                data_file("{dataset}", "provenance.json"), dataset=["M", *AUG_REFERENCES]
-            ),
-        output:
-            pairings=report(
-                "results/tables/pairings.csv",
-                caption="../report/s5_3/pairings.rst",
-                category="§5.3 Inter-class similarity across datasets",
-                subcategory="Class pairings",
-                labels={"table": "pairings"},
-            ),
-            scores=report(
-                "results/tables/pairing_scores.csv",
-                caption="../report/s5_3/pairing_scores.rst",
-                category="§5.3 Inter-class similarity across datasets",
-                subcategory="Class pairings",
-                labels={"table": "pairing distances"},
-            ),
-            markdown="results/tables/pairings_by_class.md",
-            emnist=(
-                [
-                    report(
-                        "results/tables/pairings_emnist.csv",
-                        caption="../report/s5_3/pairings_emnist.rst",
-                        category="§5.3 Inter-class similarity across datasets",
-                        subcategory="Class pairings",
-                        labels={"table": "MNIST digits ↔ EMNIST letters"},
-                    ),
-                    "results/tables/pairings_emnist.md",
-                ]
-                if "E" in AUG_REFERENCES
-                else []
-            ),
-        params:
-            references=AUG_REFERENCES,
-            settings=AUGMENTATION,
-            ssim=config["ssim"],
-            batch_size=config.get("eval_batch_size", 1024),
-        conda:
-            "../environment.yml"
-        log:
-            "logs/tables/pairings.log",
-        benchmark:
-            "benchmarks/tables/pairings.tsv"
-        resources:
-            gpu=1,
-        threads: config.get("threads_per_job", 1)
-        script:
-            "../workflow_scripts/pair_classes.py"
 
-    rule augment_with_reference:
-        input:
-            pairings="results/tables/pairings.csv",
-            mnist_train=data_file("M", "train.npz"),
-            mnist_test=data_file("M", "test.npz"),
-            reference=data_file("{reference}", "train.npz"),
-            provenance=data_file("{reference}", "provenance.json"),
-        output:
-            runs="results/tables/augmentation/{reference}.csv",
-        wildcard_constraints:
-            reference="|".join(AUG_REFERENCES),
-        params:
-            settings=AUGMENTATION,
-            seed=config["seed"],
-        conda:
-            "../environment.yml"
-        log:
-            "logs/tables/augmentation/{reference}.log",
-        benchmark:
-            "benchmarks/tables/augmentation/{reference}.tsv"
-        resources:
-            gpu=1,
-        threads: config.get("threads_per_job", 1)
-        script:
-            "../workflow_scripts/augment.py"
+rule pair_classes:
+    input:
+        class_models=AUG_CLASS_MODELS,  # ordered Y, loss, class
+        dataset_models=expand(
+            dataset_ae("{dataset}", AUGMENTATION["embedding_loss"]),
+            dataset=AUG_REFERENCES,
+        ),
+        mnist=data_file(MNIST, f"{AUGMENTATION['pairing_split']}.npz"),
+        references=expand(data_file("{dataset}", "train.npz"), dataset=AUG_REFERENCES),
+        provenance=expand(
+            data_file("{dataset}", "provenance.json"), dataset=[MNIST, *AUG_REFERENCES]
+        ),
+    output:
+        pairings=report(
+            "results/tables/pairings.csv",
+            caption="../report/s5_3/pairings.rst",
+            category="§5.3 Inter-class similarity across datasets",
+            subcategory="Class pairings",
+            labels={"table": "pairings"},
+        ),
+        scores=report(
+            "results/tables/pairing_scores.csv",
+            caption="../report/s5_3/pairing_scores.rst",
+            category="§5.3 Inter-class similarity across datasets",
+            subcategory="Class pairings",
+            labels={"table": "pairing distances"},
+        ),
+        markdown="results/tables/pairings_by_class.md",
+        emnist=(
+            [
+                report(
+                    "results/tables/pairings_emnist.csv",
+                    caption="../report/s5_3/pairings_emnist.rst",
+                    category="§5.3 Inter-class similarity across datasets",
+                    subcategory="Class pairings",
+                    labels={"table": "MNIST digits ↔ EMNIST letters"},
+                ),
+                "results/tables/pairings_emnist.md",
+            ]
+            if "E" in AUG_REFERENCES
+            else []
+        ),
+    params:
+        references=AUG_REFERENCES,
+        settings=AUGMENTATION,
+        ssim=config["ssim"],
+        batch_size=config["eval_batch_size"],
+    conda:
+        "../environment.yml"
+    log:
+        "logs/tables/pairings.log",
+    benchmark:
+        "benchmarks/tables/pairings.tsv"
+    resources:
+        gpu=1,
+    threads: JOB_THREADS
+    script:
+        "../workflow_scripts/pair_classes.py"
 
-    rule augment_without_borrowing:
-        input:
-            mnist_train=data_file("M", "train.npz"),
-            mnist_test=data_file("M", "test.npz"),
-        output:
-            runs="results/tables/augmentation/none.csv",
-        params:
-            settings=AUGMENTATION,
-            seed=config["seed"],
-        conda:
-            "../environment.yml"
-        log:
-            "logs/tables/augmentation/none.log",
-        benchmark:
-            "benchmarks/tables/augmentation/none.tsv"
-        resources:
-            gpu=1,
-        threads: config.get("threads_per_job", 1)
-        script:
-            "../workflow_scripts/augment.py"
+rule augment_with_reference:
+    input:
+        pairings="results/tables/pairings.csv",
+        mnist_train=data_file(MNIST, "train.npz"),
+        mnist_test=data_file(MNIST, "test.npz"),
+        reference=data_file("{reference}", "train.npz"),
+        provenance=data_file("{reference}", "provenance.json"),
+    output:
+        runs="results/tables/augmentation/{reference}.csv",
+    wildcard_constraints:
+        reference="|".join(AUG_REFERENCES),
+    params:
+        settings=AUGMENTATION,
+        seed=config["seed"],
+    conda:
+        "../environment.yml"
+    log:
+        "logs/tables/augmentation/{reference}.log",
+    benchmark:
+        "benchmarks/tables/augmentation/{reference}.tsv"
+    resources:
+        gpu=1,
+    threads: JOB_THREADS
+    script:
+        "../workflow_scripts/augment.py"
 
-    rule augmentation_table:
-        input:
-            runs=expand(
-                "results/tables/augmentation/{reference}.csv",
-                reference=[*AUG_REFERENCES, "none"],
-            ),
-        output:
-            table=report(
-                "results/tables/augmentation.csv",
-                caption="../report/s5_3/augmentation.rst",
-                category="§5.3 Inter-class similarity across datasets",
-                subcategory="Fig. 7: augmentation",
-                labels={"table": "accuracy after augmentation"},
-            ),
-            benefit=report(
-                "results/tables/augmentation_benefit.csv",
-                caption="../report/s5_3/augmentation_benefit.rst",
-                category="§5.3 Inter-class similarity across datasets",
-                subcategory="Fig. 7: augmentation",
-                labels={"table": "benefit of borrowing"},
-            ),
-        conda:
-            "../environment.yml"
-        log:
-            "logs/tables/augmentation.log",
-        threads: 1
-        script:
-            "../workflow_scripts/augmentation_table.py"
+rule augment_without_borrowing:
+    input:
+        mnist_train=data_file(MNIST, "train.npz"),
+        mnist_test=data_file(MNIST, "test.npz"),
+    output:
+        runs="results/tables/augmentation/none.csv",
+    params:
+        settings=AUGMENTATION,
+        seed=config["seed"],
+    conda:
+        "../environment.yml"
+    log:
+        "logs/tables/augmentation/none.log",
+    benchmark:
+        "benchmarks/tables/augmentation/none.tsv"
+    resources:
+        gpu=1,
+    threads: JOB_THREADS
+    script:
+        "../workflow_scripts/augment.py"
 
-    rule figure_augmentation:
-        input:
-            table="results/tables/augmentation.csv",
-            provenance=expand(data_file("{dataset}", "provenance.json"), dataset=AUG_REFERENCES),
-        output:
-            figure=report(
-                "results/figures/fig7_augmentation.png",
-                caption="../report/s5_3/fig7.rst",
-                category="§5.3 Inter-class similarity across datasets",
-                subcategory="Fig. 7: augmentation",
-                labels={"figure": "Fig. 7"},
-            ),
-        params:
-            references=AUG_REFERENCES,
-        conda:
-            "../environment.yml"
-        log:
-            "logs/figures/fig7_augmentation.log",
-        threads: 1
-        script:
-            "../workflow_scripts/figure_augmentation.py"
+rule augmentation_table:
+    input:
+        runs=expand(
+            "results/tables/augmentation/{reference}.csv",
+            reference=[*AUG_REFERENCES, "none"],
+        ),
+    output:
+        table=report(
+            "results/tables/augmentation.csv",
+            caption="../report/s5_3/augmentation.rst",
+            category="§5.3 Inter-class similarity across datasets",
+            subcategory="Fig. 7: augmentation",
+            labels={"table": "accuracy after augmentation"},
+        ),
+        benefit=report(
+            "results/tables/augmentation_benefit.csv",
+            caption="../report/s5_3/augmentation_benefit.rst",
+            category="§5.3 Inter-class similarity across datasets",
+            subcategory="Fig. 7: augmentation",
+            labels={"table": "benefit of borrowing"},
+        ),
+    conda:
+        "../environment.yml"
+    log:
+        "logs/tables/augmentation.log",
+    threads: 1
+    script:
+        "../workflow_scripts/augmentation_table.py"
+
+rule figure_augmentation:
+    input:
+        table="results/tables/augmentation.csv",
+        provenance=expand(data_file("{dataset}", "provenance.json"), dataset=AUG_REFERENCES),
+    output:
+        figure=report(
+            "results/figures/fig7_augmentation.png",
+            caption="../report/s5_3/fig7.rst",
+            category="§5.3 Inter-class similarity across datasets",
+            subcategory="Fig. 7: augmentation",
+            labels={"figure": "Fig. 7"},
+        ),
+    params:
+        references=AUG_REFERENCES,
+    conda:
+        "../environment.yml"
+    log:
+        "logs/figures/fig7_augmentation.log",
+    threads: 1
+    script:
+        "../workflow_scripts/figure_augmentation.py"

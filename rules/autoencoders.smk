@@ -21,31 +21,42 @@ rule train_dataset_autoencoder:
         "logs/models/ae/dataset/{dataset}/{loss}.log",
     resources:
         gpu=1,
-    threads: config.get("threads_per_job", 1)
+    threads: JOB_THREADS
     script:
         "../workflow_scripts/train_autoencoder.py"
 
 
-# One autoencoder per class of a dataset and loss (§5.3, §5.4), each a GPU-scheduled job.
-# {label} is the class index (0..n_classes-1).
-rule train_class_autoencoder:
-    input:
-        train=data_file("{dataset}", "train.npz"),
-        provenance=data_file("{dataset}", "provenance.json"),
-    output:
-        model=class_ae("{dataset}", "{loss}", "{label}"),
-    params:
-        training=config["class_autoencoder"],
-        ssim=config["ssim"],
-        seed=config["seed"],
-        cache_key="{dataset}/{loss}/{label}",  # the between-workflow cache hashes params, never wildcards
-    cache: True
-    conda:
-        "../environment.yml"
-    log:
-        "logs/models/ae/class/{dataset}/{loss}/{label}.log",
-    resources:
-        gpu=1,
-    threads: config.get("threads_per_job", 1)
-    script:
-        "../workflow_scripts/train_autoencoder.py"
+# All per-class autoencoders of a dataset and loss (§5.3, §5.4) in one job: the fused
+# trainer trains them as one model, each member exactly as it would train alone (its own
+# samples, seed, batch order and epochs). One rule per dataset, because the outputs, one
+# checkpoint per class at the usual path, depend on the dataset's class count. They are
+# named outputs, which Snakemake's between-workflow cache accepts for a multi-output rule:
+# the whole fleet is cached and restored as one entry.
+for _dataset in DATASETS:
+    _classes = list(dataset_info(_dataset).class_labels)
+
+    rule:
+        name:
+            f"train_class_autoencoders_{_dataset}"
+        input:
+            train=data_file(_dataset, "train.npz"),
+            provenance=data_file(_dataset, "provenance.json"),
+        output:
+            **{f"class_{label}": class_ae(_dataset, "{loss}", label) for label in _classes},
+        params:
+            dataset=_dataset,
+            labels=_classes,
+            training=config["class_autoencoder"],
+            ssim=config["ssim"],
+            seed=config["seed"],
+            cache_key=f"{_dataset}/{{loss}}",  # the between-workflow cache hashes params, never wildcards
+        cache: True
+        conda:
+            "../environment.yml"
+        log:
+            f"logs/models/ae/class/{_dataset}/{{loss}}.log",
+        resources:
+            gpu=1,
+        threads: JOB_THREADS
+        script:
+            "../workflow_scripts/train_class_autoencoders.py"

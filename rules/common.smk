@@ -1,11 +1,43 @@
-# Target lists and input functions shared by the rules.
+# The dataset sheet, target lists and input functions shared by the rules.
+import re
 
-DATASETS = list(config["datasets"])
+import pandas as pd
+from snakemake.logging import logger
+from snakemake.utils import validate
+
+from simex.datasets import MNIST, dataset_info, in_paper_order, read_sheet, sheet_class_names
+
+# The known datasets come from the dataset sheet (config/datasets.tsv by default), its
+# rows checked by their own schema, then by read_sheet for what spans columns.
+_sheet_table = pd.read_csv(config["dataset_sheet"], sep="\t", comment="#", dtype=str, keep_default_na=False)
+validate(_sheet_table, "../config/datasets.schema.yaml")
+SHEET = read_sheet(config["dataset_sheet"])
+DATASETS = list(config.get("datasets") or SHEET)
+_unknown = [name for name in DATASETS if name not in SHEET]
+if _unknown:
+    raise WorkflowError(f"config validation: datasets {', '.join(map(repr, _unknown))} not in the dataset sheet "
+                        f"{config['dataset_sheet']} (its names: {', '.join(SHEET)})")
+config["datasets"] = DATASETS  # the effective selection, for the code that reads the config
 LOSSES = list(config["losses"])
+# Threads of every compute job (training, inference); bookkeeping jobs use one.
+JOB_THREADS = config["threads_per_job"]
+# Classes of each dataset, read cheaply now: per-class autoencoders are one job per class.
+CLASS_NAMES = {name: sheet_class_names(SHEET[name]) for name in DATASETS}
+USER_DATASETS = [name for name in DATASETS if not SHEET[name].paper]
+# §5.1's transfer baseline trains LeNet-5 on ten classes of a dataset, as the paper; its
+# matrix (Fig. 4c, Table 1, and Fig. 6, which orders by it) needs every dataset to have ten.
+TEN_CLASS_DATASETS = [name for name in DATASETS if len(CLASS_NAMES[name]) >= 10]
+TRANSFER = TEN_CLASS_DATASETS == DATASETS
+
+
+def transfer_missing():
+    """Why the transfer baseline (and what orders by it) cannot run on this sheet, or None."""
+    short = [f"{n} has {len(CLASS_NAMES[n])}" for n in DATASETS if n not in TEN_CLASS_DATASETS]
+    return f"it needs ten classes in every dataset, and {', '.join(short)}" if short else None
 
 
 wildcard_constraints:
-    dataset="|".join(DATASETS),
+    dataset="|".join(map(re.escape, DATASETS)),
     loss="|".join(LOSSES),
     label=r"\d+",
 
@@ -15,8 +47,41 @@ wildcard_constraints:
 TARGETS = {}
 
 
+def register(experiment, targets, missing=None):
+    """Adds an experiment's final artifacts to `rule all`, or says why the run skips it."""
+    if missing:
+        logger.warning(f"skipping {experiment}: {missing}")
+    else:
+        TARGETS[experiment] = targets
+
+
+def mnist_missing():
+    """Why an experiment on MNIST's classes cannot run with this config, or None."""
+    return None if MNIST in DATASETS else f"it needs dataset {MNIST}, which is not among datasets {DATASETS}"
+
+
 def data_file(dataset, name):
     return f"results/data/{dataset}/{name}"
+
+
+def regeneration_source(wildcards):
+    """mnist-rot and mnist-back-image are regenerated from MNIST when not downloadable."""
+    entry = SHEET[wildcards.dataset]
+    source = dataset_info(entry.source).derived_from if entry.paper else None
+    return data_file(source, "raw.npz") if source else []
+
+
+def regeneration_test_split(wildcards):
+    """The test split of the dataset a regenerated one comes from: none of its digits is reused."""
+    entry = SHEET[wildcards.dataset]
+    source = dataset_info(entry.source).derived_from if entry.paper else None
+    return data_file(source, "test.npz") if source else []
+
+
+def user_files(wildcards):
+    """A user's dataset files (folder or file, IDX labels), so a change to them reruns its jobs."""
+    entry = SHEET[wildcards.dataset]
+    return [] if entry.paper else [entry.path, *([entry.labels] if entry.labels else [])]
 
 
 def dataset_ae(dataset, loss):

@@ -1,16 +1,17 @@
-# Acquire every dataset through its chain of sources, then cut balanced splits.
+# Acquire every dataset of the sheet (a paper dataset through its chain of sources, a
+# user's from its path), then cut balanced splits.
 
 
 rule acquire_dataset:
     input:
-        # mnist-rot and mnist-back-image are regenerated from MNIST when not downloadable,
-        # never from a digit of M's test split
-        mnist=lambda w: data_file("M", "raw.npz") if w.dataset in ("R", "B") else [],
-        mnist_test=lambda w: data_file("M", "test.npz") if w.dataset in ("R", "B") else [],
+        mnist=regeneration_source,  # rules/common.smk
+        mnist_test=regeneration_test_split,  # rules/common.smk: never regenerate a digit of M's test split
+        user=user_files,  # rules/common.smk
     output:
         raw=data_file("{dataset}", "raw.npz"),
         record=data_file("{dataset}", "acquired.json"),
     params:
+        sheet_entry=lambda w: vars(SHEET[w.dataset]),
         data=config["data"],
         seed=config["seed"],
         cache_key="{dataset}",  # the between-workflow cache hashes params, never wildcards

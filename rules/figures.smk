@@ -4,7 +4,8 @@
 rule figure_inter_dataset:
     input:
         deltas=expand("results/tables/delta_dataset_{loss}.csv", loss=LOSSES),
-        transfer="results/tables/transfer_accuracy.csv",  # panel (c), rules/transfer.smk
+        # panel (c), rules/transfer.smk; without the transfer baseline, (a) and (b) only
+        transfer="results/tables/transfer_accuracy.csv" if TRANSFER else [],
     output:
         figure=report(
             "results/figures/fig4_inter_dataset.png",

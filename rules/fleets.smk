@@ -4,7 +4,12 @@
 # split's own autoencoder first (full pass and express mode).
 
 FLEETS = config["fleets"]
-FLEET_NAMES = ["dataset"] + (["class-M"] if "M" in DATASETS and "interclass" in config else [])
+# per-class fleets: MNIST's (the inter-class experiment trains them) and every labelled user dataset's
+CLASS_FLEETS = {
+    **({f"class-{MNIST}": MNIST} if MNIST in DATASETS else {}),
+    **{f"class-{d}": d for d in USER_DATASETS if len(CLASS_NAMES[d]) >= 2},
+}
+FLEET_NAMES = ["dataset", *CLASS_FLEETS]
 
 TARGETS["fleets"] = [
     *expand("results/fleets/{fleet}/{loss}", fleet=FLEET_NAMES, loss=LOSSES),
@@ -13,12 +18,13 @@ TARGETS["fleets"] = [
 
 
 wildcard_constraints:
-    fleet="|".join(FLEET_NAMES),
+    fleet="|".join(map(re.escape, FLEET_NAMES)),
 
 
 FLEET_MODELS = {
     **{("dataset", loss): [dataset_ae(d, loss) for d in DATASETS] for loss in LOSSES},
-    **{("class-M", loss): [class_ae("M", loss, label) for label in range(10)] for loss in LOSSES},
+    **{(fleet, loss): [class_ae(d, loss, label) for label in range(len(CLASS_NAMES[d]))]
+       for fleet, d in CLASS_FLEETS.items() for loss in LOSSES},
 }
 
 
@@ -61,6 +67,6 @@ rule fleet_rank_check:
         "benchmarks/fleets/rank_check.tsv"
     resources:
         gpu=1,
-    threads: config.get("threads_per_job", 1)
+    threads: JOB_THREADS
     script:
         "../workflow_scripts/fleet_rank_check.py"

@@ -3,16 +3,20 @@
 # ten 9-class classifiers C_k per architecture, each trained without class k.
 
 INTERCLASS = config["interclass"]
-INTERCLASS_DATASET = "M"
-INTERCLASS_CLASSES = list(range(10))
+INTERCLASS_DATASET = MNIST
+INTERCLASS_CLASSES = dataset_info(INTERCLASS_DATASET).class_labels
 CLASSIFIER_ARCHS = list(INTERCLASS["classifiers"])
 
-TARGETS["fig8"] = [
-    "results/figures/fig8_interclass_mnist.png",
-    "results/tables/table2_spearman.csv",
-    "results/tables/table2_spearman.md",
-]
-TARGETS["fig1a"] = ["results/figures/fig1a_reconstructions.png"]
+register(
+    "fig8",
+    [
+        "results/figures/fig8_interclass_mnist.png",
+        "results/tables/table2_spearman.csv",
+        "results/tables/table2_spearman.md",
+    ],
+    mnist_missing(),
+)
+register("fig1a", ["results/figures/fig1a_reconstructions.png"], mnist_missing())
 
 
 wildcard_constraints:
@@ -28,14 +32,14 @@ rule interclass_delta:
     params:
         classes=INTERCLASS_CLASSES,
         ssim=config["ssim"],
-        batch_size=config.get("eval_batch_size", 1024),
+        batch_size=config["eval_batch_size"],
     conda:
         "../environment.yml"
     log:
         "logs/tables/interclass/delta_{loss}.log",
     resources:
         gpu=1,
-    threads: config.get("threads_per_job", 1)
+    threads: JOB_THREADS
     script:
         "../workflow_scripts/interclass_delta.py"
 
@@ -48,15 +52,16 @@ rule interclass_sample_distance:
         table="results/tables/interclass/sample_{loss}.csv",
     params:
         n_classes=len(INTERCLASS_CLASSES),
-        max_pairs=INTERCLASS["sample_distance"].get("max_pairs"),
+        max_pairs=INTERCLASS["sample_distance"]["max_pairs"],
         ssim=config["ssim"],
+        seed=config["seed"],
     conda:
         "../environment.yml"
     log:
         "logs/tables/interclass/sample_{loss}.log",
     resources:
         gpu=1,
-    threads: config.get("threads_per_job", 1)
+    threads: JOB_THREADS
     script:
         "../workflow_scripts/interclass_sample_distance.py"
 
@@ -73,7 +78,8 @@ rule nine_class_classifiers:
     params:
         training=lambda w: INTERCLASS["classifiers"][w.arch],
         classes=INTERCLASS_CLASSES,
-        batch_size=config.get("eval_batch_size", 1024),
+        batch_size=config["eval_batch_size"],
+        seed=config["seed"],
     conda:
         "../environment.yml"
     log:
@@ -82,7 +88,7 @@ rule nine_class_classifiers:
         f"benchmarks/models/clf/nine_class/{INTERCLASS_DATASET}/{{arch}}.tsv"
     resources:
         gpu=1,
-    threads: config.get("threads_per_job", 1)
+    threads: JOB_THREADS
     script:
         "../workflow_scripts/interclass_classifiers.py"
 
@@ -108,7 +114,7 @@ rule table2_spearman:
         losses=LOSSES,
         archs=CLASSIFIER_ARCHS,
         classifiers=INTERCLASS["classifiers"],
-        max_pairs=INTERCLASS["sample_distance"].get("max_pairs"),
+        max_pairs=INTERCLASS["sample_distance"]["max_pairs"],
     conda:
         "../environment.yml"
     log:
@@ -146,7 +152,7 @@ rule figure_interclass:
 
 rule figure_reconstructions:
     input:
-        model=class_ae(INTERCLASS_DATASET, INTERCLASS["fig1a"].get("loss", "mse"), INTERCLASS["fig1a"]["reference"]),
+        model=class_ae(INTERCLASS_DATASET, INTERCLASS["fig1a"]["loss"], INTERCLASS["fig1a"]["reference"]),
         test=data_file(INTERCLASS_DATASET, "test.npz"),
         provenance=data_file(INTERCLASS_DATASET, "provenance.json"),
         deltas=expand("results/tables/interclass/delta_{loss}.csv", loss=LOSSES),

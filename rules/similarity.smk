@@ -22,13 +22,13 @@ rule delta_dataset:
     params:
         datasets=DATASETS,
         ssim=config["ssim"],
-        batch_size=config.get("eval_batch_size", 1024),
+        batch_size=config["eval_batch_size"],
     conda:
         "../environment.yml"
     log:
         "logs/tables/delta_dataset_{loss}.log",
     resources:
         gpu=1,
-    threads: config.get("threads_per_job", 1)
+    threads: JOB_THREADS
     script:
         "../workflow_scripts/delta_dataset.py"

@@ -31,6 +31,7 @@ if "study" in config:
             raw=f"{STUDY_DIR}/size{{size}}/data/{{dataset}}/raw.npz",
             record=f"{STUDY_DIR}/size{{size}}/data/{{dataset}}/acquired.json",
         params:
+            sheet_entry=lambda w: vars(SHEET[w.dataset]),
             data=lambda w: {**config["data"], "samples_per_dataset": int(w.size)},
             seed=config["seed"],
         conda:
@@ -99,7 +100,7 @@ if "study" in config:
             f"{STUDY_DIR}/logs/size{{size}}/seed{{replicate}}/autoencoders_{{loss}}.log",
         resources:
             gpu=1,
-        threads: config.get("threads_per_job", 1)
+        threads: JOB_THREADS
         script:
             "../workflow_scripts/study_autoencoders.py"
 
@@ -120,7 +121,7 @@ if "study" in config:
             f"{STUDY_DIR}/logs/size{{size}}/seed{{replicate}}/base.log",
         resources:
             gpu=1,
-        threads: config.get("threads_per_job", 1)
+        threads: JOB_THREADS
         script:
             "../workflow_scripts/train_base_classifier.py"
 
@@ -143,7 +144,7 @@ if "study" in config:
             f"{STUDY_DIR}/logs/size{{size}}/seed{{replicate}}/transfer.log",
         resources:
             gpu=1,
-        threads: config.get("threads_per_job", 1)
+        threads: JOB_THREADS
         script:
             "../workflow_scripts/transfer_from_base.py"
 

@@ -4,15 +4,12 @@
 
 CLF_REPLICATES = list(range(config["classifier"]["replicates"]))
 
-TARGETS["table1"] = [
-    "results/tables/transfer_accuracy.csv",
-    "results/tables/table1_spearman.csv",
-    "results/tables/table1_spearman.md",
-    "results/tables/table1_per_target.csv",
-    "results/tables/table1_per_target.md",
-    "results/figures/table1_per_target.png",
-    *(["results/tables/delta_dataset_normalized.csv"] if "mse" in LOSSES else []),
-]
+# transfer_missing (rules/common.smk): every dataset of the sheet needs the ten classes the baseline trains on
+register("table1", ["results/tables/transfer_accuracy.csv", "results/tables/table1_spearman.csv",
+                    "results/tables/table1_spearman.md", "results/tables/table1_per_target.csv",
+                    "results/tables/table1_per_target.md", "results/figures/table1_per_target.png"],
+         transfer_missing())
+TARGETS["delta_normalized"] = ["results/tables/delta_dataset_normalized.csv"] if "mse" in LOSSES else []
 
 
 # The ten classes every classifier uses, as many samples per class in every dataset (E: a–j).
@@ -54,7 +51,7 @@ rule train_base_classifiers:
         "benchmarks/models/clf/seed{replicate}/base.tsv"
     resources:
         gpu=1,
-    threads: config.get("threads_per_job", 1)
+    threads: JOB_THREADS
     script:
         "../workflow_scripts/train_base_classifier.py"
 
@@ -80,7 +77,7 @@ rule transfer_from_base:
         "benchmarks/models/clf/seed{replicate}/transfer.tsv"
     resources:
         gpu=1,
-    threads: config.get("threads_per_job", 1)
+    threads: JOB_THREADS
     script:
         "../workflow_scripts/transfer_from_base.py"
 

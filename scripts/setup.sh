@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian/Ubuntu machine with Python 3.11 for simex: the Debian packages
-# the offline data sources need, a virtual environment in .venv, and the package.
+# the offline data sources and the Slurm test need, a virtual environment in .venv, and the package.
 # Idempotent: a second run only checks what is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +9,7 @@ DEBIAN_PACKAGES=(
   dataset-fashion-mnist   # Fashion-MNIST offline source (/usr/share/datasets/fashion-mnist)
   fonts-dkg-handwriting fonts-bwht fonts-breip fonts-femkeklaver  # EMNIST stand-in fonts
   fonts-humor-sans fonts-kristi fonts-dancingscript fonts-comic-neue
+  slurm-wlm munge         # tests/test_slurm.py starts its own single-node Slurm 22.05 cluster
 )
 missing=()
 for package in "${DEBIAN_PACKAGES[@]}"; do

@@ -1,4 +1,4 @@
-"""Atomic artifact writing and the logging every job shares.
+"""Atomic artifact writing, checkpoints, and the logging every job shares.
 
 Every artifact is written to a temporary file beside its destination and renamed into
 place, so an interrupted job never leaves a half-written file that looks finished.
@@ -13,7 +13,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -107,3 +107,24 @@ def load_checkpoint(path: Path | str, kind: str, architectures: set[str], error:
     if not isinstance(payload, dict) or payload.get("architecture") not in architectures:
         raise error(f"{path}: not a {kind} checkpoint (architecture {' or '.join(sorted(architectures))})")
     return payload
+
+
+def save_classifier(destination: Path | str, architecture: str, model: Any, classes: Sequence[int],
+                    metadata: Mapping[str, Any]) -> None:
+    """A classifier checkpoint: weights, architecture, the dataset classes its outputs stand for, metadata."""
+    save_checkpoint(destination, architecture, model.state_dict(), classes=[int(c) for c in classes],
+                    metadata=dict(metadata))
+
+
+def load_classifier(path: Path | str, builders: Mapping[str, Callable[[int], Any]], error: type[Exception],
+                    device: Any = "cpu") -> tuple[Any, list[int], dict[str, Any]]:
+    """(model in eval mode on ``device``, its classes, metadata) of a :func:`save_classifier` file.
+
+    ``builders`` maps each architecture the caller accepts to a function building it with
+    a given number of outputs; ``error`` names what is wrong with a missing or foreign file.
+    """
+    payload = load_checkpoint(path, "classifier", set(builders), error, device)
+    classes = [int(c) for c in payload["classes"]]
+    model = builders[payload["architecture"]](len(classes))
+    model.load_state_dict(payload["state_dict"])
+    return model.to(device).eval(), classes, payload["metadata"]

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from simex.data.acquire import samples_per_class
+from simex.augmentation_grid import Grid, grid_problems, train_per_class  # noqa: F401 (part of this module's API)
 from simex.models import LeNet5Classifier
 from simex.settings import derived_seed
 from simex.training import TrainConfig, classifier_batch_loss, images_to_tensor, train
@@ -59,7 +59,7 @@ class ClassifierSettings:
     @classmethod
     def from_config(cls, section: Mapping[str, Any]) -> "ClassifierSettings":
         return cls(section["optimizer"], float(section["lr"]), int(section["epochs"]), int(section["batch_size"]),
-                   int(section.get("min_updates", 0)))
+                   int(section["min_updates"]))
 
     def epochs_for(self, n_train: int) -> int:
         steps_per_epoch = math.ceil(n_train / self.batch_size)
@@ -69,38 +69,8 @@ class ClassifierSettings:
         return TrainConfig(self.optimizer, self.lr, self.epochs_for(n_train), self.batch_size, seed)
 
 
-@dataclass(frozen=True)
-class Grid:
-    n_mnist: tuple[int, ...]
-    n_borrowed: tuple[int, ...]
-    trials: int
-
-    @classmethod
-    def from_config(cls, section: Mapping[str, Any]) -> "Grid":
-        return cls(tuple(sorted(set(section["n_mnist"]))), tuple(sorted(set(section["n_borrowed"]))), int(section["trials"]))
-
-
 # ---------------------------------------------------------------------------------------
 # Checks of the grid against the data, at parse time (from the config) and in the job
-
-
-def train_per_class(code: str, samples_per_dataset: int, train_test_ratio: int) -> int:
-    """Samples per class in the prepared train split (simex.data.acquire.balanced_split's cut)."""
-    per_class = samples_per_class(code, samples_per_dataset)
-    return per_class - max(1, round(per_class / (train_test_ratio + 1)))
-
-
-def grid_problems(grid: Grid, available: Mapping[str, int], mnist: str = "M") -> list[str]:
-    """What the data cannot supply: n(c_M) above MNIST's, n(c_Y) above a reference dataset's train class size."""
-    problems = []
-    if mnist in available and max(grid.n_mnist) > available[mnist]:
-        problems.append(f"augmentation.n_mnist asks for {max(grid.n_mnist)} MNIST samples per class, "
-                        f"the train split of {mnist} holds {available[mnist]}")
-    for code, count in available.items():
-        if code != mnist and max(grid.n_borrowed) > count:
-            problems.append(f"augmentation.n_borrowed asks to borrow {max(grid.n_borrowed)} samples per class from "
-                            f"{code}, whose train split holds {count} per class")
-    return problems
 
 
 def check_grid(grid: Grid, available: Mapping[str, int]) -> None:
@@ -109,21 +79,6 @@ def check_grid(grid: Grid, available: Mapping[str, int]) -> None:
         raise AugmentationConfigError(
             "; ".join(problems) + ": lower the grid or raise data.samples_per_dataset "
             "(borrowed samples come from the reference dataset's train split)")
-
-
-def config_problems(config: Mapping[str, Any], references: Sequence[str]) -> list[str]:
-    """Problems of the pipeline config's augmentation section, found before anything runs."""
-    section, data = config["augmentation"], config["data"]
-    available = {code: train_per_class(code, data["samples_per_dataset"], data["train_test_ratio"])
-                 for code in ["M", *references]}
-    problems = grid_problems(Grid.from_config(section), available)
-    if problems:
-        problems[-1] += (": lower the grid or raise data.samples_per_dataset "
-                         "(borrowed samples come from the reference dataset's train split)")
-    for loss in [*section["pairing_losses"], section.get("embedding_loss", "mse")]:
-        if loss not in config["losses"]:
-            problems.append(f"augmentation uses loss {loss!r}, which is not among losses {list(config['losses'])}")
-    return problems
 
 
 # ---------------------------------------------------------------------------------------
@@ -199,16 +154,16 @@ def accuracy(model: torch.nn.Module, images: np.ndarray, labels: np.ndarray, dev
 
 
 def mnist_orders(labels: np.ndarray, seed: int, trial: int) -> list[np.ndarray]:
-    return class_orders(labels, 10, np.random.default_rng(derived_seed({"seed": seed}, "augmentation", "M", trial)))
+    return class_orders(labels, 10, np.random.default_rng(derived_seed(seed, "augmentation", "M", trial)))
 
 
 def reference_orders(labels: np.ndarray, n_classes: int, seed: int, reference: str, trial: int) -> list[np.ndarray]:
-    return class_orders(labels, n_classes, np.random.default_rng(derived_seed({"seed": seed}, "augmentation", reference, trial)))
+    return class_orders(labels, n_classes, np.random.default_rng(derived_seed(seed, "augmentation", reference, trial)))
 
 
 def training_seed(seed: int, trial: int, n_mnist: int, n_borrowed: int) -> int:
     """The same for every Y and method at a grid point and trial (common random numbers)."""
-    return derived_seed({"seed": seed}, "augmentation", "train", trial, n_mnist, n_borrowed)
+    return derived_seed(seed, "augmentation", "train", trial, n_mnist, n_borrowed)
 
 
 def run_reference(mnist_train: tuple[np.ndarray, np.ndarray], mnist_test: tuple[np.ndarray, np.ndarray],

@@ -1,5 +1,6 @@
-"""The ``simex`` command: rank known datasets by similarity to a new one, using a fleet.
+"""The ``simex`` command: build a fleet from known datasets; rank them by similarity to a new one.
 
+    simex fleet build --out fleets/mine --loss issim --steps 2000 cars=photos/cars/ digits=digits.npz
     simex rank --fleet results/fleets/dataset --loss issim --data new.npz
     simex rank --fleet results/fleets/dataset/mse --data images/ --express --format json
 
@@ -29,8 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
                                            "smallest (most similar) first.")
     rank.add_argument("--fleet", required=True, help="fleet folder (with manifest.json, or with one per loss)")
     rank.add_argument("--data", required=True,
-                      help=".npy/.npz array (N×28×28 or N×1×28×28, uint8 or float in [0,1]), an IDX file, "
-                           "or a folder of PNG/JPEG images (converted to 28×28 grayscale)")
+                      help=".npy/.npz array (N×H×W, N×C×H×W or N×H×W×C; uint8 or float in [0,1]), an IDX file, "
+                           "or a folder of PNG/JPEG images; converted to the fleet's input shape (output says how)")
     rank.add_argument("--loss", choices=["mse", "issim"], help="which fleet, when the folder holds several")
     rank.add_argument("--format", choices=["table", "json", "csv"], default="table")
     rank.add_argument("--output", help="write the result to this file (atomically) instead of stdout")
@@ -45,7 +46,36 @@ def build_parser() -> argparse.ArgumentParser:
     express.add_argument("--budget", type=int, default=5000, help="read at most this many samples (0: no limit)")
     express.add_argument("--step", type=int, default=128, help="samples read between checks")
     express.add_argument("--min-samples", type=int, default=128, help="never stop before this many samples")
+    add_fleet_build(commands)
     return parser
+
+
+def add_fleet_build(commands: argparse._SubParsersAction) -> None:
+    fleet = commands.add_parser("fleet", help="build fleets from your own datasets")
+    actions = fleet.add_subparsers(dest="fleet_command", required=True, metavar="ACTION")
+    build = actions.add_parser(
+        "build", help="train one autoencoder per dataset (or class) and write a fleet for `simex rank`",
+        description="Train a fleet outside the pipeline, with its training code: one LeNet-5 autoencoder per "
+                    "NAME=PATH (or per class with --per-class), written atomically to OUT/LOSS with the manifest "
+                    "and checksums `simex rank` reads. PATH: a folder with one subfolder per class, a flat folder "
+                    "of PNG/JPEG images, .npy, .npz (images, optional labels), an IDX file or an IDX pair "
+                    "IMAGES,LABELS. Images are converted to --shape (the output says how).")
+    build.add_argument("datasets", nargs="+", metavar="NAME=PATH", help="a known dataset and where it is")
+    build.add_argument("--out", required=True, help="fleet folder; the fleet goes to OUT/LOSS, which must not exist")
+    build.add_argument("--loss", required=True, choices=["mse", "issim"], help="δ, the training and ranking loss")
+    build.add_argument("--per-class", action="store_true", help="one member per class of each (labelled) dataset")
+    budget = build.add_mutually_exclusive_group()
+    budget.add_argument("--epochs", type=int, help="epochs per member (default 10, the pipeline's)")
+    budget.add_argument("--steps", type=int, help="optimizer steps per member instead of epochs")
+    build.add_argument("--shape", default="1,28,28",
+                       help="input shape C,H,W (default 1,28,28, the paper's; e.g. 3,32,32 for CIFAR-like data)")
+    build.add_argument("--batch-size", type=int, default=32)
+    build.add_argument("--lr", type=float, default=1e-3, help="RMSprop learning rate (the pipeline's optimizer)")
+    build.add_argument("--min-samples", type=int, default=20, help="refuse members with fewer training images")
+    build.add_argument("--seed", type=int, default=0)
+    build.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
+    build.add_argument("--name", help="the fleet's name in rankings (default: OUT's folder name)")
+    build.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def pick_device(name: str):
@@ -61,18 +91,35 @@ def pick_device(name: str):
 
 def run_rank(args: argparse.Namespace) -> str:
     from simex.rank import Fleet, RankSettings
+    from simex.tables import render_ranking
 
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be positive, got {args.batch_size}")
     settings = RankSettings(bootstrap=args.bootstrap, confidence=args.confidence, seed=args.seed,
                             express=args.express, budget=args.budget, step=args.step, min_samples=args.min_samples)
     fleet = Fleet.load(args.fleet, loss=args.loss, device=pick_device(args.device))
-    return fleet.rank(args.data, batch_size=args.batch_size, settings=settings).render(args.format)
+    return render_ranking(fleet.rank(args.data, batch_size=args.batch_size, settings=settings), args.format)
+
+
+def run_fleet_build(args: argparse.Namespace) -> None:
+    from simex.build import build_fleet, parse_dataset_arguments
+    from simex.images import InputShape
+    from simex.training import TrainConfig
+
+    datasets = parse_dataset_arguments(args.datasets)
+    config = TrainConfig("rmsprop", args.lr, epochs=args.epochs or 10, batch_size=args.batch_size, seed=args.seed,
+                         steps=args.steps)
+    build_fleet(datasets, args.out, args.loss, config, per_class=args.per_class, shape=InputShape.parse(args.shape),
+                device=pick_device(args.device), min_samples=args.min_samples, name=args.name,
+                progress=not args.quiet, report=lambda line: print(line, flush=True))
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "fleet":
+            run_fleet_build(args)
+            return EXIT_OK
         text = run_rank(args)
         if args.output:
             from simex.artifacts import write_text

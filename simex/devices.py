@@ -17,6 +17,9 @@ does not say *which* GPU a job gets, so each job claims a free device itself:
    (as ``cuda:0``). If CUDA was already initialised the narrowing cannot take effect;
    the job then selects the claimed ordinal with ``torch.cuda.set_device`` instead.
 5. The log says which device the job got, which physical GPU it is and which lock holds it.
+   A GPU job that computes on the CPU all the same, or that cannot open its GPU, says
+   what the scheduler gave it (``gpu_situation``: Slurm's GPU GRES variables and
+   ``CUDA_VISIBLE_DEVICES``); the second case raises ``GpuNotVisibleError``.
 
 More GPU jobs than GPUs (``--resources gpu=4`` on a 2-GPU machine): a job that finds
 every slot taken says so at once, waits up to ``wait_s`` (default 60 s, env
@@ -52,6 +55,12 @@ VISIBLE_DEVICES = "CUDA_VISIBLE_DEVICES"
 # order of the visible devices: SLURM (node-global indices; inside a device cgroup the
 # job itself sees them as 0..n-1) and the NVIDIA container runtime used by Kubernetes.
 PHYSICAL_ID_VARIABLES = ("SLURM_STEP_GPUS", "SLURM_JOB_GPUS", "NVIDIA_VISIBLE_DEVICES")
+# What Slurm sets in a job given GPU GRES (--gpus, --gres=gpu): how many on this node, and which.
+SLURM_GPU_VARIABLES = ("SLURM_GPUS_ON_NODE", "SLURM_STEP_GPUS", "SLURM_JOB_GPUS")
+
+
+class GpuNotVisibleError(RuntimeError):
+    """A job was given a GPU that CUDA cannot open in this process."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +135,21 @@ def physical_ids(tokens: Sequence[str], environ: Mapping[str, str] | None = None
         if len(ids) == len(tokens) and not {i.lower() for i in ids} & {"all", "none", "void"}:
             return ids
     return list(tokens)
+
+
+def gpu_situation(environ: Mapping[str, str] | None = None) -> str:
+    """What the scheduler gave this job in GPUs, in words: Slurm's GRES and CUDA_VISIBLE_DEVICES."""
+    environ = os.environ if environ is None else environ
+    visible = environ.get(VISIBLE_DEVICES)
+    cuda = f"{VISIBLE_DEVICES} is unset" if visible is None else f"{VISIBLE_DEVICES}={visible!r}"
+    job = environ.get("SLURM_JOB_ID")
+    if job is None:
+        return f"not a Slurm job; {cuda}"
+    given = [f"{name}={environ[name]}" for name in SLURM_GPU_VARIABLES if environ.get(name)]
+    if not given or environ.get("SLURM_GPUS_ON_NODE") == "0":
+        return (f"Slurm job {job} was given no GPU GRES (SLURM_GPUS_ON_NODE unset): its submission asked for "
+                f"none (the profile's gpu resource for this rule) or the partition has none; {cuda}")
+    return f"Slurm job {job} was given GRES gpu: {', '.join(given)}; {cuda}"
 
 
 def _lock_path(lock_dir: Path, physical_id: str) -> Path:
@@ -311,9 +335,8 @@ def select_device(
         count, driver_untouched = _count_devices()
         tokens = [str(index) for index in range(count)]
     if not tokens:
-        visible = os.environ.get(VISIBLE_DEVICES)
-        return _cpu("no CUDA device on this machine" if visible is None
-                    else f"no CUDA device visible: {VISIBLE_DEVICES}={visible!r}")
+        seen = "no CUDA device on this machine" if VISIBLE_DEVICES not in os.environ else "no CUDA device visible"
+        return _cpu(f"{seen}: {gpu_situation()}")
     if gpus > 1:
         log.info("the job was given %d GPUs; it computes on one", gpus)
     lock_dir = DEFAULT_LOCK_DIR if lock_dir is None else Path(os.path.expanduser(os.path.expandvars(str(lock_dir))))
@@ -328,7 +351,7 @@ def select_device(
     if not torch.cuda.is_available():
         release()
         return _cpu(f"CUDA is not usable here (torch {torch.__version__}, CUDA build {torch.version.cuda}); "
-                    f"released GPU {claim.physical_id}")
+                    f"released GPU {claim.physical_id}; {gpu_situation()}")
     _claim, _ordinal = claim, ordinal
     return _use(claim)
 
@@ -337,10 +360,19 @@ def _use(claim: Claim) -> torch.device:
     import torch
 
     ordinal = _ordinal
-    torch.cuda.set_device(ordinal)
+    try:
+        torch.cuda.set_device(ordinal)
+        name = torch.cuda.get_device_name(ordinal)
+    except RuntimeError as error:  # e.g. a device cgroup without the GPU, a stale CUDA_VISIBLE_DEVICES
+        message = (f"this job was given GPU {claim.physical_id} (cuda:{ordinal}) but CUDA cannot open it: {error}. "
+                   f"{gpu_situation()}. On Slurm the job must hold the GPU as GRES (the profile's gpu resource "
+                   f"for the rule) and CUDA_VISIBLE_DEVICES must name it")
+        log.error("%s", message)
+        release()
+        raise GpuNotVisibleError(message) from error
     device = torch.device("cuda", ordinal)
     log.info("device: %s = physical GPU %s (%s), %s; %s=%s; lock %s%s", device, claim.physical_id,
-             torch.cuda.get_device_name(ordinal), "exclusive" if claim.exclusive else "SHARED with another job",
+             name, "exclusive" if claim.exclusive else "SHARED with another job",
              VISIBLE_DEVICES, os.environ.get(VISIBLE_DEVICES, "(unset)"), claim.lock_path,
              f" after waiting {claim.waited_s:.0f} s" if claim.waited_s >= 1 else "")
     return device

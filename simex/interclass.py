@@ -16,20 +16,21 @@ other nine classes (simex.stats.rowwise_rho with the diagonal left out).
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
-from simex.artifacts import load_checkpoint, save_checkpoint
 from simex.losses import PerSampleLoss
 from simex.models import LeNet5Classifier
 from simex.similarity import check_images, delta_matrix
 from simex.stats import Direction, rowwise_rho
+from simex.tables import frame_markdown, markdown_table
 from simex.training import TrainConfig, TrainResult, classifier_batch_loss, images_to_tensor, seed_everything, train
 
 log = logging.getLogger(__name__)
@@ -212,6 +213,10 @@ def build_classifier(architecture: str, n_outputs: int) -> nn.Module:
     raise InterclassError(f"unknown classifier architecture {architecture!r}; expected one of {', '.join(ARCHITECTURES)}")
 
 
+# simex.artifacts.load_classifier builders of the 9-class classifiers C_k
+NINE_CLASS_CLASSIFIERS = {architecture: functools.partial(build_classifier, architecture) for architecture in ARCHITECTURES}
+
+
 def train_nine_class(
     architecture: str, images: np.ndarray, labels: np.ndarray, excluded: int, n_classes: int,
     config: TrainConfig, device: torch.device, per_class: int = 0,
@@ -224,20 +229,6 @@ def train_nine_class(
     result = train(model, classifier_batch_loss, (images_to_tensor(train_images), torch.from_numpy(train_labels)),
                    config, device)
     return model.eval(), kept, result, len(train_images)
-
-
-def save_classifier(destination: Path | str, architecture: str, model: nn.Module, kept: Sequence[int],
-                    metadata: Mapping[str, Any]) -> None:
-    save_checkpoint(destination, architecture, model.state_dict(), kept_classes=[int(c) for c in kept],
-                    metadata=dict(metadata))
-
-
-def load_classifier(path: Path | str, device: torch.device | str = "cpu") -> tuple[nn.Module, list[int], dict[str, Any]]:
-    payload = load_checkpoint(path, "9-class classifier", set(ARCHITECTURES), InterclassError, device)
-    kept = list(payload["kept_classes"])
-    model = build_classifier(payload["architecture"], len(kept))
-    model.load_state_dict(payload["state_dict"])
-    return model.to(device).eval(), kept, payload["metadata"]
 
 
 @torch.inference_mode()
@@ -328,27 +319,20 @@ def table2_markdown(combined: pd.DataFrame, dataset_label: str, notes: Sequence[
     ``extra``: further rows of ours only (no paper counterpart), as a second table.
     """
 
-    def escape(text: object) -> str:
-        return str(text).replace("|", "\\|")
-
     def cell(value: float) -> str:
         return "n/a" if pd.isna(value) else f"{value:.3f}"
 
     columns = [c[: -len(" (ours)")] for c in combined.columns if c.endswith(" (ours)")]
+    rows = [[method, *(f"{cell(row[f'{c} (ours)'])} ({cell(row[f'{c} (paper)'])})" for c in columns)]
+            for method, row in combined.iterrows()]
     lines = [
         f"Table 2: mean over the classes of {dataset_label} of Spearman's ρ between the orderings of the other "
         "nine classes by two methods; each cell: ours (paper).",
         "",
-        "| method | " + " | ".join(columns) + " |",
-        "|---|" + "---|" * len(columns),
+        markdown_table(["method", *columns], rows).rstrip("\n"),
     ]
-    for method, row in combined.iterrows():
-        cells = [f"{cell(row[f'{c} (ours)'])} ({cell(row[f'{c} (paper)'])})" for c in columns]
-        lines.append(f"| {escape(method)} | " + " | ".join(cells) + " |")
     if extra is not None and len(extra):
-        lines += ["", extra_caption, "", "| method | " + " | ".join(extra.columns) + " |",
-                  "|---|" + "---|" * len(extra.columns)]
-        lines += [f"| {escape(method)} | " + " | ".join(cell(v) for v in row) + " |" for method, row in extra.iterrows()]
+        lines += ["", extra_caption, "", frame_markdown(extra, cell, corner="method").rstrip("\n")]
     lines += ["", *notes]
     return "\n".join(lines).rstrip() + "\n"
 

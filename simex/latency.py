@@ -17,12 +17,9 @@ Both sides are timed inside one process on the same data, warm (one untimed run 
 first), repeats interleaved so that a busy machine affects all methods alike, and with
 the device synchronised before the clock is read.
 
-SimEx's inference path: :class:`simex.rank.FleetEvaluator` with one member (first conv,
-strided max-pooling, sub-pixel decoder: equal to the model up to float rounding), under
-``torch.inference_mode``, large batches, and iSSIM computed by :func:`gaussian_issim`:
-the separable Gaussian window of SSIM as two dense matrix products over all five
-statistics maps at once instead of ten one-channel convolutions (equal to
-pytorch-msssim's value up to float rounding; tested).
+SimEx's inference path: :class:`simex.inference.FleetEvaluator` with one member, the
+path every Δ of the project takes (the tables, ``simex rank``), with the same δ
+(simex.losses), under ``torch.inference_mode`` and in large batches.
 
 Throughput is reported as samples per second per autoencoder and as a fraction of the
 machine's fp32 peak, estimated here as the best rate of a large fp32 matrix product
@@ -46,7 +43,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from simex.losses import SSIMWindow
+from simex.inference import FleetEvaluator
+from simex.losses import SSIMWindow, per_sample_loss
+from simex.models import LeNet5AutoEncoder
+from simex.similarity import check_images
 from simex.training import TrainConfig, TrainResult
 
 log = logging.getLogger(__name__)
@@ -122,75 +122,23 @@ def summary(values: Sequence[float]) -> dict[str, float]:
     return {"mean": statistics.fmean(values), "min": min(values), "max": max(values)}
 
 
-# --- fast SimEx inference --------------------------------------------------------------
-
-
-def gaussian_band(n: int, window: SSIMWindow) -> torch.Tensor:
-    """(n - size + 1, n) matrix applying pytorch-msssim's 1-D Gaussian, 'valid' padding."""
-    if window.size % 2 != 1 or window.size > n:
-        raise LatencyError(f"SSIM window size must be odd and at most {n}, got {window.size}")
-    coords = torch.arange(window.size, dtype=torch.float32) - window.size // 2
-    g = torch.exp(-(coords**2) / (2 * window.sigma**2))
-    g /= g.sum()
-    band = torch.zeros(n - window.size + 1, n)
-    for i in range(n - window.size + 1):
-        band[i, i : i + window.size] = g
-    return band
-
-
-class GaussianISSIM:
-    """iSSIM = 1 − SSIM per sample, as pytorch-msssim computes it (K = 0.01, 0.03, data range 1),
-    with the Gaussian filtering of the five statistics maps done as two matrix products."""
-
-    K1, K2 = 0.01, 0.03
-
-    def __init__(self, window: SSIMWindow = SSIMWindow(), side: int = 28, device: torch.device | str = "cpu") -> None:
-        self.side = side
-        self.band_t = gaussian_band(side, window).t().contiguous().to(device)  # (side, out)
-        self.out = self.band_t.shape[1]
-
-    def __call__(self, inputs: torch.Tensor, outputs: torch.Tensor) -> torch.Tensor:
-        n, s, o = len(inputs), self.side, self.out
-        x, y = inputs.reshape(n, s, s), outputs.reshape(n, s, s)
-        maps = torch.stack([x, y, x * x, y * y, x * y])  # (5, n, s, s)
-        rows = (maps.reshape(-1, s) @ self.band_t).reshape(5 * n, s, o)  # filtered along the width
-        both = (rows.transpose(1, 2).reshape(-1, s) @ self.band_t).reshape(5, n, o * o)  # and the height (transposed map)
-        mu1, mu2, xx, yy, xy = both
-        c1, c2 = self.K1**2, self.K2**2
-        mu1_sq, mu2_sq, mu12 = mu1 * mu1, mu2 * mu2, mu1 * mu2
-        cs = (2 * (xy - mu12) + c2) / ((xx - mu1_sq) + (yy - mu2_sq) + c2)
-        return 1.0 - ((2 * mu12 + c1) / (mu1_sq + mu2_sq + c1) * cs).mean(dim=1)
+# --- SimEx inference -------------------------------------------------------------------
 
 
 class PairwiseSimEx:
-    """Δ(X|Y) of one trained autoencoder A(Y) for the uint8 images of X, as fast as we can."""
+    """Δ(X|Y) of one trained autoencoder A(Y) for the uint8 images of X, through the one fast path."""
 
-    def __init__(self, model: torch.nn.Module, loss: str, window: SSIMWindow, device: torch.device,
+    def __init__(self, model: LeNet5AutoEncoder, loss: str, window: SSIMWindow, device: torch.device,
                  batch_size: int = 256) -> None:
-        from simex.rank import FleetEvaluator
-
         if batch_size < 1:
             raise LatencyError(f"batch size must be positive, got {batch_size}")
-        self.device, self.batch_size = device, batch_size
-        self.evaluator = FleetEvaluator([model], loss, window, device)
-        if loss == "issim":
-            self.evaluator.delta = GaussianISSIM(window, device=device)
-
-    @torch.inference_mode()
-    def errors(self, images: np.ndarray) -> torch.Tensor:
-        """δ per sample (on the device)."""
-        if images.ndim != 3 or images.shape[1:] != (28, 28) or len(images) == 0:
-            raise LatencyError(f"expected uint8 images of shape (N, 28, 28), N > 0; got {images.shape}")
-        pixels = torch.from_numpy(np.ascontiguousarray(images))
-        if self.device.type == "cuda":
-            pixels = pixels.pin_memory().to(self.device, non_blocking=True)
-        x = pixels.unsqueeze(1).float().div_(255.0)
-        return torch.cat([self.evaluator.errors(x[s : s + self.batch_size])[:, 0]
-                          for s in range(0, len(x), self.batch_size)])
+        self.batch_size = batch_size
+        self.evaluator = FleetEvaluator([model], per_sample_loss(loss, window), device)
 
     def delta(self, images: np.ndarray) -> float:
         """Δ(X|Y): the mean δ, on the host."""
-        return float(self.errors(images).double().mean())
+        check_images(images)
+        return float(self.evaluator.image_errors(images, self.batch_size).double().mean())
 
 
 # --- the machine's fp32 peak -----------------------------------------------------------
@@ -215,8 +163,6 @@ def peak_method(size: int = 1024, reps: int = 5) -> str:
 def autoencoder_flops() -> int:
     """FLOPs of one LeNet5AutoEncoder pass of one sample: its convolutions and linear layers."""
     from torch.utils.flop_counter import FlopCounterMode
-
-    from simex.models import LeNet5AutoEncoder
 
     with FlopCounterMode(display=False) as counter, torch.inference_mode():
         LeNet5AutoEncoder()(torch.zeros(1, 1, 28, 28))
@@ -482,7 +428,6 @@ def training_curve(train_images: Mapping[str, np.ndarray], test_images: Mapping[
     ``loss`` and, at each checkpoint epoch, the training time so far (callbacks excluded)
     and Δ(X|Y) for every dataset X's test split (the standard Δ routine)."""
     from simex.fleet import train_autoencoder
-    from simex.losses import per_sample_loss
     from simex.settings import derived_seed
     from simex.similarity import per_sample_errors
 
@@ -501,38 +446,7 @@ def training_curve(train_images: Mapping[str, np.ndarray], test_images: Mapping[
                      {k: round(v, 5) for k, v in row.items()})
 
         config = TrainConfig(setting.optimizer, setting.lr, epochs[-1], batch_size,
-                             derived_seed({"seed": seed}, "fig6", base), checkpoint_epochs=epochs)
+                             derived_seed(seed, "fig6", base), checkpoint_epochs=epochs)
         train_autoencoder(images, loss, window, config, device, on_checkpoint=on_checkpoint)
         curves[base] = points
     return curves
-
-
-# --- config, for rules/latency.smk -----------------------------------------------------
-
-
-def config_problems(config: Mapping[str, Any]) -> list[str]:
-    """What is inconsistent in the ``latency`` section given the rest of the config."""
-    section, datasets, losses = config["latency"], list(config["datasets"]), list(config["losses"])
-    problems = [f"latency.{key} = {section[key]} is not among datasets {datasets}"
-                for key in ("reference", "unknown") if section[key] not in datasets]
-    if section["reference"] == section["unknown"]:
-        problems.append("latency.reference and latency.unknown must differ")
-    problems += [f"latency.losses: {loss} is not among the trained losses {losses}"
-                 for loss in section["losses"] if loss not in losses]
-    problems += [f"latency.training_time.base_datasets: {code} is not among datasets {datasets}"
-                 for code in section["training_time"]["base_datasets"] if code not in datasets]
-    if not any(entry["name"] == "TL-1" for entry in section["transfer"]):
-        problems.append("latency.transfer needs an entry named TL-1 (the speed-up is TL-1 / SimEx)")
-    if float(config["classifier"]["transfer"].get("validation_fraction", 0)) <= 0:
-        problems.append("classifier.transfer.validation_fraction must be > 0: TL-k stop at the minimum validation loss")
-    if float(config["classifier"]["base"].get("validation_fraction", 0)) <= 0:
-        problems.append("classifier.base.validation_fraction must be > 0: BT-k stop at the minimum validation loss")
-    slugs = [schedule_slug(entry) for entry in section["training_time"]["schedules"]]
-    if len(set(slugs)) != len(slugs):
-        problems.append(f"latency.training_time.schedules: two schedules share optimizer and lr ({slugs})")
-    return problems
-
-
-def schedule_slug(entry: Mapping[str, Any]) -> str:
-    """A schedule's file name: optimizer and learning rate, e.g. ``rmsprop-0.0002``."""
-    return f"{entry['optimizer']}-{float(entry['lr']):g}"

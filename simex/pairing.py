@@ -27,6 +27,7 @@ from torch import nn
 
 from simex.losses import PerSampleLoss
 from simex.similarity import InputError, check_images, per_sample_errors
+from simex.tables import frame_markdown
 from simex.training import images_to_tensor
 
 SIMEX_PREFIX = "SimEx-"
@@ -100,11 +101,6 @@ def greedy_pairs(scores: np.ndarray) -> list[Pair]:
         if len(pairs) == limit:
             break
     return pairs
-
-
-def pairing_map(pairs: Sequence[Pair]) -> dict[int, int]:
-    """MNIST class i -> paired reference class k."""
-    return {pair.i: pair.k for pair in pairs}
 
 
 def class_members(images: np.ndarray, labels: np.ndarray, n_classes: int, name: str,
@@ -202,22 +198,13 @@ def by_class_table(pairings: pd.DataFrame, reference: str, methods: Sequence[str
     return table
 
 
-def markdown_table(frame: pd.DataFrame) -> str:
-    """A GitHub-flavoured Markdown table of ``frame`` with its index as the first column."""
-    header = [frame.index.name or ""] + [str(c) for c in frame.columns]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for index, row in frame.iterrows():
-        lines.append("| " + " | ".join([str(index)] + [str(v) for v in row.tolist()]) + " |")
-    return "\n".join(lines) + "\n"
-
-
 def pairings_markdown(pairings: pd.DataFrame, methods: Sequence[str], labels: Mapping[str, str],
                       legend: Sequence[str]) -> str:
     """Class-by-class pairing tables for every reference dataset, EMNIST first (the paper's supplement)."""
     parts = ["# Class pairings (§5.3): MNIST class i ← reference class k (score; smaller = more similar)\n"]
     for reference in [d for d in ("E", "R", "B", "F") if d in set(pairings["dataset"])]:
         parts.append(f"\n## Y = {labels[reference]}\n\n")
-        parts.append(markdown_table(by_class_table(pairings, reference, methods)))
+        parts.append(frame_markdown(by_class_table(pairings, reference, methods)))
         stated = {m: p for (m, d), p in PAPER_PAIRS.items() if d == reference}
         for method, pairs in stated.items():
             parts.append(f"\nPaper, {method}: " + ", ".join(f"{i}←{k}" for i, k in sorted(pairs.items())) + "\n")

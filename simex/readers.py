@@ -1,22 +1,23 @@
 """Reading an unknown dataset the way a user has it: arrays, image folders, IDX files.
 
-Every reader yields float32 images of shape (N, 28, 28) with pixels in [0, 1], the
-autoencoders' input (the pipeline's uint8 images divided by 255).
+Every reader yields float32 images of the fleet's input shape, (N, C, H, W) with pixels
+in [0, 1] (the paper's fleets: (N, 1, 28, 28), the pipeline's uint8 images divided by
+255), and states in ``conversion`` what it did to get there.
 
 Accepted inputs
 - ``.npy``: one array; ``.npz``: the array named ``images`` (the pipeline's splits), else
-  ``x``/``X``/``data``, else the archive's only array. Shape (N, 28, 28) or (N, 1, 28, 28);
-  dtype uint8 (0..255, divided by 255) or float (already in [0, 1]; values outside or
-  NaN/inf are refused, never clipped).
+  ``x``/``X``/``data``, else the archive's only array. dtype uint8 (0..255, divided by
+  255) or float (already in [0, 1]; values outside or NaN/inf are refused, never
+  clipped).
 - IDX (``*-idx3-ubyte``, ``*.idx``, optionally ``.gz``): read with
   :func:`simex.data.formats.read_idx`, then as an array.
 - A folder of PNG/JPEG files (``.png .jpg .jpeg``, any case; hidden files are skipped,
-  anything else is an error), read in sorted file-name order, each converted the
-  documented way (:func:`image_to_array`): transparency flattened onto black, PIL's
-  ``L`` mode (ITU-R 601-2 luma: L = 0.299 R + 0.587 G + 0.114 B), resized to 28x28 with
-  the box (area-averaging) filter when larger and bilinear when smaller, aspect ratio not
-  preserved, then divided by 255. No inversion: like MNIST, strokes are expected light on
-  a dark background. A 28x28 grayscale PNG is read exactly, pixel for pixel.
+  anything else is an error), read in sorted file-name order.
+An array already in the fleet's shape ((N, H, W) or (N, 1, H, W) for a grayscale fleet,
+(N, C, H, W) otherwise) is read as is, floats kept at full precision. Anything else (other
+sizes, RGB for a grayscale fleet, channels last: e.g. a 28×28×3 array) is converted by
+:mod:`simex.images` (mode, size; floats rounded to 8 bits), the way fleets are built.
+No inversion: like MNIST, strokes are expected light on a dark background.
 
 A :class:`SampleSource` reads lazily (memory-mapped ``.npy``, images decoded on demand),
 so express ranking stops reading files once the ranking is settled.
@@ -25,33 +26,38 @@ so express ranking stops reading files once the ranking is settled.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 
+from simex.images import (DEFAULT_SHAPE, NPZ_IMAGE_KEYS, DatasetInputError, InputShape, convert_image,
+                          convert_images, describe_conversion, image_files, read_image, to_nhwc)
 from simex.similarity import InputError
-
-SIDE = 28
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-NPZ_KEYS = ("images", "x", "X", "data")
 
 
 class SampleSource(Protocol):
     name: str
+    conversion: str  # what was done to the data to fit the fleet's input shape, in words
 
     def __len__(self) -> int: ...
 
     def take(self, indices: np.ndarray) -> np.ndarray:
-        """float32 (len(indices), 28, 28) in [0, 1], validated."""
+        """float32 (len(indices), C, H, W) in [0, 1], validated."""
         ...
 
 
-def normalize_images(array: np.ndarray, name: str) -> np.ndarray:
-    """Check shape, dtype and values; return float32 (N, 28, 28) in [0, 1]."""
+def in_shape(shape: tuple[int, ...], target: InputShape) -> bool:
+    """Whether an array of ``shape`` already holds images of the fleet's shape."""
+    flat = (target.height, target.width)
+    return (len(shape) == 3 and target.channels == 1 and shape[1:] == flat) or \
+        (len(shape) == 4 and shape[1:] == target.as_tuple())
+
+
+def normalize_images(array: np.ndarray, name: str, shape: InputShape = DEFAULT_SHAPE) -> np.ndarray:
+    """Check shape, dtype and values; return float32 (N, C, H, W) in [0, 1]."""
     array = np.asarray(array)
-    check_shape(array.shape, name)
-    if array.ndim == 4:
-        array = array[:, 0]
+    check_shape(array.shape, name, shape)
+    array = array.reshape(len(array), *shape.as_tuple())
     if array.dtype == np.uint8:
         return array.astype(np.float32) / np.float32(255.0)
     if not np.issubdtype(array.dtype, np.floating):
@@ -68,88 +74,107 @@ def normalize_images(array: np.ndarray, name: str) -> np.ndarray:
     return images
 
 
-def check_shape(shape: Sequence[int], name: str) -> None:
+def check_shape(shape: tuple[int, ...], name: str, target: InputShape = DEFAULT_SHAPE) -> None:
     shape = tuple(shape)
-    valid = (len(shape) == 3 and shape[1:] == (SIDE, SIDE)) or (len(shape) == 4 and shape[1:] == (1, SIDE, SIDE))
-    if not valid:
-        raise InputError(f"{name}: expected images of shape (N, 28, 28) or (N, 1, 28, 28), got {shape}")
+    if not in_shape(shape, target):
+        flat = f"(N, {target.height}, {target.width}) or " if target.channels == 1 else ""
+        raise InputError(f"{name}: expected images of shape {flat}(N, {', '.join(map(str, target.as_tuple()))}), "
+                         f"got {shape}")
     if shape[0] == 0:
         raise InputError(f"{name}: the dataset is empty (0 samples)")
 
 
 class ArraySource:
-    """An in-memory or memory-mapped array, validated per read."""
+    """An in-memory or memory-mapped array, validated per read, converted when not in the fleet's shape."""
 
-    def __init__(self, array: np.ndarray, name: str) -> None:
-        check_shape(array.shape, name)
+    def __init__(self, array: np.ndarray, name: str, shape: InputShape = DEFAULT_SHAPE) -> None:
         if array.dtype != np.uint8 and not np.issubdtype(array.dtype, np.floating):
             raise InputError(f"{name}: pixels must be uint8 (0..255) or float (0..1), got {array.dtype}")
-        self.array, self.name = array, name
+        self.array, self.name, self.shape = array, name, shape
+        self.direct = in_shape(array.shape, shape)
+        if self.direct:
+            check_shape(array.shape, name, shape)
+            self.conversion = f"none (already {shape})"
+        else:
+            try:
+                first = to_nhwc(np.asarray(array[:1]), name)
+            except DatasetInputError as err:
+                raise InputError(str(err)) from err
+            self.conversion = describe_conversion([first.shape[1:]], shape)
 
     def __len__(self) -> int:
         return int(self.array.shape[0])
 
     def take(self, indices: np.ndarray) -> np.ndarray:
-        return normalize_images(np.asarray(self.array[np.asarray(indices)]), self.name)
+        batch = np.asarray(self.array[np.asarray(indices)])
+        if self.direct:
+            return normalize_images(batch, self.name, self.shape)
+        try:
+            converted = convert_images(to_nhwc(batch, self.name), self.shape)
+        except DatasetInputError as err:
+            raise InputError(str(err)) from err
+        return converted.astype(np.float32) / np.float32(255.0)
 
 
-def image_to_array(path: Path) -> np.ndarray:
-    """One image file as uint8 (28, 28), converted as the module docstring says."""
-    from PIL import Image, UnidentifiedImageError
-
+def image_to_array(path: Path, shape: InputShape = DEFAULT_SHAPE) -> np.ndarray:
+    """One image file as uint8 (H, W) for a grayscale shape, (C, H, W) otherwise, converted by :mod:`simex.images`."""
     try:
-        with Image.open(path) as image:
-            image.load()
-            if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-                rgba = image.convert("RGBA")
-                image = Image.alpha_composite(Image.new("RGBA", rgba.size, (0, 0, 0, 255)), rgba)
-            gray = image.convert("L")
-    except (UnidentifiedImageError, OSError, ValueError) as err:
-        raise InputError(f"{path}: not a readable image ({err})") from err
-    if gray.size != (SIDE, SIDE):
-        larger = gray.size[0] >= SIDE and gray.size[1] >= SIDE
-        gray = gray.resize((SIDE, SIDE), Image.Resampling.BOX if larger else Image.Resampling.BILINEAR)
-    return np.asarray(gray, dtype=np.uint8)
+        converted = convert_image(read_image(path), shape)
+    except DatasetInputError as err:
+        raise InputError(str(err)) from err
+    return converted[0] if shape.channels == 1 else converted
 
 
 class FolderSource:
-    """A folder of image files, decoded on demand in sorted file-name order."""
+    """A folder of image files, decoded on demand in sorted file-name order.
 
-    def __init__(self, folder: Path) -> None:
-        self.name = str(folder)
-        entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
-        others = [p.name for p in entries if not (p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)]
-        if others:
-            shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
-            raise InputError(f"{folder}: {len(others)} entries are not PNG/JPEG image files: {shown}")
+    The conversion is described from the first image; every image is converted the same
+    way on its own.
+    """
+
+    def __init__(self, folder: Path, shape: InputShape = DEFAULT_SHAPE) -> None:
+        self.name, self.shape = str(folder), shape
+        try:
+            entries = image_files(folder)
+        except DatasetInputError as err:
+            raise InputError(str(err)) from err
         if not entries:
             raise InputError(f"{folder}: the folder holds no image files (the dataset is empty)")
         self.files = entries
+        self.conversion = describe_conversion([self._raw_shape(entries[0])], shape)
+
+    @staticmethod
+    def _raw_shape(path: Path) -> tuple[int, int, int]:
+        try:
+            return read_image(path).shape
+        except DatasetInputError as err:
+            raise InputError(str(err)) from err
 
     def __len__(self) -> int:
         return len(self.files)
 
     def take(self, indices: np.ndarray) -> np.ndarray:
-        return normalize_images(np.stack([image_to_array(self.files[i]) for i in indices]), self.name)
+        images = np.stack([image_to_array(self.files[i], self.shape) for i in indices])
+        return normalize_images(images, self.name, self.shape)
 
 
-def open_samples(path: Path | str) -> SampleSource:
-    """A lazy source of the unknown dataset at ``path`` (see the module docstring)."""
+def open_samples(path: Path | str, shape: InputShape = DEFAULT_SHAPE) -> SampleSource:
+    """A lazy source of the unknown dataset at ``path`` in the fleet's ``shape`` (see the module docstring)."""
     from simex.data.formats import DataFormatError, read_idx
 
     path = Path(path)
     if path.is_dir():
-        return FolderSource(path)
+        return FolderSource(path, shape)
     if not path.is_file():
         raise InputError(f"{path}: no such file or folder")
     name = path.name.lower()
     try:
         if name.endswith(".npy"):
-            return ArraySource(np.load(path, mmap_mode="r", allow_pickle=False), str(path))
+            return ArraySource(np.load(path, mmap_mode="r", allow_pickle=False), str(path), shape)
         if name.endswith(".npz"):
-            return ArraySource(_npz_array(path), str(path))
+            return ArraySource(_npz_array(path), str(path), shape)
         if "idx" in name or "ubyte" in name:
-            return ArraySource(read_idx(path), str(path))
+            return ArraySource(read_idx(path), str(path), shape)
     except InputError:
         raise
     except (DataFormatError, ValueError, OSError, EOFError) as err:
@@ -160,16 +185,10 @@ def open_samples(path: Path | str) -> SampleSource:
 def _npz_array(path: Path) -> np.ndarray:
     with np.load(path, allow_pickle=False) as archive:
         keys = list(archive.keys())
-        for key in NPZ_KEYS:
+        for key in NPZ_IMAGE_KEYS:
             if key in keys:
                 return archive[key]
         if len(keys) == 1:
             return archive[keys[0]]
     raise InputError(f"{path}: cannot tell which array holds the images; arrays: {', '.join(keys) or 'none'} "
-                     f"(name it one of {', '.join(NPZ_KEYS)})")
-
-
-def read_images(path: Path | str) -> np.ndarray:
-    """The whole unknown dataset at ``path`` as float32 (N, 28, 28) in [0, 1]."""
-    source = open_samples(path)
-    return source.take(np.arange(len(source)))
+                     f"(name it one of {', '.join(NPZ_IMAGE_KEYS)})")

@@ -8,7 +8,7 @@ from typing import Any, Mapping
 import pandas as pd
 
 from simex.artifacts import read_json
-from simex.datasets import MARKER_LEGEND, display_label, in_paper_order
+from simex.datasets import display_label, register_from_record
 
 PROVENANCE_COLUMNS = ["dataset", "name", "provenance", "source", "verified", "attempts", "raw samples",
                       "train", "test", "split seed"]
@@ -31,6 +31,8 @@ def _verified(record: Mapping[str, Any]) -> str:
         return "no (synthetic stand-in)"
     if record["provenance"] == "regenerated":
         return "regenerated from the verified MNIST"
+    if record["provenance"] == "user":
+        return f"your dataset; contents SHA-256 {details.get('sha256', '?')}; conversion: {details.get('conversion', '?')}"
     return "-"
 
 
@@ -54,15 +56,12 @@ def provenance_row(record: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def provenance_table(files: Mapping[str, Path | str]) -> pd.DataFrame:
-    """One row per dataset (paper order) from results/data/{d}/provenance.json."""
+    """One row per dataset (the dataset sheet's order) from results/data/{d}/provenance.json."""
     rows = []
-    for code in in_paper_order(files):
+    for code in files:
         record = read_json(files[code])
+        register_from_record(record)
         if record.get("dataset") != code:
             raise ValueError(f"{files[code]} describes dataset {record.get('dataset')!r}, expected {code!r}")
         rows.append(provenance_row(record))
     return pd.DataFrame(rows, columns=PROVENANCE_COLUMNS)
-
-
-def marker_legend() -> str:
-    return "; ".join(MARKER_LEGEND.values())

@@ -1,7 +1,12 @@
-"""Typed views of the validated pipeline config, so scripts stay thin glue."""
+"""Typed views of the validated pipeline config, so scripts stay thin glue.
+
+Every default lives in config/schema.yaml and is filled in by Snakemake's ``validate``
+before any rule sees the config, so these functions read keys, never guess them.
+"""
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -12,52 +17,51 @@ from simex.losses import SSIMWindow
 from simex.training import TrainConfig
 
 
-def ssim_window(config: Mapping[str, Any]) -> SSIMWindow:
-    section = config.get("ssim", {})
-    return SSIMWindow(size=section.get("win_size", 11), sigma=section.get("win_sigma", 1.5))
+def ssim_window(section: Mapping[str, Any]) -> SSIMWindow:
+    """The config's ``ssim`` section."""
+    return SSIMWindow(size=int(section["win_size"]), sigma=float(section["win_sigma"]))
 
 
 def train_config(section: Mapping[str, Any], seed: int, checkpoint_epochs: tuple[int, ...] = ()) -> TrainConfig:
+    """A validated training section (``autoencoder``, ``classifier.base``, ...)."""
     return TrainConfig(
         optimizer=section["optimizer"],
         lr=float(section["lr"]),
         epochs=int(section["epochs"]),
         batch_size=int(section["batch_size"]),
         seed=seed,
-        patience=int(section.get("patience", 0)),
+        patience=int(section["patience"]),
         checkpoint_epochs=checkpoint_epochs,
-        steps=None if section.get("steps") is None else int(section["steps"]),
+        steps=None if section["steps"] is None else int(section["steps"]),
     )
 
 
-def derived_seed(config: Mapping[str, Any], *parts: object) -> int:
+def derived_seed(seed: int, *parts: object) -> int:
     """A seed per artifact, stable across runs and independent of job order."""
-    import zlib
-
-    return (int(config["seed"]) + zlib.crc32("/".join(map(str, parts)).encode())) % 2**31
+    return (int(seed) + zlib.crc32("/".join(map(str, parts)).encode())) % 2**31
 
 
-def acquisition_plan(config: Mapping[str, Any], dataset: str, download_dir: Path, mnist_raw: Path | None,
-                     mnist_test: Path | None = None) -> AcquisitionPlan:
-    data = config["data"]
+def acquisition_plan(data: Mapping[str, Any], seed: int, dataset: str, download_dir: Path,
+                     mnist_raw: Path | None, mnist_test: Path | None = None) -> AcquisitionPlan:
+    """The config's ``data`` section for one dataset."""
     background = data["background"]
     standin = data["emnist_standin"]
     return AcquisitionPlan(
         dataset=dataset,
         source_chain=list(data["source_chain"]),
         download_dir=download_dir,
-        timeout_s=float(data.get("download_timeout_s", 20)),
+        timeout_s=float(data["download_timeout_s"]),
         samples_per_class=acquisition_per_class(dataset, int(data["samples_per_dataset"])),
-        seed=derived_seed(config, "acquire", dataset),
+        seed=derived_seed(seed, "acquire", dataset),
         background=BackgroundSpec(list(background["images"]), background["composite"], float(background["min_patch_std"])),
         standin=StandinSpec(
             font_globs=list(standin["font_globs"]),
-            max_rotation_deg=float(standin.get("max_rotation_deg", 12)),
-            max_shear=float(standin.get("max_shear", 0.3)),
-            elastic_alpha=float(standin.get("elastic_alpha", 3.0)),
-            elastic_sigma=float(standin.get("elastic_sigma", 4.0)),
-            max_stroke_width=int(standin.get("max_stroke_width", 3)),
-            blur_sigma=tuple(standin.get("blur_sigma", (0.4, 1.2))),
+            max_rotation_deg=float(standin["max_rotation_deg"]),
+            max_shear=float(standin["max_shear"]),
+            elastic_alpha=float(standin["elastic_alpha"]),
+            elastic_sigma=float(standin["elastic_sigma"]),
+            max_stroke_width=int(standin["max_stroke_width"]),
+            blur_sigma=tuple(standin["blur_sigma"]),
         ),
         mnist_raw=mnist_raw,
         mnist_test=mnist_test,

@@ -8,10 +8,10 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
 
+from simex.inference import FleetEvaluator
 from simex.losses import PerSampleLoss
-from simex.training import images_to_tensor
+from simex.models import LeNet5AutoEncoder
 
 
 class InputError(ValueError):
@@ -27,34 +27,31 @@ def check_images(images: np.ndarray, name: str = "images") -> None:
         raise InputError(f"{name}: expected uint8 pixels, got {images.dtype}")
 
 
-@torch.inference_mode()
 def per_sample_errors(
-    model: nn.Module, images: np.ndarray, delta: PerSampleLoss, device: torch.device, batch_size: int = 1024
+    model: LeNet5AutoEncoder, images: np.ndarray, delta: PerSampleLoss, device: torch.device, batch_size: int = 1024
 ) -> np.ndarray:
-    """δ(x_i, A(x_i)) for every sample, in order."""
+    """δ(x_i, A(x_i)) for every sample, in order (the fused evaluator with one member)."""
     check_images(images)
-    model.eval().to(device)
-    inputs = images_to_tensor(images)
-    errors = []
-    for start in range(0, len(inputs), batch_size):
-        batch = inputs[start : start + batch_size].to(device, non_blocking=True)
-        errors.append(delta(batch, model(batch)).float().cpu())
-    return torch.cat(errors).numpy()
+    return FleetEvaluator([model], delta, device).image_errors(images, batch_size)[:, 0].cpu().numpy()
 
 
 def delta_matrix(
-    autoencoders: Mapping[str, nn.Module],
+    autoencoders: Mapping[str, LeNet5AutoEncoder],
     inputs: Mapping[str, np.ndarray],
     delta: PerSampleLoss,
     device: torch.device,
     batch_size: int = 1024,
 ) -> pd.DataFrame:
-    """Rows: the autoencoder's dataset Y; columns: the input dataset X; values Δ(X|Y)."""
-    rows = {
-        y: {x: float(per_sample_errors(model, images, delta, device, batch_size).mean()) for x, images in inputs.items()}
-        for y, model in autoencoders.items()
-    }
-    frame = pd.DataFrame.from_dict(rows, orient="index")
+    """Rows: the autoencoder's dataset Y; columns: the input dataset X; values Δ(X|Y).
+
+    Every input goes once through all autoencoders together (the fused evaluator).
+    """
+    for name, images in inputs.items():
+        check_images(images, name)
+    evaluator = FleetEvaluator(list(autoencoders.values()), delta, device)
+    columns = {x: evaluator.image_errors(images, batch_size).double().mean(dim=0).cpu().numpy()
+               for x, images in inputs.items()}
+    frame = pd.DataFrame(columns, index=list(autoencoders))
     frame.index.name = "autoencoder A(Y)"
     frame.columns.name = "input X"
     return frame

@@ -1,4 +1,5 @@
-"""Rank agreement between similarity orderings: the one Spearman routine of the project."""
+"""Statistics of the project: rank agreement between similarity orderings (the one Spearman
+routine) and the paired bootstrap behind `simex rank`'s confidence intervals."""
 
 from __future__ import annotations
 
@@ -50,3 +51,20 @@ def rowwise_rho(a: pd.DataFrame, a_order: Direction, b: pd.DataFrame, b_order: D
         keep = [j for j in range(a.shape[1]) if not (exclude_diagonal and j == i)]
         result[row] = ordering_rho(a.iloc[i, keep].to_numpy(), a_order, b.iloc[i, keep].to_numpy(), b_order)
     return pd.Series(result, name="rho")
+
+
+def bootstrap_means(errors: np.ndarray, resamples: int, rng: np.random.Generator, chunk: int = 64) -> np.ndarray:
+    """Means of ``errors`` (N, K) over ``resamples`` paired resamples of the samples: (R, K)."""
+    n = len(errors)
+    means = []
+    for start in range(0, resamples, chunk):
+        count = min(chunk, resamples - start)
+        index = rng.integers(0, n, size=(count, n))
+        means.append(errors[index].mean(axis=1))
+    return np.concatenate(means)
+
+
+def percentile_intervals(means: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per column, the central ``confidence`` interval of the bootstrap ``means`` (R, K)."""
+    tail = (1.0 - confidence) / 2.0
+    return np.quantile(means, tail, axis=0), np.quantile(means, 1.0 - tail, axis=0)

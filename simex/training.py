@@ -3,16 +3,20 @@
 Optimizer by name and learning rate, epochs, optional early stopping on a held-out
 split (restoring the best weights), callbacks at chosen epochs, a seed, and progress
 and loss per epoch in the job's log. Elapsed time counts only the training work.
+:func:`train_members` is the loop, for K models trained together (a fused fleet: each
+member exactly as it would train alone); :func:`train` runs it with one model.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import dataclasses
 import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -101,8 +105,11 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 def images_to_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 (N, 28, 28) to float32 (N, 1, 28, 28) in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(images)).unsqueeze(1).float().div_(255.0)
+    """uint8 (N, 28, 28) or (N, C, H, W) to (N, C, H, W) in [0, 1]; (N, 28, 28) gets C = 1.
+
+    Of torch's default float type: float32 unless changed (the fused trainer's tests run in float64)."""
+    tensor = torch.from_numpy(np.ascontiguousarray(images))
+    return (tensor.unsqueeze(1) if tensor.ndim == 3 else tensor).to(torch.get_default_dtype()).div_(255.0)
 
 
 def mean_loss(model: nn.Module, batch_loss: BatchLoss, inputs: torch.Tensor, targets: torch.Tensor,
@@ -117,6 +124,48 @@ def mean_loss(model: nn.Module, batch_loss: BatchLoss, inputs: torch.Tensor, tar
     return total / len(inputs)
 
 
+# One optimizer step's loss for the members still training: given their indices and their
+# batches (inputs, targets), each one's batch loss, shape (len(active),).
+StepLoss = Callable[[Sequence[int], Sequence[tuple[torch.Tensor, torch.Tensor]]], torch.Tensor]
+MemberCheckpoint = Callable[[int, int, nn.Module, EpochRecord], None]  # (member, epoch, model, record)
+
+
+@dataclass
+class _Progress:
+    """One member's place in its own epochs: its permutation, position and budget."""
+
+    n_samples: int
+    epochs: int
+    steps_left: float
+    epoch: int = 0
+    position: int = 0
+    order: torch.Tensor | None = None
+    seen: int = 0
+    done: bool = False
+
+
+class _TrainingClock:
+    """Time of the training work since the start, bookkeeping (records, callbacks, weight copies) excluded."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.started = time.perf_counter()
+        self.excluded = 0.0
+
+    def elapsed(self) -> float:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter() - self.started - self.excluded
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        paused_at = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.excluded += time.perf_counter() - paused_at
+
+
 def train(
     model: nn.Module,
     batch_loss: BatchLoss,
@@ -128,62 +177,118 @@ def train(
     parameters: list[nn.Parameter] | None = None,
 ) -> TrainResult:
     """Train ``model`` in place; with early stopping, the best epoch's weights are restored."""
-    generator = seed_everything(config.seed)
-    model.to(device)
-    optimizer = OPTIMIZERS[config.optimizer](parameters or list(model.parameters()), config.lr)
-    inputs, targets = train_data
-    if len(inputs) == 0:
+
+    def step_loss(_active: Sequence[int], batches: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        return batch_loss(model, *batches[0]).unsqueeze(0)
+
+    member_checkpoint = None if on_checkpoint is None else lambda _k, epoch, m, record: on_checkpoint(epoch, m, record)
+    return train_members([model], step_loss, batch_loss, [train_data], [config], device, [validation],
+                         member_checkpoint, None if parameters is None else [parameters])[0]
+
+
+def train_members(
+    models: Sequence[nn.Module],
+    step_loss: StepLoss,
+    batch_loss: BatchLoss,
+    train_data: Sequence[tuple[torch.Tensor, torch.Tensor]],
+    configs: Sequence[TrainConfig],
+    device: torch.device,
+    validation: Sequence[tuple[torch.Tensor, torch.Tensor] | None] | None = None,
+    on_checkpoint: MemberCheckpoint | None = None,
+    parameters: Sequence[list[nn.Parameter]] | None = None,
+) -> list[TrainResult]:
+    """Train K models together, each exactly as :func:`train` would train it alone.
+
+    Every optimizer step takes the next batch of each member still training, from its own
+    data in its own shuffled order (a generator seeded with its config's seed), and
+    back-propagates the sum of the members' losses (``step_loss``; a fused model computes
+    them in one pass). The members' parameters are distinct tensors and the optimizers
+    are elementwise, so each member's gradient and optimizer state are its own. Members
+    of unequal size keep their own epochs: each runs its ``epochs`` (or its ``steps``)
+    over its own data and leaves the joint steps when done, as does a member that stops
+    early; the rest carry on. ``batch_loss`` scores a member alone (validation). Members
+    must not draw from the global random generators while training (no dropout): those
+    are seeded once, with the first member's seed. ``elapsed_s`` in the records is the
+    joint training time.
+    """
+    if not models or not (len(models) == len(train_data) == len(configs)):
+        raise ValueError(f"need one training set and config per model; got {len(models)} models, "
+                         f"{len(train_data)} training sets, {len(configs)} configs")
+    config = configs[0]
+    if any(dataclasses.replace(c, seed=config.seed) != config for c in configs):
+        raise ValueError("members trained together must share their training settings; only seeds may differ")
+    validation = list(validation) if validation is not None else [None] * len(models)
+    if any(len(inputs) == 0 for inputs, _ in train_data):
         raise ValueError("training set is empty")
-    stopper = EarlyStopping(config.patience)
-    best_state = None
-    result = TrainResult()
-    elapsed = 0.0
-    epochs = config.epochs_for(len(inputs))
-    steps_left = config.steps if config.steps is not None else math.inf
-    for epoch in range(1, epochs + 1):
-        started = time.perf_counter()
-        model.train()
-        order = torch.randperm(len(inputs), generator=generator)
-        running = 0.0
-        seen = 0
-        for start in range(0, len(inputs), config.batch_size):
-            if steps_left <= 0:
-                break
-            steps_left -= 1
-            index = order[start : start + config.batch_size]
-            x, y = inputs[index].to(device), targets[index].to(device)
-            optimizer.zero_grad(set_to_none=True)
-            loss = batch_loss(model, x, y)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"training loss became {float(loss)} at epoch {epoch}: lower the learning rate")
-            loss.backward()
-            optimizer.step()
-            running += float(loss.detach()) * len(index)
-            seen += len(index)
-        val_loss = None
-        if validation is not None:
-            val_loss = mean_loss(model, batch_loss, *validation, max(config.batch_size, 512), device)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        elapsed += time.perf_counter() - started
-        record = EpochRecord(epoch, running / seen, val_loss, elapsed)
-        result.history.append(record)
-        log.info("epoch %d/%d train_loss %.6f val_loss %s elapsed %.2fs", epoch, epochs,
-                 record.train_loss, "n/a" if val_loss is None else f"{val_loss:.6f}", elapsed)
-        if on_checkpoint is not None and epoch in config.checkpoint_epochs:
-            on_checkpoint(epoch, model, record)
-        if val_loss is not None:
-            stop = stopper.update(epoch, val_loss)
-            if stopper.best_epoch == epoch and config.patience > 0:
-                best_state = copy.deepcopy(model.state_dict())
-            if stop:
-                result.stopped_early = True
-                log.info("early stop at epoch %d: best val_loss %.6f at epoch %d", epoch, stopper.best, stopper.best_epoch)
-                break
-    result.best_epoch = stopper.best_epoch if validation is not None else len(result.history)
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    return result
+    seed_everything(config.seed)
+    generators = [torch.Generator().manual_seed(c.seed) for c in configs]
+    for model in models:
+        model.to(device)
+    data = [(inputs.to(device), targets.to(device)) for inputs, targets in train_data]
+    groups = parameters if parameters is not None else [list(model.parameters()) for model in models]
+    optimizer = OPTIMIZERS[config.optimizer]([p for group in groups for p in group], config.lr)
+    progress = [_Progress(len(inputs), config.epochs_for(len(inputs)), config.steps or math.inf)
+                for inputs, _ in data]
+    running = torch.zeros(len(models), dtype=torch.float64, device=device)
+    results = [TrainResult() for _ in models]
+    stoppers = [EarlyStopping(config.patience) for _ in models]
+    best_states: list[dict[str, torch.Tensor] | None] = [None] * len(models)
+    clock = _TrainingClock(device)
+    while active := [k for k, p in enumerate(progress) if not p.done]:
+        batches = []
+        for k in active:
+            p = progress[k]
+            if p.position == 0:
+                p.epoch += 1
+                models[k].train()
+                p.order = torch.randperm(p.n_samples, generator=generators[k]).to(device)
+            index = p.order[p.position : p.position + config.batch_size]  # type: ignore[index]
+            p.position += len(index)
+            p.seen += len(index)
+            p.steps_left -= 1
+            batches.append((data[k][0][index], data[k][1][index]))
+        optimizer.zero_grad(set_to_none=True)
+        losses = step_loss(active, batches)
+        total = losses.sum()
+        if not torch.isfinite(total):
+            bad = [k for k, loss in zip(active, losses.tolist()) if not math.isfinite(loss)]
+            raise FloatingPointError(f"training loss became {float(total)} at epoch {progress[bad[0]].epoch}"
+                                     f"{f' of member {bad[0]}' if len(models) > 1 else ''}: lower the learning rate")
+        total.backward()
+        optimizer.step()
+        sizes = torch.tensor([len(x) for x, _ in batches], dtype=torch.float64, device=device)
+        running[active] += losses.detach().double() * sizes
+        for k in active:
+            p = progress[k]
+            if p.position < p.n_samples and p.steps_left > 0:
+                continue
+            val_loss = None
+            if validation[k] is not None:
+                val_loss = mean_loss(models[k], batch_loss, *validation[k], max(config.batch_size, 512), device)
+            record = EpochRecord(p.epoch, float(running[k]) / p.seen, val_loss, clock.elapsed())
+            with clock.paused():
+                running[k], p.seen, p.position = 0.0, 0, 0
+                p.done = p.epoch >= p.epochs or p.steps_left <= 0
+                results[k].history.append(record)
+                log.info("%sepoch %d/%d train_loss %.6f val_loss %s elapsed %.2fs",
+                         f"member {k}: " if len(models) > 1 else "", p.epoch, p.epochs, record.train_loss,
+                         "n/a" if val_loss is None else f"{val_loss:.6f}", record.elapsed_s)
+                if on_checkpoint is not None and p.epoch in config.checkpoint_epochs:
+                    on_checkpoint(k, p.epoch, models[k], record)
+                if val_loss is not None:
+                    stopper = stoppers[k]
+                    stop = stopper.update(p.epoch, val_loss)
+                    if stopper.best_epoch == p.epoch and config.patience > 0:
+                        best_states[k] = copy.deepcopy(models[k].state_dict())
+                    if stop:
+                        p.done = results[k].stopped_early = True
+                        log.info("early stop at epoch %d: best val_loss %.6f at epoch %d", p.epoch, stopper.best,
+                                 stopper.best_epoch)
+    for k, result in enumerate(results):
+        result.best_epoch = stoppers[k].best_epoch if validation[k] is not None else len(result.history)
+        if best_states[k] is not None:
+            models[k].load_state_dict(best_states[k])
+    return results
 
 
 def autoencoder_batch_loss(per_sample: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> BatchLoss:

@@ -39,7 +39,6 @@ import pandas as pd
 import torch
 from torch import nn
 
-from simex.artifacts import load_checkpoint, save_checkpoint
 from simex.datasets import code_of, legend_lines
 from simex.models import LeNet5Classifier
 from simex.protocols import FROZEN_FC_MODULES, Frozen, TransferProtocol, protocol_from_config
@@ -50,6 +49,8 @@ log = logging.getLogger(__name__)
 
 N_CLASSES = 10
 ARCHITECTURE = "lenet5-classifier"
+# simex.artifacts.load_classifier builders: B(Y) and its transfers are LeNet-5 classifiers
+BASE_CLASSIFIER = {ARCHITECTURE: LeNet5Classifier}
 
 # Table 1 of the paper: ρ per base dataset, SimEx with MSE and with iSSIM.
 PAPER_TABLE1: dict[str, dict[str, float]] = {
@@ -175,7 +176,7 @@ class StageSettings:
 def stage_settings(section: Mapping[str, Any], seed: int) -> StageSettings:
     from simex.settings import train_config
 
-    return StageSettings(train_config(section, seed), float(section.get("validation_fraction", 0.0)))
+    return StageSettings(train_config(section, seed), float(section["validation_fraction"]))
 
 
 @torch.inference_mode()
@@ -299,17 +300,6 @@ def transfer_all(base: LeNet5Classifier, base_code: str, targets: Mapping[str, t
 
 
 # --- saving ----------------------------------------------------------------------------
-
-
-def save_classifier(destination: Path | str, model: LeNet5Classifier, metadata: dict[str, Any]) -> None:
-    save_checkpoint(destination, ARCHITECTURE, model.state_dict(), metadata=metadata)
-
-
-def load_classifier(path: Path | str, device: torch.device | str = "cpu") -> tuple[LeNet5Classifier, dict[str, Any]]:
-    payload = load_checkpoint(path, "classifier", {ARCHITECTURE}, TransferError, device)
-    model = LeNet5Classifier(N_CLASSES)
-    model.load_state_dict(payload["state_dict"])
-    return model.to(device).eval(), payload["metadata"]
 
 
 # --- tables ----------------------------------------------------------------------------

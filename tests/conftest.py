@@ -51,6 +51,22 @@ def snakemake(workdir: Path, *args: str, timeout: float = 1800, configfile: str 
     return subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`pytest -m "not e2e"` must never build the tiny pipeline: its users carry the mark."""
+    unmarked = [item.nodeid for item in items
+                if "tiny_run" in getattr(item, "fixturenames", ()) and item.get_closest_marker("e2e") is None]
+    if unmarked:
+        raise pytest.UsageError("tests using tiny_run must be marked @pytest.mark.e2e: " + ", ".join(unmarked))
+
+
+@pytest.fixture(scope="module")
+def workflow_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The workflow alone (no results) in a folder of its own, one per test module."""
+    workdir = tmp_path_factory.mktemp("workflow")
+    copy_workflow(workdir)
+    return workdir
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished run of `rule all` on the tiny config; tests read its artifacts."""

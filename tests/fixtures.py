@@ -14,7 +14,7 @@ from typing import Iterator
 
 import numpy as np
 
-from simex.data.formats import encode_amat, encode_idx
+from simex.data.formats import encode_idx
 
 
 def digit_like_images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -45,7 +45,11 @@ def mnist_pickle(train: np.ndarray, train_labels: np.ndarray, test: np.ndarray, 
 
 
 def amat_text(images: np.ndarray, labels: np.ndarray, transposed: bool) -> str:
-    return encode_amat(images, labels, transposed=transposed)
+    """The .amat text of uint8 images; the inverse of simex.data.formats.parse_amat."""
+    stored = images.transpose(0, 2, 1) if transposed else images
+    pixels = stored.reshape(len(images), -1) / 255.0
+    rows = np.column_stack([pixels, labels.astype(np.float64)])
+    return "\n".join(" ".join(f"{value:.8g}" for value in row) for row in rows) + "\n"
 
 
 @contextlib.contextmanager

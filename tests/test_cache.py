@@ -26,6 +26,7 @@ TARGETS = [
     "results/models/ae/dataset/M/mse.pt",
     "results/models/ae/dataset/M/issim.pt",
     "results/data/E/provenance.json",
+    "results/models/ae/class/M/mse/0.pt",  # one job trains, and one cache entry holds, M's ten per-class AEs
 ]
 
 
@@ -53,13 +54,15 @@ def test_second_workflow_takes_datasets_and_fleet_from_the_cache(tmp_path: Path)
     first, second = tmp_path / "first", tmp_path / "second"
     run_cached(first, cache)
     stored = sorted(cache.iterdir())
-    # M and E: raw + record, train + test + provenance; two autoencoders of M
-    assert len(stored) == 2 * 2 + 2 * 3 + 2, [p.name for p in stored]
+    # M and E: raw + record, train + test + provenance; two autoencoders of M, its ten per-class ones (mse)
+    assert len(stored) == 2 * 2 + 2 * 3 + 2 + 10, [p.name for p in stored]
 
     result = run_cached(second, cache)
     assert "Building DAG" in result.stderr
     for target in TARGETS:
         assert (second / target).is_symlink() and (second / target).resolve().parent == cache.resolve()
+    for label in range(10):  # the fused job's every output came back from its one cache entry
+        assert (second / f"results/models/ae/class/M/mse/{label}.pt").is_symlink(), label
     for log in ("logs/models/ae/dataset/M/mse.log", "logs/data/M/acquire.log"):  # no job ran:
         assert not (second / log).exists() or not (second / log).read_text(), log  # at most an empty log
 

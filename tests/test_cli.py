@@ -46,7 +46,7 @@ def test_rank_prints_the_ranking(capsys: pytest.CaptureFixture[str], fleet_dir: 
     elif fmt == "csv":
         assert out.splitlines()[1].startswith("1,M,")
     else:
-        assert "samples used: 64 of 64" in out and out.splitlines()[4].split()[:2] == ["1", "M"]
+        assert "samples used: 64 of 64" in out and out.splitlines()[5].split()[:2] == ["1", "M"]
 
 
 def test_output_file_and_express(capsys: pytest.CaptureFixture[str], fleet_dir: Path, tmp_path: Path) -> None:
@@ -77,7 +77,7 @@ def mix_losses_in_manifest(fleet: Path) -> None:
 
 def mix_losses_in_checkpoint(fleet: Path) -> None:
     """A member file swapped for an iSSIM autoencoder, checksum updated: the manifest looks fine."""
-    from simex.rank import sha256_of
+    from simex.fleets import sha256_of
 
     manifest = json.loads((fleet / "manifest.json").read_text())
     entry = manifest["members"][1]
@@ -138,7 +138,7 @@ def write_corrupt_png(path: Path) -> Path:
 
 @pytest.mark.parametrize("make, message", [
     (lambda p: np.save(p / "d.npy", np.zeros((0, 28, 28), np.uint8)) or p / "d.npy", "empty"),
-    (lambda p: np.save(p / "d.npy", np.zeros((4, 28, 27), np.uint8)) or p / "d.npy", "expected images of shape"),
+    (lambda p: np.save(p / "d.npy", np.zeros((4, 28), np.uint8)) or p / "d.npy", "expected images as N×H×W"),
     (lambda p: np.save(p / "d.npy", np.full((4, 28, 28), np.nan, np.float32)) or p / "d.npy", "NaN or infinite"),
     (lambda p: np.save(p / "d.npy", np.full((4, 1, 28, 28), np.inf)) or p / "d.npy", "NaN or infinite"),
     (lambda p: np.savez(p / "d.npz", a=np.zeros((2, 28, 28)), b=np.zeros(2)) or p / "d.npz", "which array"),

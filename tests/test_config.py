@@ -12,6 +12,7 @@ from tests.conftest import REPO, copy_workflow, deep_merge, tiny_config
 
 
 def dry_run(tmp_path, config):
+    """`snakemake -n` of a fresh copy of the workflow under ``config``."""
     copy_workflow(tmp_path)
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(config))
     return subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--configfile", "bad.yaml"],
@@ -46,3 +47,15 @@ def test_paper_config_plans_the_paper_scale_job_set():
                   if len(line.split()) == 2 and line.split()[1].isdigit())
     assert counts["acquire_dataset"] == "5" and counts["prepare_dataset"] == "5"
     assert counts["train_dataset_autoencoder"] == "10"  # 5 datasets x {MSE, iSSIM}
+
+
+def test_an_experiment_the_config_cannot_run_is_skipped_with_a_warning(tmp_path):
+    config = deep_merge(tiny_config(), {"datasets": ["E", "F"],
+                                        "latency": {"reference": "E", "unknown": "F",
+                                                    "training_time": {"base_datasets": ["F"]}}})
+    result = dry_run(tmp_path, config)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    for experiment in ("fig7", "fig8", "fig1a"):
+        assert f"skipping {experiment}: it needs dataset M" in output
+    assert "rule pair_classes" not in output and "rule delta_dataset" in output

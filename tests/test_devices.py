@@ -214,6 +214,8 @@ def fresh_process_state(monkeypatch: pytest.MonkeyPatch):
     """select_device edits CUDA_VISIBLE_DEVICES and keeps its claim: undo both after the test."""
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "sentinel")
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    for variable in [name for name in os.environ if name.startswith("SLURM_")]:  # the tests may run in a Slurm job
+        monkeypatch.delenv(variable)
     devices.release()
     yield
     devices.release()
@@ -231,14 +233,14 @@ def test_cpu_when_no_cuda_device_exists(tmp_path: Path, fresh_process_state, mon
     monkeypatch.setattr(devices, "_count_devices", lambda: (0, True))
     with caplog.at_level(logging.INFO, logger="simex.devices"):
         assert select_device(1, tmp_path) == torch.device("cpu")
-    assert "device: cpu (no CUDA device on this machine)" in caplog.text
+    assert "device: cpu (no CUDA device on this machine: not a Slurm job; CUDA_VISIBLE_DEVICES is unset)" in caplog.text
 
 
 def test_cpu_when_every_gpu_is_hidden(tmp_path: Path, fresh_process_state, monkeypatch, caplog) -> None:
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     with caplog.at_level(logging.INFO, logger="simex.devices"):
         assert select_device(1, tmp_path) == torch.device("cpu")
-    assert "no CUDA device visible: CUDA_VISIBLE_DEVICES=''" in caplog.text
+    assert "no CUDA device visible: not a Slurm job; CUDA_VISIBLE_DEVICES=''" in caplog.text
 
 
 def test_unusable_cuda_falls_back_to_cpu_and_releases_the_claim(tmp_path: Path, fresh_process_state,
@@ -251,6 +253,42 @@ def test_unusable_cuda_falls_back_to_cpu_and_releases_the_claim(tmp_path: Path, 
     lock_dir = tmp_path / "gpu-locks"  # config paths may use $VARS
     assert (lock_dir / "gpu-0.lock").exists()
     handle = try_lock(lock_dir, "0")  # released: free for the next job
+    assert handle is not None
+    handle.close()
+
+
+@pytest.mark.parametrize(("environ", "situation"), [
+    ({}, "not a Slurm job; CUDA_VISIBLE_DEVICES is unset"),
+    ({"SLURM_JOB_ID": "42", "SLURM_GPUS_ON_NODE": "1", "SLURM_STEP_GPUS": "3", "CUDA_VISIBLE_DEVICES": "3"},
+     "Slurm job 42 was given GRES gpu: SLURM_GPUS_ON_NODE=1, SLURM_STEP_GPUS=3; CUDA_VISIBLE_DEVICES='3'"),
+    ({"SLURM_JOB_ID": "42", "SLURM_JOB_GPUS": "0,1", "SLURM_GPUS_ON_NODE": "2"},
+     "Slurm job 42 was given GRES gpu: SLURM_GPUS_ON_NODE=2, SLURM_JOB_GPUS=0,1; CUDA_VISIBLE_DEVICES is unset"),
+    ({"SLURM_JOB_ID": "42", "CUDA_VISIBLE_DEVICES": ""},
+     "Slurm job 42 was given no GPU GRES (SLURM_GPUS_ON_NODE unset)"),
+])
+def test_gpu_situation_names_the_slurm_gres_and_cuda_visible_devices(environ: dict, situation: str) -> None:
+    assert situation in devices.gpu_situation(environ)
+
+
+def test_a_gpu_cuda_cannot_open_fails_naming_the_gres(tmp_path: Path, fresh_process_state, monkeypatch,
+                                                       caplog) -> None:
+    """A Slurm job given GPU 3 whose CUDA cannot open it: one clear error, and no claim kept."""
+    for name, value in {"SLURM_JOB_ID": "42", "SLURM_GPUS_ON_NODE": "1", "SLURM_STEP_GPUS": "3",
+                        "CUDA_VISIBLE_DEVICES": "3"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+
+    def set_device(ordinal: int) -> None:
+        raise RuntimeError("CUDA error: invalid device ordinal")
+
+    monkeypatch.setattr(torch.cuda, "set_device", set_device)
+    with caplog.at_level(logging.INFO, logger="simex.devices"), pytest.raises(devices.GpuNotVisibleError) as error:
+        select_device(1, tmp_path)
+    message = str(error.value)
+    assert "given GPU 3 (cuda:0) but CUDA cannot open it: CUDA error: invalid device ordinal" in message
+    assert "Slurm job 42 was given GRES gpu: SLURM_GPUS_ON_NODE=1, SLURM_STEP_GPUS=3; CUDA_VISIBLE_DEVICES='3'" in message
+    assert message in caplog.text  # the job's log file says it too
+    handle = try_lock(tmp_path, "3")  # the failed job holds no GPU slot
     assert handle is not None
     handle.close()
 

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
+from simex.artifacts import load_classifier, save_classifier
 from simex.interclass import (
     InterclassError,
     build_classifier,
@@ -17,14 +18,13 @@ from simex.interclass import (
     confusion_row,
     delta_ordering,
     interclass_delta,
-    load_classifier,
+    NINE_CLASS_CLASSIFIERS,
     mean_pair_distance,
     mean_rho,
     nine_class_split,
     pair_indices,
     read_class_matrix,
     sample_distance_matrix,
-    save_classifier,
     spearman_table,
     table2_markdown,
     table2_with_paper,
@@ -81,7 +81,7 @@ def test_trained_nine_class_classifier_never_saw_the_held_out_class(tmp_path: Pa
     row = confusion_row(model, kept, images[labels == 7], 10, CPU)
     assert math.isnan(row[7]) and np.isclose(np.nansum(row), 1.0)
     save_classifier(tmp_path / "c7.pt", "lenet5", model, kept, {"excluded_class": 7})
-    loaded, loaded_kept, metadata = load_classifier(tmp_path / "c7.pt")
+    loaded, loaded_kept, metadata = load_classifier(tmp_path / "c7.pt", NINE_CLASS_CLASSIFIERS, InterclassError)
     assert loaded_kept == kept and metadata["excluded_class"] == 7
     np.testing.assert_allclose(confusion_row(loaded, loaded_kept, images[labels == 7], 10, CPU), row, rtol=1e-5)
 
@@ -97,11 +97,11 @@ def test_resnet18_is_adapted_to_one_channel_28x28() -> None:
 
 
 def test_load_classifier_names_a_missing_or_foreign_file(tmp_path: Path) -> None:
-    with pytest.raises(InterclassError, match="no such 9-class classifier file"):
-        load_classifier(tmp_path / "missing.pt")
+    with pytest.raises(InterclassError, match="no such classifier file"):
+        load_classifier(tmp_path / "missing.pt", NINE_CLASS_CLASSIFIERS, InterclassError)
     torch.save({"architecture": "lenet5-autoencoder"}, tmp_path / "ae.pt")
-    with pytest.raises(InterclassError, match="not a 9-class classifier"):
-        load_classifier(tmp_path / "ae.pt")
+    with pytest.raises(InterclassError, match="not a classifier checkpoint .architecture lenet5 or resnet18"):
+        load_classifier(tmp_path / "ae.pt", NINE_CLASS_CLASSIFIERS, InterclassError)
 
 
 # --------------------------------------------------------------------------- sample-space baseline

@@ -12,11 +12,13 @@ import torch
 from torch import nn
 
 from simex import latency, training
-from simex.latency import (GaussianISSIM, LatencyError, OptimizerSetting, PairwiseSimEx, Stopwatch, checkpoint_rho,
-                           fig6_table, pairwise_latency, pairwise_table, time_to_minimum)
-from simex.losses import SSIMWindow, issim_per_sample, per_sample_loss
+from simex.inference import plain_errors
+from simex.latency import (LatencyError, OptimizerSetting, PairwiseSimEx, Stopwatch, checkpoint_rho, fig6_table,
+                           pairwise_latency, pairwise_table, time_to_minimum)
+from simex.losses import SSIMWindow, per_sample_loss
 from simex.models import LeNet5AutoEncoder, LeNet5Classifier
-from simex.similarity import per_sample_errors
+from simex.similarity import InputError
+from simex.training import images_to_tensor
 from simex.training import EarlyStopping, TrainConfig, train
 
 CPU = torch.device("cpu")
@@ -117,26 +119,18 @@ def test_training_time_excludes_callbacks(monkeypatch):
     assert time_to_minimum(result) == (9.0, 3)
 
 
-# --- the fast SimEx path equals the standard one ---------------------------------------
-
-
-def test_gaussian_issim_equals_pytorch_msssim():
-    generator = torch.Generator().manual_seed(1)
-    x, y = torch.rand(17, 1, 28, 28, generator=generator), torch.rand(17, 1, 28, 28, generator=generator)
-    for window in (SSIMWindow(), SSIMWindow(11, 1.5)):
-        assert torch.allclose(GaussianISSIM(window)(x, y), issim_per_sample(x, y, window), atol=1e-5)
-    assert torch.allclose(GaussianISSIM()(x, x), torch.zeros(17), atol=1e-6)
+# --- Fig. 5 times the one fused path, with the δ of every other output -------------------
 
 
 @pytest.mark.parametrize("loss", ["mse", "issim"])
-def test_pairwise_simex_equals_the_standard_delta(loss):
+def test_pairwise_simex_equals_the_plain_model(loss):
     torch.manual_seed(0)
     model = LeNet5AutoEncoder().eval()
     images = np.random.default_rng(0).integers(0, 256, size=(70, 28, 28), dtype=np.uint8)
-    expected = per_sample_errors(model, images, per_sample_loss(loss), CPU).mean()
+    expected = plain_errors([model], images_to_tensor(images), per_sample_loss(loss)).double().mean()
     fast = PairwiseSimEx(model, loss, SSIMWindow(), CPU, batch_size=32)
     assert fast.delta(images) == pytest.approx(float(expected), rel=1e-5)
-    with pytest.raises(LatencyError, match="shape"):
+    with pytest.raises(InputError, match="shape"):
         fast.delta(images[:, :27])
 
 
@@ -217,6 +211,7 @@ def test_fig6_table_has_a_row_per_checkpoint_and_bt_rows():
 # --- end to end ------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_tiny_run_latency_artifacts(tiny_run):
     table = pd.read_csv(tiny_run / "results/tables/latency_pairwise.csv", index_col=0)
     assert {"SimEx-issim", "SimEx-mse", "TL-1", "TL-5"} <= set(table.index)

@@ -15,15 +15,14 @@ from simex.pairing import (
     PairingError,
     by_class_table,
     greedy_pairs,
-    markdown_table,
     mean_pairwise_distance,
     method_names,
-    pairing_map,
     pairings_table,
     sample_mse_scores,
     score_frame,
     simex_scores,
 )
+from simex.tables import frame_markdown
 
 CPU = torch.device("cpu")
 
@@ -53,7 +52,7 @@ def test_greedy_on_a_rectangular_10x26_matrix_uses_each_row_and_column_once():
     expected[5] = 20
     pairs = greedy_pairs(scores)
     assert len(pairs) == 10
-    assert pairing_map(pairs) == expected
+    assert {pair.i: pair.k for pair in pairs} == expected
     assert sorted(p.i for p in pairs) == list(range(10))
     columns = [p.k for p in pairs]
     assert len(set(columns)) == len(columns) == 10
@@ -126,6 +125,6 @@ def test_pairings_table_carries_the_papers_pairs_and_the_by_class_table():
     assert table[table["method"] == "embeddings"]["paper_k"].isna().all()
     wide = by_class_table(table, "B", ["SimEx-MSE", "embeddings"])
     assert wide.loc[3, "SimEx-MSE"].startswith("3 (")
-    text = markdown_table(wide)
+    text = frame_markdown(wide)
     assert text.splitlines()[0] == "| MNIST class i | SimEx-MSE | embeddings |"
     assert len(text.splitlines()) == 12

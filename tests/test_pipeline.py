@@ -19,6 +19,8 @@ import yaml
 
 from tests.conftest import snakemake
 
+pytestmark = pytest.mark.e2e  # every test here reads the tiny run
+
 LABELS = ["M", "E*", "R†", "B†", "F"]  # the tiny run uses the offline sources only
 
 
@@ -66,7 +68,8 @@ def test_deleting_one_artifact_reruns_only_what_depends_on_it(tiny_run, tmp_path
     result = snakemake(workdir, "-n")
     planned = planned_rules(result.stdout + result.stderr)
     assert "delta_dataset" in planned and "figure_inter_dataset" in planned
-    assert not planned & {"acquire_dataset", "prepare_dataset", "train_dataset_autoencoder", "train_class_autoencoder"}
+    training = ("acquire_dataset", "prepare_dataset", "train_dataset_autoencoder", "train_class_autoencoders_")
+    assert not {rule for rule in planned if rule.startswith(training)}
 
 
 def model_tensors(path: Path) -> dict[str, torch.Tensor]:

@@ -20,7 +20,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from tests.conftest import REPO, copy_workflow
+from tests.conftest import REPO
 
 PROFILES = REPO / "config" / "profiles"
 PLUGINS = {
@@ -62,13 +62,6 @@ def parse_dry_run(text: str) -> list[PlannedJob]:
             elif key == "resources":
                 job.resources = dict(item.split("=", 1) for item in value.split(", "))
     return jobs
-
-
-@pytest.fixture(scope="module")
-def workflow_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    workdir = tmp_path_factory.mktemp("profiles")
-    copy_workflow(workdir)
-    return workdir
 
 
 def plan(workdir: Path, profile: str, *extra: str) -> list[PlannedJob]:

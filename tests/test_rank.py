@@ -14,15 +14,25 @@ from PIL import Image
 
 from simex.data.formats import encode_idx
 from simex.fleet import FleetError, save_autoencoder, train_autoencoder
-from simex.losses import SSIMWindow
+from simex.fleets import export_fleet
+from simex.fused import subpixel_kernel
+from simex.inference import FleetEvaluator, plain_errors
+from simex.losses import SSIMWindow, per_sample_loss
 from simex.models import LeNet5AutoEncoder
-from simex.rank import Fleet, FleetEvaluator, RankSettings, export_fleet, plain_errors, subpixel_kernel
-from simex.readers import image_to_array, normalize_images, read_images
+from simex.rank import Fleet, RankSettings
+from simex.readers import image_to_array, normalize_images, open_samples
 from simex.similarity import InputError
+from simex.tables import ranking_csv, ranking_json, ranking_text
 from simex.training import TrainConfig
 
 
 # --- two very different synthetic datasets and a tiny fleet trained on them ------------
+
+
+def read_images(path: Path) -> np.ndarray:
+    """Every sample of the unknown dataset at ``path``, as `simex rank` reads them."""
+    source = open_samples(path)
+    return source.take(np.arange(len(source)))
 
 
 def squares(n: int, seed: int) -> np.ndarray:
@@ -89,9 +99,9 @@ def test_subpixel_kernel_equals_upsample_then_conv() -> None:
 def test_fused_evaluator_matches_each_model_on_its_own(loss: str) -> None:
     torch.manual_seed(1)
     models = [LeNet5AutoEncoder().eval() for _ in range(3)]
-    x = torch.rand(37, 1, 28, 28)
-    fused = FleetEvaluator(models, loss).errors(x)
-    torch.testing.assert_close(fused, plain_errors(models, x, loss), atol=2e-6, rtol=1e-5)
+    x = torch.rand(37 + 1024 // 3, 1, 28, 28)  # more than one CPU pass of the evaluator
+    fused = FleetEvaluator(models, per_sample_loss(loss)).errors(x)
+    torch.testing.assert_close(fused, plain_errors(models, x, per_sample_loss(loss)), atol=2e-6, rtol=1e-5)
 
 
 # --- ranking ---------------------------------------------------------------------------
@@ -132,7 +142,7 @@ def test_express_stops_early_once_settled_and_says_so(fleet_dir: Path) -> None:
     ranking = fleet.rank(squares(2000, 6), settings=settings)
     assert ranking.stopped_early and ranking.stop_reason == "settled"
     assert ranking.n_used < 2000 and ranking.top == "M"
-    assert "stopped early" in ranking.to_text()
+    assert "stopped early" in ranking_text(ranking)
 
 
 def test_express_stops_at_the_budget(fleet_dir: Path) -> None:
@@ -147,11 +157,11 @@ def test_express_stops_at_the_budget(fleet_dir: Path) -> None:
 
 def test_output_formats_carry_the_same_ranking(fleet_dir: Path) -> None:
     ranking = Fleet.load(fleet_dir).rank(squares(40, 9))
-    payload = json.loads(ranking.to_json())
+    payload = json.loads(ranking_json(ranking))
     assert [row["label"] for row in payload["ranking"]] == ranking.order
     assert payload["n_used"] == 40 and payload["stopped_early"] is False
-    assert ranking.to_csv().splitlines()[0].startswith("rank,label,key,dataset,class,delta,ci_low,ci_high,p_top")
-    assert "* synthetic stand-in" in ranking.to_text()
+    assert ranking_csv(ranking).splitlines()[0].startswith("rank,label,key,dataset,class,delta,ci_low,ci_high,p_top")
+    assert "* synthetic stand-in" in ranking_text(ranking)
 
 
 # --- fleet manifest --------------------------------------------------------------------
@@ -229,7 +239,7 @@ def test_npz_idx_and_channel_axis_read_the_same(tmp_path: Path) -> None:
     np.savez(tmp_path / "split.npz", images=images, labels=np.zeros(6))
     (tmp_path / "images-idx3-ubyte").write_bytes(encode_idx(images))
     np.save(tmp_path / "float.npy", (images / 255.0)[:, None].astype(np.float64))
-    expected = images.astype(np.float32) / 255.0
+    expected = images[:, None].astype(np.float32) / 255.0  # (N, C, H, W)
     for name in ("split.npz", "images-idx3-ubyte", "float.npy"):
         np.testing.assert_allclose(read_images(tmp_path / name), expected, atol=1e-7)
 

@@ -7,10 +7,13 @@ import pandas as pd
 import pytest
 import torch
 
+from simex.artifacts import load_classifier, save_classifier
 from simex.models import LeNet5Classifier
 from simex.protocols import ProtocolError, TransferProtocol, protocol_from_config, protocol_grid
 from simex.training import TrainConfig, images_to_tensor
 from simex.transfer import (
+    ARCHITECTURE,
+    BASE_CLASSIFIER,
     PAPER_TABLE1,
     StageSettings,
     TransferError,
@@ -20,14 +23,12 @@ from simex.transfer import (
     classifier_data,
     common_per_class,
     holdout,
-    load_classifier,
     normalised_accuracy,
     normalized_delta,
     paper_order_note,
     per_target_markdown,
     per_target_table,
     per_target_view,
-    save_classifier,
     spearman_rows,
     stage_summary,
     subset_per_class,
@@ -198,7 +199,8 @@ def test_transfer_all_respects_n_per_class_and_rejects_the_base_itself():
     images, labels = class_images(60, 10, seed=10)
     base = LeNet5Classifier()
     data = (images, labels, images[:20], labels[:20])
-    section = {"optimizer": "rmsprop", "lr": 1e-3, "epochs": 1, "batch_size": 16}
+    section = {"optimizer": "rmsprop", "lr": 1e-3, "epochs": 1, "batch_size": 16, "patience": 0,
+               "validation_fraction": 0.0, "steps": None}  # a validated config section
     every = TransferProtocol(None, "base", "conv")
     results = transfer_all(base, "M", {"E": data, "F": data}, section, {"E": 1, "F": 2}, {"E": 0, "F": 0}, every, CPU)
     assert set(results) == {"E", "F"}
@@ -211,16 +213,16 @@ def test_transfer_all_respects_n_per_class_and_rejects_the_base_itself():
 
 def test_classifier_round_trip_and_a_wrong_file_is_named(tmp_path):
     model = LeNet5Classifier()
-    save_classifier(tmp_path / "m.pt", model, {"dataset": "M", "accuracy": 0.5})
-    loaded, metadata = load_classifier(tmp_path / "m.pt")
-    assert metadata["accuracy"] == 0.5
+    save_classifier(tmp_path / "m.pt", ARCHITECTURE, model, range(10), {"dataset": "M", "accuracy": 0.5})
+    loaded, classes, metadata = load_classifier(tmp_path / "m.pt", BASE_CLASSIFIER, TransferError)
+    assert metadata["accuracy"] == 0.5 and classes == list(range(10))
     for name, value in model.state_dict().items():
         assert torch.equal(value, loaded.state_dict()[name])
     torch.save({"architecture": "lenet5-autoencoder"}, tmp_path / "ae.pt")
     with pytest.raises(TransferError, match="not a classifier checkpoint"):
-        load_classifier(tmp_path / "ae.pt")
+        load_classifier(tmp_path / "ae.pt", BASE_CLASSIFIER, TransferError)
     with pytest.raises(TransferError, match="no such classifier"):
-        load_classifier(tmp_path / "missing.pt")
+        load_classifier(tmp_path / "missing.pt", BASE_CLASSIFIER, TransferError)
 
 
 # --- tables ----------------------------------------------------------------------------

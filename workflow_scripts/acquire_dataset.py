@@ -1,15 +1,22 @@
 from pathlib import Path
 
-from simex.artifacts import setup_logging, write_json, write_npz
-from simex.data.acquire import acquire, acquisition_record
+from simex.artifacts import write_json, write_npz
+from simex.data.acquire import acquire, acquire_user_dataset, acquisition_record
+from simex.datasets import SheetEntry
+from simex.jobs import start_job
 from simex.settings import acquisition_plan
 
 sm = snakemake  # noqa: F821
-setup_logging(sm.log[0])
-mnist = Path(sm.input.mnist) if sm.input.mnist else None
-mnist_test = Path(sm.input.mnist_test) if sm.input.mnist_test else None
-plan = acquisition_plan({"data": sm.params.data, "seed": sm.params.seed}, sm.wildcards.dataset,
-                        Path("results/downloads"), mnist, mnist_test)
-raw, attempts = acquire(plan)
-write_npz(sm.output.raw, images=raw.images, labels=raw.labels)
-write_json(sm.output.record, acquisition_record(plan, raw, attempts))
+start_job(sm)
+entry = SheetEntry(**sm.params.sheet_entry)
+if entry.paper:  # the paper's dataset through its chain of sources (R, B: never a digit of M's test split)
+    mnist = Path(sm.input.mnist) if sm.input.mnist else None
+    mnist_test = Path(sm.input.mnist_test) if sm.input.mnist_test else None
+    plan = acquisition_plan(sm.params.data, sm.params.seed, sm.wildcards.dataset, Path("results/downloads"), mnist,
+                            mnist_test)
+    raw, attempts = acquire(plan)
+    images, labels, record = raw.images, raw.labels, acquisition_record(plan, raw, attempts)
+else:  # a user's dataset from its path
+    images, labels, record = acquire_user_dataset(entry)
+write_npz(sm.output.raw, images=images, labels=labels)
+write_json(sm.output.record, record)

@@ -4,20 +4,19 @@ from pathlib import Path
 
 import pandas as pd
 
-from simex.artifacts import setup_logging, write_csv
+from simex.artifacts import write_csv
 from simex.augmentation import ClassifierSettings, Grid, check_grid, run_borrowing, run_reference, evaluation_subset
 from simex.data.acquire import load_split
 from simex.datasets import dataset_info, labels_from_provenance
-from simex.devices import configure_threads, select_device
+from simex.jobs import job_device, start_job
 
 sm = snakemake  # noqa: F821
-setup_logging(sm.log[0])
-configure_threads(sm.threads)
-device = select_device(sm.resources.gpu, Path(sm.config["gpu_lock_dir"]))
+start_job(sm)
+device = job_device(sm)
 settings = sm.params.settings
 grid, classifier = Grid.from_config(settings), ClassifierSettings.from_config(settings["classifier"])
 mnist_train = load_split(sm.input.mnist_train)
-mnist_test = evaluation_subset(*load_split(sm.input.mnist_test), settings.get("test_per_class"))
+mnist_test = evaluation_subset(*load_split(sm.input.mnist_test), settings["test_per_class"])
 if "reference" in sm.wildcards.keys():
     reference = sm.wildcards.reference
     reference_train = load_split(sm.input.reference)

@@ -1,19 +1,18 @@
 from pathlib import Path
 
-from simex.artifacts import setup_logging, write_csv
+from simex.artifacts import write_csv
 from simex.datasets import labels_from_provenance
-from simex.devices import configure_threads, select_device
+from simex.jobs import job_device, start_job
 from simex.losses import per_sample_loss
 from simex.settings import ssim_window
 from simex.similarity import dataset_delta_table
 
 sm = snakemake  # noqa: F821
-setup_logging(sm.log[0])
-configure_threads(sm.threads)
-device = select_device(sm.resources.gpu, Path(sm.config["gpu_lock_dir"]))
+start_job(sm)
+device = job_device(sm)
 datasets = sm.params.datasets
 labels = labels_from_provenance(dict(zip(datasets, map(Path, sm.input.provenance))))
-delta = per_sample_loss(sm.wildcards.loss, ssim_window({"ssim": sm.params.ssim}))
+delta = per_sample_loss(sm.wildcards.loss, ssim_window(sm.params.ssim))
 table = dataset_delta_table(dict(zip(datasets, sm.input.models)), dict(zip(datasets, sm.input.tests)),
                             labels, delta, device, sm.params.batch_size)
 write_csv(sm.output.table, table, float_format="%.6g")

@@ -3,14 +3,15 @@ from pathlib import Path
 
 import numpy as np
 
-from simex.artifacts import setup_logging, write_csv, write_text
+from simex.artifacts import write_csv, write_text
 from simex.data.acquire import load_split
 from simex.datasets import labels_from_provenance
+from simex.jobs import start_job
 from simex.similarity import mean_l2_norm, read_matrix
 from simex.transfer import matrix_markdown, normalized_delta, paper_order_note
 
 sm = snakemake  # noqa: F821
-log = setup_logging(sm.log[0])
+log = start_job(sm)
 datasets = sm.params.datasets
 labels = labels_from_provenance(dict(zip(datasets, map(Path, sm.input.provenance))))
 norms = {labels[code]: mean_l2_norm(np.concatenate([load_split(train)[0], load_split(test)[0]]))

@@ -1,10 +1,12 @@
-from simex.artifacts import save_figure, setup_logging
+from simex.artifacts import save_figure
+from simex.jobs import start_job
 from simex.plots import inter_dataset_figure
 from simex.similarity import read_matrix
 
 sm = snakemake  # noqa: F821
-setup_logging(sm.log[0])
+start_job(sm)
 deltas = {loss: read_matrix(path) for loss, path in zip(sm.params.losses, sm.input.deltas)}
-transfer = read_matrix(sm.input.transfer)
-transfer.columns.name = "retrained on X"
+transfer = read_matrix(sm.input.transfer) if sm.input.transfer else None  # no baseline: panels (a), (b) only
+if transfer is not None:
+    transfer.columns.name = "retrained on X"
 save_figure(sm.output.figure, inter_dataset_figure(deltas, transfer))

@@ -1,11 +1,12 @@
 # Fig. 8: inter-class similarity / confusion in MNIST, darker = more similar / confusing.
-from simex.artifacts import save_figure, setup_logging
+from simex.artifacts import save_figure
 from simex.datasets import labels_from_provenance
 from simex.interclass import CLASSIFIER_METHODS, SAMPLE_METHODS, SIMEX_METHODS, read_class_matrix
+from simex.jobs import start_job
 from simex.plots import interclass_figure
 
 sm = snakemake  # noqa: F821
-setup_logging(sm.log[0])
+start_job(sm)
 label = labels_from_provenance({"M": sm.input.provenance})["M"]
 simex = [(read_class_matrix(p), f"{SIMEX_METHODS[loss]}: Δ(c_i|c_k)", "low", "{:.3f}")
          for loss, p in zip(sm.params.losses, sm.input.deltas)]

@@ -1,33 +1,31 @@
 # Fig. 1a: A(4) reconstructing test digits 4, 7, 9, 3, 5, with the Δ(·|4) ordering beside it.
-from pathlib import Path
-
 import torch
 
-from simex.artifacts import save_figure, setup_logging
+from simex.artifacts import save_figure
 from simex.data.acquire import load_split
 from simex.datasets import labels_from_provenance
-from simex.devices import configure_threads, select_device
 from simex.fleet import load_autoencoder
 from simex.interclass import (PAPER_FIG1A_ORDER, delta_ordering, first_samples, ordering_text, read_class_matrix,
                               reconstruct)
+from simex.jobs import job_device, start_job
 from simex.losses import per_sample_loss
 from simex.plots import reconstruction_figure
 from simex.settings import ssim_window
 from simex.training import images_to_tensor
 
 LOSS_NAMES = {"mse": "MSE", "issim": "iSSIM"}
+
 sm = snakemake  # noqa: F821
-log = setup_logging(sm.log[0])
-configure_threads(sm.threads)
-device = select_device(sm.resources.gpu, Path(sm.config["gpu_lock_dir"]))
+log = start_job(sm)
+device = job_device(sm)
 spec = sm.params.fig1a
-reference, digits, loss = int(spec["reference"]), [int(d) for d in spec["digits"]], spec.get("loss", "mse")
+reference, digits, loss = int(spec["reference"]), [int(d) for d in spec["digits"]], spec["loss"]
 label = labels_from_provenance({"M": sm.input.provenance})["M"]
 model, _ = load_autoencoder(sm.input.model, device)
 images, labels = load_split(sm.input.test)
-delta = per_sample_loss(loss, ssim_window({"ssim": sm.params.ssim}))
+delta = per_sample_loss(loss, ssim_window(sm.params.ssim))
 pairs = []
-for digit, inputs in first_samples(images, labels, digits, int(spec.get("samples_per_digit", 2))).items():
+for digit, inputs in first_samples(images, labels, digits, int(spec["samples_per_digit"])).items():
     outputs = reconstruct(model, inputs, device)
     errors = delta(images_to_tensor(inputs), torch.from_numpy(outputs).unsqueeze(1))
     pairs.append((f"digit {digit}", inputs, outputs, errors.numpy()))

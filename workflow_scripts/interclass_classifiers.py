@@ -1,28 +1,25 @@
 # Ten 9-class classifiers C_k of one architecture, each trained without class k, and the
 # confusion of k: the mean softmax of C_k over k's test samples (§5.4).
-import logging
 from dataclasses import asdict
-from pathlib import Path
 
 import numpy as np
 
-from simex.artifacts import setup_logging, write_csv
+from simex.artifacts import save_classifier, write_csv
 from simex.data.acquire import load_split
-from simex.devices import configure_threads, select_device
-from simex.interclass import class_frame, confusion_row, save_classifier, train_nine_class
+from simex.interclass import class_frame, confusion_row, train_nine_class
+from simex.jobs import job_device, start_job
 from simex.settings import derived_seed, train_config
 
 sm = snakemake  # noqa: F821
-log = setup_logging(sm.log[0])
-configure_threads(sm.threads)
-device = select_device(sm.resources.gpu, Path(sm.config["gpu_lock_dir"]))
+log = start_job(sm)
+device = job_device(sm)
 arch, classes = sm.wildcards.arch, list(sm.params.classes)
 train_images, train_labels = load_split(sm.input.train)
 test_images, test_labels = load_split(sm.input.test)
-per_class = sm.params.training.get("samples_per_class") or 0
+per_class = sm.params.training["samples_per_class"] or 0
 rows = []
 for k, destination in zip(classes, sm.output.models):
-    config = train_config(sm.params.training, derived_seed(sm.config, "interclass", arch, k))
+    config = train_config(sm.params.training, derived_seed(sm.params.seed, "interclass", arch, k))
     model, kept, result, n_train = train_nine_class(arch, train_images, train_labels, k, len(classes), config,
                                                     device, per_class)
     held_out = test_images[test_labels == k]

@@ -1,15 +1,14 @@
 # Table 2: mean Spearman ρ between the orderings of the other classes by each pair of methods,
 # ours beside the paper's; plus (our addition) SimEx read as Δ(c_k|c_i).
-import logging
-
-from simex.artifacts import setup_logging, write_csv, write_text
+from simex.artifacts import write_csv, write_text
 from simex.datasets import labels_from_provenance
 from simex.interclass import (CLASSIFIER_METHODS, SAMPLE_METHODS, SIMEX_METHODS, TABLE2_COLUMNS, TRANSPOSED_METHODS,
                               per_class_table, read_class_matrix, spearman_table, table2_markdown, table2_with_paper,
                               transposed)
+from simex.jobs import start_job
 
 sm = snakemake  # noqa: F821
-log = setup_logging(sm.log[0])
+log = start_job(sm)
 label = labels_from_provenance({"M": sm.input.provenance})["M"]
 matrices = {
     **{SIMEX_METHODS[loss]: read_class_matrix(path) for loss, path in zip(sm.params.losses, sm.input.deltas)},
@@ -27,7 +26,7 @@ notes = [
     "ordered ascending, confusion descending. n/a: a method against itself, or not reported by the paper.",
     "Classifier training: " + "; ".join(
         f"{CLASSIFIER_METHODS[arch]} {s['optimizer']} lr {s['lr']}, {s['epochs']} epoch(s), batch {s['batch_size']}, "
-        + (f"{s['samples_per_class']} samples per class" if s.get("samples_per_class") else "all training samples")
+        + (f"{s['samples_per_class']} samples per class" if s["samples_per_class"] else "all training samples")
         for arch, s in sm.params.classifiers.items()) + ".",
 ]
 caption = ("Our addition, not in the paper: SimEx read the other way round, row k ordering the other classes by "

@@ -1,25 +1,22 @@
 # Fig. 6, one optimizer schedule: AEs trained per base dataset, Δ rows at the checkpoint epochs.
-from pathlib import Path
-
-from simex.artifacts import setup_logging, write_json
+from simex.artifacts import write_json
 from simex.data.acquire import load_split
-from simex.devices import configure_threads, select_device
+from simex.jobs import job_device, start_job
 from simex.latency import OptimizerSetting, training_curve
 from simex.settings import derived_seed, ssim_window
 
 sm = snakemake  # noqa: F821
-setup_logging(sm.log[0])
-configure_threads(sm.threads)
-device = select_device(sm.resources.gpu, Path(sm.config["gpu_lock_dir"]))
+start_job(sm)
+device = job_device(sm, share=False)
 section, entry = sm.params.training_time, sm.params.schedule
 setting = OptimizerSetting(entry["name"], entry["optimizer"], float(entry["lr"]))
-loss = section.get("loss", "issim")
+loss = section["loss"]
 train = {code: load_split(path)[0] for code, path in zip(section["base_datasets"], sm.input.train)}
 test = {code: load_split(path)[0] for code, path in zip(sm.params.datasets, sm.input.test)}
-runs = [training_curve(train, test, setting, section["checkpoints"], int(section.get("batch_size", 32)), loss,
-                       ssim_window({"ssim": sm.params.ssim}), derived_seed({"seed": sm.params.seed}, "fig6", sm.wildcards.schedule, repeat),
+runs = [training_curve(train, test, setting, section["checkpoints"], int(section["batch_size"]), loss,
+                       ssim_window(sm.params.ssim), derived_seed(sm.params.seed, "fig6", sm.wildcards.schedule, repeat),
                        device, int(sm.params.eval_batch_size))
-        for repeat in range(int(section.get("repeats", 5)))]
+        for repeat in range(int(section["repeats"]))]
 write_json(sm.output.record, {
     "setting": entry, "panel": entry.get("panel", ""), "loss": loss, "runs": runs, "device": str(device),
     "samples_per_ae": {code: int(len(images)) for code, images in train.items()},

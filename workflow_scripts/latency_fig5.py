@@ -1,10 +1,11 @@
 # Fig. 5: the latency table (ours beside the paper's, speed-up TL-1 / SimEx) and the bar chart.
-from simex.artifacts import read_json, save_figure, setup_logging, write_csv, write_text
+from simex.artifacts import read_json, save_figure, write_csv, write_text
+from simex.jobs import start_job
 from simex.latency import pairwise_markdown, pairwise_table
 from simex.plots import latency_figure
 
 sm = snakemake  # noqa: F821
-log = setup_logging(sm.log[0])
+log = start_job(sm)
 table = pairwise_table(read_json(sm.input.record), sm.params.primary_loss)
 write_csv(sm.output.table, table, float_format="%.6g")
 write_text(sm.output.markdown, pairwise_markdown(table))

@@ -3,13 +3,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from simex.artifacts import read_json, save_figure, setup_logging, write_csv
+from simex.artifacts import read_json, save_figure, write_csv
 from simex.datasets import labels_from_provenance
+from simex.jobs import start_job
 from simex.latency import fig6_table
 from simex.plots import training_time_figure
 
 sm = snakemake  # noqa: F821
-log = setup_logging(sm.log[0])
+log = start_job(sm)
 labels = labels_from_provenance(dict(zip(sm.params.datasets, map(Path, sm.input.provenance))))
 accuracy = pd.read_csv(sm.input.accuracy, index_col=0)
 table = fig6_table([read_json(path) for path in sm.input.schedules], read_json(sm.input.base), accuracy, labels)

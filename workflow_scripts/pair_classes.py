@@ -4,24 +4,24 @@ from pathlib import Path
 
 import pandas as pd
 
-from simex.artifacts import setup_logging, write_csv, write_text
+from simex.artifacts import write_csv, write_text
 from simex.data.acquire import load_split
 from simex.datasets import dataset_info, labels_from_provenance, legend_lines
-from simex.devices import configure_threads, select_device
 from simex.fleet import load_autoencoder
+from simex.jobs import job_device, start_job
 from simex.losses import per_sample_loss
-from simex.pairing import by_class_table, markdown_table, method_names, pairings_markdown, pairings_table, reference_scores
+from simex.pairing import by_class_table, method_names, pairings_markdown, pairings_table, reference_scores
 from simex.settings import ssim_window
+from simex.tables import frame_markdown
 
 sm = snakemake  # noqa: F821
-setup_logging(sm.log[0])
-configure_threads(sm.threads)
-device = select_device(sm.resources.gpu, Path(sm.config["gpu_lock_dir"]))
+start_job(sm)
+device = job_device(sm)
 settings, references = sm.params.settings, list(sm.params.references)
 losses = list(settings["pairing_losses"])
 methods = method_names(settings["methods"], losses)
 labels = labels_from_provenance(dict(zip(["M", *references], map(Path, sm.input.provenance))))
-window = ssim_window({"ssim": sm.params.ssim})
+window = ssim_window(sm.params.ssim)
 deltas = {loss: per_sample_loss(loss, window) for loss in losses}
 mnist = load_split(sm.input.mnist)
 
@@ -33,7 +33,7 @@ for reference, train_path, dataset_model in zip(references, sm.input.references,
     frames.append(reference_scores(
         reference, labels[reference], mnist, load_split(train_path), methods, class_models,
         load_autoencoder(dataset_model, device)[0], deltas, device, sm.params.batch_size,
-        settings.get("max_samples_per_class")))
+        settings["max_samples_per_class"]))
 scores = pd.concat(frames, ignore_index=True)
 pairings = pairings_table(scores)
 write_csv(sm.output.scores, scores, index=False, float_format="%.6g")
@@ -44,4 +44,4 @@ if "E" in references:
     emnist = by_class_table(pairings, "E", methods)
     write_csv(sm.output.emnist[0], emnist)
     write_text(sm.output.emnist[1], f"# Class-by-class pairings, Y = {labels['E']} (§5.3 supplement)\n\n"
-               + markdown_table(emnist) + ("\n" + "  \n".join(legend) + "\n" if legend else ""))
+               + frame_markdown(emnist) + ("\n" + "  \n".join(legend) + "\n" if legend else ""))

@@ -1,10 +1,11 @@
 # Study: every variant crossed, one table (CSV + Markdown) and one figure.
-from simex.artifacts import read_json, save_figure, setup_logging, write_csv, write_text
+from simex.artifacts import read_json, save_figure, write_csv, write_text
+from simex.jobs import start_job
 from simex.plots import study_figure
 from simex.study import matrix_from_json, study_markdown, study_table
 
 sm = snakemake  # noqa: F821
-log = setup_logging(sm.log[0])
+log = start_job(sm)
 deltas = {}
 for key, path in zip(sm.params.delta_keys, sm.input.deltas):
     record = read_json(path)

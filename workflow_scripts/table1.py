@@ -1,6 +1,7 @@
 # Table 1 under both readings of §5.1 (ρ per base dataset and loss, over seed replicates, paper
 # beside ours), the per-target view (X left out) with its figure, and Fig. 4c's matrix.
-from simex.artifacts import read_json, save_figure, setup_logging, write_csv, write_text
+from simex.artifacts import read_json, save_figure, write_csv, write_text
+from simex.jobs import start_job
 from simex.plots import per_target_figure
 from simex.protocols import protocol_from_config
 from simex.similarity import read_matrix
@@ -8,7 +9,7 @@ from simex.transfer import (mean_matrix, normalised_accuracy, per_target_markdow
                             table1, table1_markdown)
 
 sm = snakemake  # noqa: F821
-log = setup_logging(sm.log[0])
+log = start_job(sm)
 records = [read_json(path) for path in sm.input.records]
 protocols = records[0]["protocols"]
 raws = {name: replicate_matrices(records, name) for name in protocols}

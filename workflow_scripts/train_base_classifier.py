@@ -1,30 +1,28 @@
 # B(Y) for every dataset Y: LeNet-5 trained from scratch on Y's ten classes (§5.1), one seed replicate.
 from dataclasses import asdict
-from pathlib import Path
 
-from simex.artifacts import read_json, setup_logging
-from simex.devices import configure_threads, select_device
+from simex.artifacts import read_json, save_classifier
+from simex.jobs import job_device, start_job
 from simex.settings import derived_seed
-from simex.transfer import (accuracy, load_classifier_split, save_classifier, stage_settings, stage_summary,
+from simex.transfer import (ARCHITECTURE, N_CLASSES, accuracy, load_classifier_split, stage_settings, stage_summary,
                             train_base_classifier, training_per_class)
 
 sm = snakemake  # noqa: F821
-log = setup_logging(sm.log[0])
-configure_threads(sm.threads)
-device = select_device(sm.resources.gpu, Path(sm.config["gpu_lock_dir"]))
+log = start_job(sm)
+device = job_device(sm)
 section, datasets = sm.params.classifier, sm.params.datasets
-per_class = training_per_class(dict(zip(datasets, sm.input.train)), section.get("balance", True))
+per_class = training_per_class(dict(zip(datasets, sm.input.train)), section["balance"])
 for dataset, train, test, provenance_path, destination in zip(datasets, sm.input.train, sm.input.test,
                                                               sm.input.provenance, sm.output.models):
     train_images, train_labels = load_classifier_split(train, per_class)
     test_images, test_labels = load_classifier_split(test)
-    settings = stage_settings(section["base"], derived_seed({"seed": sm.params.seed}, "clf", "base", dataset))
+    settings = stage_settings(section["base"], derived_seed(sm.params.seed, "clf", "base", dataset))
     model, result = train_base_classifier(train_images, train_labels, settings, device)
     base_accuracy = accuracy(model, test_images, test_labels, device)
     provenance = read_json(provenance_path)
     log.info("B(%s): accuracy %.4f on %d test samples (%d training samples)", provenance["label"], base_accuracy,
              len(test_images), len(train_images))
-    save_classifier(destination, model, {
+    save_classifier(destination, ARCHITECTURE, model, range(N_CLASSES), {
         "dataset": dataset, "label": provenance["label"], "provenance": provenance["provenance"],
         "source": provenance["source"], "accuracy": base_accuracy, "n_train": int(len(train_images)),
         "n_test": int(len(test_images)), "per_class": per_class, "seed": sm.params.seed,

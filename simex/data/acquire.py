@@ -1,6 +1,6 @@
 """Acquire a dataset through its chain of sources, and prepare balanced splits.
 
-``acquire`` walks the chain of DESIGN.md: canonical download first, offline fallback
+``acquire`` walks the chain of docs/design.md: canonical download first, offline fallback
 second (or only what ``source_chain`` in the config allows), and returns the data with
 a record of every attempt, so that a fallback that was used is never silent.
 """
@@ -18,7 +18,7 @@ import numpy as np
 from simex.data import sources, standin, variants
 from simex.data.formats import DataFormatError
 from simex.data.sources import RawData, SourceUnavailable
-from simex.datasets import dataset_info
+from simex.datasets import UNLABELLED_CLASS, SheetEntry, dataset_info
 
 log = logging.getLogger(__name__)
 
@@ -247,3 +247,31 @@ def acquisition_record(plan: AcquisitionPlan, raw: RawData, attempts: list[dict[
 def load_split(path: Path | str) -> tuple[np.ndarray, np.ndarray]:
     with np.load(path) as archive:
         return archive["images"], archive["labels"]
+
+
+def acquire_user_dataset(entry: SheetEntry) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """A dataset sheet's user row: uint8 (N, 28, 28) images, class indices, and its provenance record.
+
+    The images are converted to the pipeline's 1×28×28 by :mod:`simex.images` (the
+    conversion is recorded); a dataset without labels is one class, ``all``. The record
+    names the path and the SHA-256 of its contents.
+    """
+    from simex.images import read_dataset
+
+    started = time.perf_counter()
+    dataset = read_dataset(entry.name, entry.location)
+    labels = dataset.labels if dataset.labels is not None else np.zeros(len(dataset.images), np.int64)
+    class_names = list(dataset.class_names or (UNLABELLED_CLASS,))
+    log.info("%s: %d images from %s (%s); conversion: %s", entry.name, len(labels), entry.location, dataset.kind,
+             dataset.conversion)
+    record = {
+        "dataset": entry.name, "name": entry.label, "label": entry.name, "provenance": "user",
+        "source": f"{dataset.kind} {entry.location}",
+        "attempts": [{"source": "dataset sheet", "outcome": "used", "detail": entry.location,
+                      "seconds": round(time.perf_counter() - started, 3)}],
+        "details": {"path": entry.location, "kind": dataset.kind, "sha256": dataset.sha256,
+                    "conversion": dataset.conversion},
+        "raw_samples": int(len(labels)), "raw_class_counts": np.bincount(labels, minlength=len(class_names)).tolist(),
+        "class_names": class_names,
+    }
+    return dataset.images[:, 0], labels, record

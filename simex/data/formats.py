@@ -107,14 +107,6 @@ def parse_amat(
     return np.round(images * 255).astype(np.uint8), labels.astype(np.int64)
 
 
-def encode_amat(images: np.ndarray, labels: np.ndarray, *, transposed: bool) -> str:
-    """The .amat text of uint8 images; the inverse of :func:`parse_amat`."""
-    stored = images.transpose(0, 2, 1) if transposed else images
-    pixels = stored.reshape(len(images), -1) / 255.0
-    rows = np.column_stack([pixels, labels.astype(np.float64)])
-    return "\n".join(" ".join(f"{value:.8g}" for value in row) for row in rows) + "\n"
-
-
 def fix_emnist_orientation(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """EMNIST's IDX images are transposed and its letters labels run 1..26.
 

@@ -2,7 +2,7 @@
 
 The canonical source (the dataset's own host, through torchvision or Larochelle et al.'s
 zip files) is always tried first when the chain allows it; when it cannot be reached
-the offline fallback of DESIGN.md is used instead. Every source verifies what it got
+the offline fallback (docs/design.md, "Data") is used instead. Every source verifies what it got
 (checksums where published, structure otherwise) and reports which source was used,
 so that the provenance of each dataset is recorded and shown.
 """

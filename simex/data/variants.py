@@ -20,12 +20,6 @@ from simex.data.formats import IMAGE_SIDE
 Composite = Literal["over", "max"]
 
 
-def sample_indices(n_available: int, n_samples: int, rng: np.random.Generator) -> np.ndarray:
-    if n_samples > n_available:
-        raise ValueError(f"asked to regenerate {n_samples} samples from only {n_available}")
-    return np.sort(rng.choice(n_available, size=n_samples, replace=False))
-
-
 def rotate_digits(images: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Rotate each uint8 image by its own uniform angle in [0, 360) degrees (bilinear)."""
     angles = rng.uniform(0.0, 360.0, size=len(images))

@@ -1,0 +1,145 @@
+"""Building a fleet from a user's own datasets, outside the pipeline (``simex fleet build``).
+
+Every dataset is read and converted to the fleet's input shape first (:mod:`simex.images`),
+so that any bad input stops the build before a single autoencoder is trained. Each member
+(one per dataset, or one per class with ``per_class``) is then trained with the
+pipeline's training code (:func:`simex.fleet.train_autoencoder`) into a scratch folder
+beside the destination, and the fleet is exported with the pipeline's manifest and
+checksums (:func:`simex.rank.export_fleet`), which assembles it in a staging folder and
+renames it into place: a build that is killed or fails leaves no folder ``simex rank``
+would accept.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from simex.fleet import save_autoencoder, train_autoencoder
+from simex.images import (DEFAULT_SHAPE, DatasetInputError, DuplicateNameError, ImageDataset, InputShape,
+                          check_samples, read_dataset)
+from simex.losses import LOSSES, SSIMWindow
+from simex.fleets import export_fleet
+from simex.settings import derived_seed
+from simex.training import TrainConfig
+
+log = logging.getLogger(__name__)
+
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # a member's key is its file name
+
+
+@dataclass(frozen=True)
+class MemberPlan:
+    key: str
+    dataset: ImageDataset
+    class_index: int | None
+
+    @property
+    def images(self) -> np.ndarray:
+        if self.class_index is None:
+            return self.dataset.images
+        assert self.dataset.labels is not None
+        return self.dataset.images[self.dataset.labels == self.class_index]
+
+
+def parse_dataset_arguments(arguments: Sequence[str]) -> list[tuple[str, str]]:
+    """``NAME=PATH`` pairs; each name once, usable as a file name."""
+    pairs: list[tuple[str, str]] = []
+    for argument in arguments:
+        name, separator, path = argument.partition("=")
+        if not separator or not name or not path:
+            raise DatasetInputError(f"{argument!r}: expected NAME=PATH")
+        if not NAME_PATTERN.fullmatch(name):
+            raise DatasetInputError(f"{argument!r}: a dataset name may hold letters, digits, '_', '.' and '-' and "
+                                    f"must start with a letter or digit")
+        if any(name == seen for seen, _ in pairs):
+            raise DuplicateNameError(f"dataset name {name!r} is used twice; each known dataset needs its own name")
+        pairs.append((name, path))
+    if not pairs:
+        raise DatasetInputError("no datasets given; expected NAME=PATH [NAME=PATH ...]")
+    return pairs
+
+
+def plan_members(datasets: Sequence[ImageDataset], per_class: bool, min_samples: int) -> list[MemberPlan]:
+    plans = []
+    for dataset in datasets:
+        if per_class and not dataset.labelled:
+            raise DatasetInputError(f"dataset {dataset.name}: --per-class needs labels, and {dataset.path} "
+                                    f"({dataset.kind}) has none")
+        check_samples(dataset, min_samples, per_class)
+        if per_class:
+            assert dataset.class_names is not None
+            plans += [MemberPlan(f"{dataset.name}{k}", dataset, k) for k in range(len(dataset.class_names))]
+        else:
+            plans.append(MemberPlan(dataset.name, dataset, None))
+    return plans
+
+
+def build_fleet(datasets: Sequence[tuple[str, str]], out: Path | str, loss: str, config: TrainConfig, *,
+                per_class: bool = False, shape: InputShape = DEFAULT_SHAPE, window: SSIMWindow = SSIMWindow(),
+                device: torch.device | str = "cpu", min_samples: int = 20, name: str | None = None,
+                progress: bool = True, report=print) -> dict[str, Any]:
+    """Train one autoencoder per dataset (or class) and write the fleet to ``out/{loss}``.
+
+    ``report`` receives the lines that say what was read and converted. Returns the manifest.
+    """
+    if loss not in LOSSES:
+        raise DatasetInputError(f"unknown loss {loss!r}; expected one of {', '.join(LOSSES)}")
+    destination = Path(out) / loss
+    if destination.exists():
+        raise DatasetInputError(f"{destination} already exists; remove it or choose another --out")
+    loaded = [read_dataset(dataset_name, path, shape) for dataset_name, path in datasets]
+    members = plan_members(loaded, per_class, min_samples)
+    for dataset in loaded:
+        classes = f", {len(dataset.class_names)} classes" if dataset.class_names else ", unlabelled"
+        report(f"{dataset.name}: {dataset.path} ({dataset.kind}, {len(dataset.images)} images{classes}); "
+               f"conversion: {dataset.conversion}")
+    device = torch.device(device)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{destination.name}.build.", dir=destination.parent))
+    try:
+        paths = [train_member(member, loss, window, config, device, scratch, progress) for member in members]
+        manifest = export_fleet(paths, destination, name or Path(out).name,
+                                description=f"built by simex fleet build from {', '.join(d.name for d in loaded)}")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    report(f"fleet written: {destination} ({len(members)} members, loss {loss}, input shape {shape})")
+    return manifest
+
+
+def train_member(member: MemberPlan, loss: str, window: SSIMWindow, config: TrainConfig, device: torch.device,
+                 folder: Path, progress: bool) -> Path:
+    """Train one member with a progress bar that leaves one line behind; returns its checkpoint."""
+    dataset, images = member.dataset, member.images
+    class_name = None if member.class_index is None else dataset.class_names[member.class_index]  # type: ignore[index]
+    label = dataset.name if class_name is None else f"{dataset.name}:{class_name}"
+    member_config = replace(config, seed=derived_seed(config.seed, "ae", dataset.name, loss,
+                                                      member.class_index))
+    epochs = member_config.epochs_for(len(images))
+    member_config = replace(member_config, checkpoint_epochs=tuple(range(1, epochs + 1)))
+    with tqdm(total=epochs, desc=f"{label} ({len(images)} images)", unit="epoch", disable=not progress,
+              dynamic_ncols=True) as bar:
+        def advance(epoch: int, _model: torch.nn.Module, record: Any) -> None:
+            bar.set_postfix(loss=f"{record.train_loss:.4f}", refresh=False)
+            bar.update(1)
+
+        model, result = train_autoencoder(images, loss, window, member_config, device, on_checkpoint=advance)
+    path = folder / f"{member.key}.pt"
+    save_autoencoder(path, model, {
+        "dataset": dataset.name, "label": dataset.name, "class": member.class_index, "class_name": class_name,
+        "loss": loss, "provenance": "user", "source": f"{dataset.kind} {dataset.path}",
+        "sha256_source": dataset.sha256, "conversion": dataset.conversion, "n_samples": int(len(images)),
+        "input_shape": list(model.input_shape), "ssim": {"win_size": window.size, "win_sigma": window.sigma},
+        "training": asdict(member_config), "history": [asdict(r) for r in result.history], "device": str(device),
+    })
+    log.info("trained %s: final loss %.6f", label, result.history[-1].train_loss)
+    return path

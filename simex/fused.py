@@ -1,0 +1,141 @@
+"""K LeNet-5 autoencoders folded into one network: one pass computes every member's output.
+
+The fused evaluator (simex.inference) and the fused trainer (simex.fleet) share this
+folding. It equals running each model on its own up to float rounding:
+
+- the per-member layers run for all K members at once: convolutions grouped
+  (groups = K), FC layers as batched matrix products;
+- when every member sees the same input (inference), the first convolution is a single
+  convolution with 6·K output channels;
+- 2x2 max-pooling comes before the ReLU (they commute), on a quarter of the values; in
+  inference it is four strided maxima (much faster than ``max_pool2d`` on a CPU), in
+  training ``max_pool2d``, whose backward by index is the faster one;
+- nearest-neighbour upsampling followed by a 5x5 (transposed) convolution equals a 3x3
+  convolution with four times the output channels on the small map, followed by
+  ``pixel_shuffle`` (sub-pixel convolution), so the decoder never materialises an
+  upsampled map.
+
+The folded weights are a differentiable function of the members' own parameters: a loss
+summed over members and back-propagated through the fused pass gives each member exactly
+the gradient of its own loss. Layers are read by name (``LeNet5AutoEncoder.layers``) and
+shapes from the layers themselves, so any input shape the model accepts folds alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from simex.models import LeNet5AutoEncoder
+
+# Rows of _SUBPIXEL[a]: which taps u of a 5-tap kernel read source offset -1, 0, +1 (or
+# -2, -1, 0 for the transposed convolution) when the output pixel has phase a ∈ {0, 1}
+# of a 2x nearest-neighbour upsampled input.
+_SUBPIXEL = torch.tensor([[[1, 1, 0, 0, 0], [0, 0, 1, 1, 0], [0, 0, 0, 0, 1]],
+                          [[1, 0, 0, 0, 0], [0, 1, 1, 0, 0], [0, 0, 0, 1, 1]]], dtype=torch.float64)
+
+
+def subpixel_kernel(weight: torch.Tensor) -> torch.Tensor:
+    """Conv kernel (O, C, 5, 5) applied to a 2x upsampled map -> (4·O, C, 3, 3) on the small map.
+
+    Output channel ``4·o + 2·a + b`` is the phase (a, b) of channel o, the order
+    ``pixel_shuffle(·, 2)`` expects. Summed in float64, differentiable.
+    """
+    taps = _SUBPIXEL.to(weight.device)
+    folded = torch.einsum("aru,ocuv,bsv->oabcrs", taps, weight.double(), taps)
+    out_channels, in_channels = weight.shape[:2]
+    return folded.reshape(4 * out_channels, in_channels, 3, 3).to(weight.dtype)
+
+
+def pool_max(h: torch.Tensor) -> torch.Tensor:
+    """2x2 max-pooling, stride 2 (an odd last row or column dropped, as MaxPool2d), as four strided maxima."""
+    h = h[..., : h.shape[-2] // 2 * 2, : h.shape[-1] // 2 * 2]
+    return torch.maximum(torch.maximum(h[..., 0::2, 0::2], h[..., 0::2, 1::2]),
+                         torch.maximum(h[..., 1::2, 0::2], h[..., 1::2, 1::2]))
+
+
+@dataclass(frozen=True)
+class FoldedAutoEncoders:
+    """The weights of K autoencoders in the fused layout; call it to run all K at once."""
+
+    k: int
+    conv1: tuple[torch.Tensor, torch.Tensor]  # (6K, C, 5, 5), (6K,)
+    conv2: tuple[torch.Tensor, torch.Tensor]  # (16K, 6, 5, 5), (16K,)
+    fc: tuple[tuple[torch.Tensor, torch.Tensor], ...]  # per FC layer: (K, in, out) for x @ W, (K, 1, out)
+    deconv: tuple[torch.Tensor, torch.Tensor]  # sub-pixel folded: (4·6K, 16, 3, 3), (4·6K,)
+    conv_out: tuple[torch.Tensor, torch.Tensor]  # sub-pixel folded: (4·CK, 6, 3, 3), (4·CK,)
+    code_map: tuple[int, int, int]  # the decoder's unflattened map, (16, h, w)
+
+    @classmethod
+    def fold(cls, models: Sequence[LeNet5AutoEncoder]) -> "FoldedAutoEncoders":
+        """Fold the members' current parameters (differentiably: gradients reach the members)."""
+        if not models:
+            raise ValueError("folding needs at least one autoencoder")
+        shapes = sorted({model.input_shape for model in models})
+        if len(shapes) != 1:
+            raise ValueError(f"autoencoders folded into one pass must share one input shape, got {shapes}")
+        layers = [model.layers() for model in models]
+
+        def cat(name: str, attribute: str) -> torch.Tensor:
+            return torch.cat([getattr(layer[name], attribute) for layer in layers])
+
+        fc = tuple((torch.stack([layer[name].weight.T for layer in layers]),
+                    torch.stack([layer[name].bias[None] for layer in layers]))
+                   for name in ("fc1", "fc2", "fc3", "fc4"))
+        # ConvTranspose2d (stride 1, no padding) = conv with the flipped, transposed kernel and full padding;
+        # folded for all members at once (one einsum: a fused training step refolds every time)
+        deconv_weights = torch.stack([layer["deconv"].weight for layer in layers])  # (K, 16, 6, 5, 5)
+        deconv = subpixel_kernel(deconv_weights.flip(3, 4).transpose(1, 2).flatten(0, 1))
+        conv_out = subpixel_kernel(cat("conv_out", "weight"))
+        return cls(
+            k=len(models),
+            conv1=(cat("conv1", "weight"), cat("conv1", "bias")),
+            conv2=(cat("conv2", "weight"), cat("conv2", "bias")),
+            fc=fc,
+            deconv=(deconv, torch.cat([layer["deconv"].bias.repeat_interleave(4) for layer in layers])),
+            conv_out=(conv_out, torch.cat([layer["conv_out"].bias.repeat_interleave(4) for layer in layers])),
+            code_map=tuple(layers[0]["unflatten"].unflattened_size),  # type: ignore[arg-type]
+        )
+
+    def to(self, device: torch.device | str) -> "FoldedAutoEncoders":
+        def move(pair: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+            return pair[0].contiguous().to(device), pair[1].contiguous().to(device)
+
+        return FoldedAutoEncoders(self.k, move(self.conv1), move(self.conv2), tuple(move(p) for p in self.fc),
+                                  move(self.deconv), move(self.conv_out), self.code_map)
+
+    def __call__(self, x: torch.Tensor, shared: bool) -> torch.Tensor:
+        """Every member's reconstruction, (B, K, C, H, W).
+
+        ``shared``: x is (B, C, H, W) and every member sees it (inference); otherwise x is
+        (B, K, C, H, W) and member k sees ``x[:, k]`` (training, each member its own batch).
+        """
+        k = self.k
+        b, (channels, height, width) = len(x), x.shape[-3:]
+        # strided maxima are the faster forward, max_pool2d's backward (by index) the faster training step
+        pool = partial(F.max_pool2d, kernel_size=2) if torch.is_grad_enabled() else pool_max
+        first = x if shared else x.reshape(b, k * channels, height, width)
+        if shared:  # one input channel: the default layout is the faster one
+            h = F.relu(pool(F.conv2d(first, *self.conv1, padding=2)))
+        else:
+            h = F.relu(pool(grouped_conv(first, self.conv1, 2, k)))
+        h = F.relu(pool(grouped_conv(h, self.conv2, 0, k)))  # (B, 16K, h, w)
+        h = h.reshape(b, k, -1).transpose(0, 1)  # (K, B, 16·h·w)
+        for weight, bias in self.fc:
+            h = F.relu(torch.baddbmm(bias, h, weight))  # encoder to the code and back
+        h = h.transpose(0, 1).reshape(b, k * self.code_map[0], *self.code_map[1:])
+        h = F.pixel_shuffle(F.relu(grouped_conv(h, self.deconv, 2, k)), 2)
+        y = torch.sigmoid(F.pixel_shuffle(grouped_conv(h, self.conv_out, 1, k), 2))
+        return y.reshape(b, k, channels, height, width)
+
+
+def grouped_conv(h: torch.Tensor, layer: tuple[torch.Tensor, torch.Tensor], padding: int, groups: int) -> torch.Tensor:
+    """A grouped convolution in the channels-last layout: oneDNN's grouped kernels are 2-4x faster
+    there on a CPU than in the default layout (measured for these layers, benchmarks/bench_rank.py)."""
+    channels_last = torch.channels_last
+    return F.conv2d(h.contiguous(memory_format=channels_last), layer[0].contiguous(memory_format=channels_last),
+                    layer[1], padding=padding, groups=groups)

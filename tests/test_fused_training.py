@@ -1,0 +1,114 @@
+"""The fused trainer equals training the members one by one with the same seeds and batches.
+
+The comparisons run in float64. RMSprop (and Adam, Adadelta) divide by the running root
+mean square of the gradient, so a parameter whose gradient is near zero (a dead unit)
+turns rounding noise of 1e-9 into a step of the learning rate's size: in float32, two
+trainings that differ only in the order of their sums (a fused grouped convolution
+against a plain one, or another thread count) drift apart after some dozens of steps.
+In float64 the rounding noise is 1e-16 and the maths can be compared: same batches, same
+gradients, same optimizer state. A short float32 run checks the default precision.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from simex.fleet import train_autoencoder, train_autoencoders
+from simex.losses import SSIMWindow
+from simex.training import TrainConfig, TrainResult
+
+CPU = torch.device("cpu")
+SIZES = (45, 29, 64)  # unequal: different epoch lengths and partial last batches (batch 8)
+
+
+def digit_like(n: int, seed: int) -> np.ndarray:
+    """Dark images with a bright bar whose position and angle vary: learnable, not constant."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 30, size=(n, 28, 28)).astype(np.uint8)
+    for image, (row, col, wide) in zip(images, rng.integers([6, 6, 0], [18, 18, 2], size=(n, 3))):
+        if wide:
+            image[row : row + 4, 4:24] = 220
+        else:
+            image[4:24, col : col + 4] = 220
+    return images
+
+
+@pytest.fixture
+def float64():
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
+
+
+def assert_same_training(loss: str, config: TrainConfig, validation_fraction: float = 0.0,
+                         tolerance: float = 1e-9) -> list[TrainResult]:
+    torch.set_num_threads(1)
+    image_sets = [digit_like(n, seed) for seed, n in enumerate(SIZES)]
+    configs = [dataclasses.replace(config, seed=config.seed + k) for k in range(len(SIZES))]
+    fused = train_autoencoders(image_sets, loss, SSIMWindow(), configs, CPU, validation_fraction)
+    for images, member_config, (fused_model, fused_result) in zip(image_sets, configs, fused):
+        alone, alone_result = train_autoencoder(images, loss, SSIMWindow(), member_config, CPU, validation_fraction)
+        assert [r.epoch for r in fused_result.history] == [r.epoch for r in alone_result.history]
+        assert fused_result.best_epoch == alone_result.best_epoch
+        assert fused_result.stopped_early == alone_result.stopped_early
+        np.testing.assert_allclose([r.train_loss for r in fused_result.history],
+                                   [r.train_loss for r in alone_result.history], rtol=tolerance, atol=tolerance)
+        fused_state, alone_state = fused_model.state_dict(), alone.state_dict()
+        assert fused_state.keys() == alone_state.keys()
+        for name in alone_state:
+            torch.testing.assert_close(fused_state[name], alone_state[name], rtol=tolerance, atol=tolerance,
+                                       msg=lambda m, name=name: f"{name}: {m}")
+    return [result for _, result in fused]
+
+
+@pytest.mark.parametrize("loss", ["mse", "issim"])
+def test_epoch_budget_each_member_keeps_its_own_epochs(loss: str, float64: None) -> None:
+    # 6, 4 and 8 steps an epoch: the members finish after 60, 40 and 80 steps (180 in all)
+    assert_same_training(loss, TrainConfig("rmsprop", 1e-3, epochs=10, batch_size=8, seed=11))
+
+
+@pytest.mark.parametrize("loss", ["mse", "issim"])
+def test_step_budget_every_member_makes_the_same_number_of_steps(loss: str, float64: None) -> None:
+    assert_same_training(loss, TrainConfig("rmsprop", 1e-3, epochs=1, batch_size=8, seed=5, steps=100))
+
+
+def test_float32_agrees_over_a_short_run() -> None:
+    assert_same_training("mse", TrainConfig("rmsprop", 1e-3, epochs=1, batch_size=8, seed=5, steps=10),
+                         tolerance=1e-5)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adadelta"])
+def test_other_elementwise_optimizers_fold_exactly(optimizer: str, float64: None) -> None:
+    # Adam moves a parameter even on a zero gradient: a member that is done must not be stepped at all
+    assert_same_training("mse", TrainConfig(optimizer, 1e-3 if optimizer == "adam" else 1.0, epochs=6,
+                                            batch_size=8, seed=3))
+
+
+def test_early_stopping_per_member(float64: None) -> None:
+    results = assert_same_training("mse", TrainConfig("rmsprop", 3e-3, epochs=12, batch_size=8, seed=2, patience=2),
+                                   validation_fraction=0.25)
+    assert all(r.stopped_early for r in results)
+    assert len({len(r.history) for r in results}) == len(results)  # each stopped at its own epoch
+
+
+def test_members_must_share_their_settings() -> None:
+    configs = [TrainConfig("rmsprop", 1e-3, 1, 8, seed=0), TrainConfig("rmsprop", 1e-2, 1, 8, seed=1)]
+    with pytest.raises(ValueError, match="only seeds may differ"):
+        train_autoencoders([digit_like(10, 0), digit_like(10, 1)], "mse", SSIMWindow(), configs, CPU)
+
+
+def test_rgb_members_fold_by_their_layer_shapes(float64: None) -> None:
+    rng = np.random.default_rng(4)
+    image_sets = [rng.integers(0, 256, size=(n, 3, 32, 32), dtype=np.uint8) for n in (20, 13)]
+    configs = [TrainConfig("rmsprop", 1e-3, epochs=3, batch_size=8, seed=k) for k in range(2)]
+    fused = train_autoencoders(image_sets, "issim", SSIMWindow(), configs, CPU)
+    for images, config, (model, _) in zip(image_sets, configs, fused):
+        alone, _ = train_autoencoder(images, "issim", SSIMWindow(), config, CPU)
+        assert model.input_shape == (3, 32, 32)
+        for name, tensor in alone.state_dict().items():
+            torch.testing.assert_close(model.state_dict()[name], tensor, rtol=1e-9, atol=1e-9)
