@@ -9,7 +9,7 @@ if "study" in config:
     STUDY_DIR = STUDY["results"]
     STUDY_SIZES = list(STUDY["sizes"])
     STUDY_SEEDS = list(range(STUDY["seeds"]))
-    STUDY_COMMAND = "snakemake --configfile config/study.yaml --cores 3 study"
+    STUDY_COMMAND = "snakemake --configfile config/study.yaml --cores 2 study"
 
     wildcard_constraints:
         size=r"\d+",
