@@ -33,7 +33,7 @@ rule train_dataset_autoencoder:
 # named outputs, which Snakemake's between-workflow cache accepts for a multi-output rule:
 # the whole fleet is cached and restored as one entry.
 for _dataset in DATASETS:
-    _classes = list(dataset_info(_dataset).class_labels)
+    _classes = list(range(len(CLASS_NAMES[_dataset])))  # class indices, from the dataset sheet
 
     rule:
         name:
