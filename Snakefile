@@ -27,6 +27,7 @@ include: "rules/fleets.smk"
 include: "rules/latency.smk"
 include: "rules/figures.smk"
 include: "rules/report.smk"
+include: "rules/study.smk"
 
 
 rule all:

@@ -10,7 +10,7 @@ reference dataset, measured in one process, warm, interleaved over ``--repeats``
   checkpoint, or an untrained one of the same architecture: the cost does not depend on
   the weights), δ and Δ included, via simex.latency.PairwiseSimEx (fast path) and, for
   comparison, the plain path (model forward + δ, simex.inference.plain_errors);
-- TL-1: B(reference) (``results/models/clf/base``, or a quickly trained one, untimed)
+- TL-1: B(reference) (``results/models/clf/seed0/base``, or a quickly trained one, untimed)
   with frozen convolutions, FC layers retrained with RMSprop 1e-3, batch 32, 20 % held out
   for validation each epoch, patience 3; the time until the epoch of minimum validation
   loss (simex.training.train's elapsed_s).
@@ -59,7 +59,7 @@ def reference_models(code: str, loss: str, device: torch.device):
 
     ae_path = REPO / f"results/models/ae/dataset/{code}/{loss}.pt"
     autoencoder = load_autoencoder(ae_path, device)[0] if ae_path.is_file() else LeNet5AutoEncoder().to(device).eval()
-    clf_path = REPO / f"results/models/clf/base/{code}.pt"
+    clf_path = REPO / f"results/models/clf/seed0/base/{code}.pt"
     if clf_path.is_file():
         base = load_classifier(clf_path, BASE_CLASSIFIER, TransferError, device)[0]
     else:

@@ -131,7 +131,7 @@ def tl1_seconds(base_code: str, images: np.ndarray, labels: np.ndarray, seed: in
                                 transfer_classifier)
 
     cpu = torch.device("cpu")
-    path = REPO / f"results/models/clf/base/{base_code}.pt"
+    path = REPO / f"results/models/clf/seed0/base/{base_code}.pt"
     if path.is_file():
         base, _, _ = load_classifier(path, BASE_CLASSIFIER, TransferError)
     else:  # not built yet: a quick base classifier, not part of the timing

@@ -71,6 +71,13 @@ def regeneration_source(wildcards):
     return data_file(source, "raw.npz") if source else []
 
 
+def regeneration_test_split(wildcards):
+    """The test split of the dataset a regenerated one comes from: none of its digits is reused."""
+    entry = SHEET[wildcards.dataset]
+    source = dataset_info(entry.source).derived_from if entry.paper else None
+    return data_file(source, "test.npz") if source else []
+
+
 def user_files(wildcards):
     """A user's dataset files (folder or file, IDX labels), so a change to them reruns its jobs."""
     entry = SHEET[wildcards.dataset]

@@ -5,6 +5,7 @@
 rule acquire_dataset:
     input:
         mnist=regeneration_source,  # rules/common.smk
+        mnist_test=regeneration_test_split,  # rules/common.smk: never regenerate a digit of M's test split
         user=user_files,  # rules/common.smk
     output:
         raw=data_file("{dataset}", "raw.npz"),

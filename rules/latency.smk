@@ -30,7 +30,7 @@ wildcard_constraints:
 rule latency_pairwise:
     input:
         autoencoders=[dataset_ae(LAT_REFERENCE, loss) for loss in LATENCY["losses"]],
-        base=f"results/models/clf/base/{LAT_REFERENCE}.pt",
+        base=f"results/models/clf/seed0/base/{LAT_REFERENCE}.pt",
         unknown=data_file(LAT_UNKNOWN, f"{LATENCY['split']}.npz"),
         provenance=[data_file(LAT_REFERENCE, "provenance.json"), data_file(LAT_UNKNOWN, "provenance.json")],
     output:

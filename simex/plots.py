@@ -240,3 +240,79 @@ def training_time_figure(table: pd.DataFrame) -> Figure:
     figure.suptitle("Fig. 6: interim training time vs Spearman's ρ (against transfer-accuracy orderings)", fontsize=10)
     figure.tight_layout()
     return figure
+
+
+def study_figure(table: pd.DataFrame) -> Figure:
+    """The Table 1 fidelity study: per protocol, mean over seeds with min–max bars.
+
+    Rows: Table 1 mean ρ, per-target ρ (X left out), top-1 agreements, and the transfer
+    matrix's variance shares; columns: the losses. One series per (size, AE steps).
+    """
+    losses = list(dict.fromkeys(table["loss"]))
+    protocols = list(dict.fromkeys(table["protocol"]))
+    settings = list(dict.fromkeys(zip(table["size"], table["ae_steps"])))
+    metrics = [("table1_mean", "Table 1 mean ρ"), ("per_target_rho", "per-target ρ (X left out)"),
+               ("top1", "top-1 agrees (of 5)")]
+    figure, axes = plt.subplots(len(metrics) + 1, len(losses), figsize=(6.5 * len(losses), 13), squeeze=False,
+                                sharex=True)
+    x = np.arange(len(protocols))
+    width = 0.8 / len(settings)
+    for column, loss in enumerate(losses):
+        rows = table[table["loss"] == loss]
+        for row, (metric, title) in enumerate(metrics):
+            ax = axes[row][column]
+            for i, (size, steps) in enumerate(settings):
+                part = rows[(rows["size"] == size) & (rows["ae_steps"] == steps)].set_index("protocol").reindex(protocols)
+                mean = part[metric].to_numpy(dtype=float)
+                error = [mean - part[f"{metric}_min"].to_numpy(dtype=float), part[f"{metric}_max"].to_numpy(dtype=float) - mean]
+                ax.errorbar(x + (i - (len(settings) - 1) / 2) * width, mean, yerr=error, fmt="o", capsize=2,
+                            label=f"size {size}, AE {steps} steps")
+            ax.axhline(0, color="grey", linewidth=0.5)
+            ax.set_title(f"{LOSS_TITLES.get(loss, loss)}: {title}")
+        ax = axes[len(metrics)][column]
+        sizes = list(dict.fromkeys(table["size"]))
+        for i, size in enumerate(sizes):
+            part = rows[(rows["size"] == size) & (rows["ae_steps"] == settings[0][1])].set_index("protocol").reindex(protocols)
+            offset = (i - (len(sizes) - 1) / 2) * 0.4
+            ax.bar(x + offset - 0.1, part["source_share"], 0.2, label=f"source, size {size}")
+            ax.bar(x + offset + 0.1, part["target_share"], 0.2, label=f"target, size {size}")
+        ax.set_title("share of the transfer matrix's variance")
+        ax.set_xticks(x, protocols, rotation=60, ha="right", fontsize=8)
+    axes[0][0].legend(fontsize=7)
+    axes[len(metrics)][0].legend(fontsize=7)
+    figure.tight_layout()
+    return figure
+
+
+def per_target_figure(table: pd.DataFrame) -> Figure:
+    """The per-target view: per new dataset X and protocol, ρ (mean, min–max over seeds) per loss.
+
+    A filled marker: SimEx's top-1 pick transferred best in most replicates (for the mean
+    over X: in at least 4 of 5 targets on average); hollow: it did not.
+    """
+    losses = list(dict.fromkeys(table["loss"]))
+    protocols = list(dict.fromkeys(table["protocol"]))
+    targets = list(dict.fromkeys(table["target"]))
+    replicates = int(table["replicates"].max())
+    figure, axes = plt.subplots(1, len(losses), figsize=(5.5 * len(losses), 4), squeeze=False, sharey=True)
+    x = np.arange(len(targets))
+    for ax, loss in zip(axes[0], losses):
+        for i, protocol in enumerate(protocols):
+            part = table[(table["loss"] == loss) & (table["protocol"] == protocol)].set_index("target").reindex(targets)
+            mean = part["rho"].to_numpy(dtype=float)
+            error = [mean - part["rho_min"].to_numpy(dtype=float), part["rho_max"].to_numpy(dtype=float) - mean]
+            offset = x + (i - (len(protocols) - 1) / 2) * 0.25
+            color = f"C{i}"
+            ax.errorbar(offset, mean, yerr=error, fmt="none", capsize=3, color=color)
+            agrees = part["top1_agrees"].to_numpy(dtype=float) > replicates / 2
+            agrees[targets.index("mean")] = part.loc["mean", "top1_agrees"] >= 0.8 * (len(targets) - 1)
+            ax.scatter(offset[agrees], mean[agrees], color=color, label=protocol, zorder=3)
+            ax.scatter(offset[~agrees], mean[~agrees], facecolors="white", edgecolors=color, zorder=3)
+        ax.axhline(0, color="grey", linewidth=0.5)
+        ax.set_xticks(x, targets)
+        ax.set_title(f"{LOSS_TITLES.get(loss, loss)}: per-target ρ, X left out")
+        ax.set_xlabel("new dataset X (mean: over X)")
+    axes[0][0].set_ylabel(f"ρ, mean and min–max over {replicates} seeds")
+    axes[0][0].legend(fontsize=8, title="protocol (filled: top-1 agrees)")
+    figure.tight_layout()
+    return figure

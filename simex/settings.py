@@ -10,7 +10,7 @@ import zlib
 from pathlib import Path
 from typing import Any, Mapping
 
-from simex.data.acquire import AcquisitionPlan, samples_per_class
+from simex.data.acquire import AcquisitionPlan, acquisition_per_class
 from simex.data.standin import StandinSpec
 from simex.data.variants import BackgroundSpec
 from simex.losses import SSIMWindow
@@ -42,7 +42,7 @@ def derived_seed(seed: int, *parts: object) -> int:
 
 
 def acquisition_plan(data: Mapping[str, Any], seed: int, dataset: str, download_dir: Path,
-                     mnist_raw: Path | None) -> AcquisitionPlan:
+                     mnist_raw: Path | None, mnist_test: Path | None = None) -> AcquisitionPlan:
     """The config's ``data`` section for one dataset."""
     background = data["background"]
     standin = data["emnist_standin"]
@@ -51,7 +51,7 @@ def acquisition_plan(data: Mapping[str, Any], seed: int, dataset: str, download_
         source_chain=list(data["source_chain"]),
         download_dir=download_dir,
         timeout_s=float(data["download_timeout_s"]),
-        samples_per_class=samples_per_class(dataset, int(data["samples_per_dataset"])),
+        samples_per_class=acquisition_per_class(dataset, int(data["samples_per_dataset"])),
         seed=derived_seed(seed, "acquire", dataset),
         background=BackgroundSpec(list(background["images"]), background["composite"], float(background["min_patch_std"])),
         standin=StandinSpec(
@@ -64,4 +64,5 @@ def acquisition_plan(data: Mapping[str, Any], seed: int, dataset: str, download_
             blur_sigma=tuple(standin["blur_sigma"]),
         ),
         mnist_raw=mnist_raw,
+        mnist_test=mnist_test,
     )

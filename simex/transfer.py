@@ -7,11 +7,19 @@ on X's test split, divided by B(Y)'s accuracy on Y's own test split, is the norm
 transferred accuracy of Fig. 4c. Table 1 is Spearman's ρ, per base dataset, between
 the ordering of the datasets by Δ(X|Y) (ascending) and by that accuracy (descending).
 
-Balancing: the paper balanced samples across classes and datasets. Training sets are
-cut to the smallest per-class count among the datasets (EMNIST's 26 classes leave it
-the fewest samples per class), so no dataset transfers better merely by having more
-samples. Test splits are already class-balanced; all their samples of the ten classes
-are used, which only lowers the variance of the accuracies.
+The paper leaves three choices open; a :class:`TransferProtocol` makes each explicit:
+how many samples per class of X retrain the classifier (all, or n: §3.1's "learn a new
+classifier ... from small number of samples"), whether the retrained FC layers start
+from B(Y)'s weights or afresh, and whether the first FC layer is frozen with the
+convolutions. Frozen layers are deterministic (no dropout or batch statistics), so
+:func:`transfer_on_features` runs them once per sample and trains only the layers
+above: the same optimisation as :func:`transfer_classifier`, which runs the whole
+network every step as Keras' ``fit`` does (the latency experiment times that one).
+
+Balancing: every dataset's classifier split holds the same number of samples per class
+(simex.data.acquire.classifier_split; E's ten classes included), so no dataset
+transfers better merely by having more samples. Test splits are class-balanced; all
+their samples are used.
 
 Training follows Keras' ``fit`` as the paper used it: the optimizer and learning rate
 from the config, the last ``validation_fraction`` of the training samples held out,
@@ -33,7 +41,8 @@ from torch import nn
 
 from simex.datasets import code_of, legend_lines
 from simex.models import LeNet5Classifier
-from simex.stats import rowwise_rho
+from simex.protocols import FROZEN_FC_MODULES, Frozen, TransferProtocol, protocol_from_config
+from simex.stats import ordering_rho, rowwise_rho
 from simex.training import TrainConfig, TrainResult, classifier_batch_loss, images_to_tensor, seed_everything, train
 
 log = logging.getLogger(__name__)
@@ -101,11 +110,26 @@ def classifier_data(images: np.ndarray, labels: np.ndarray, per_class: int | Non
     return balanced_subset(images, labels, per_class) if per_class is not None else (images, labels)
 
 
-def holdout(images: np.ndarray, labels: np.ndarray, fraction: float) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor] | None]:
+def subset_per_class(images: np.ndarray, labels: np.ndarray, per_class: int | None,
+                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``per_class`` random samples of each class in the split's order (None: all samples)."""
+    if per_class is None:
+        return images, labels
+    chosen = []
+    for label in np.unique(labels):
+        index = np.flatnonzero(labels == label)
+        if len(index) < per_class:
+            raise TransferError(f"class {label} has {len(index)} samples, fewer than the {per_class} asked for")
+        chosen.append(rng.choice(index, size=per_class, replace=False))
+    keep = np.sort(np.concatenate(chosen))
+    return images[keep], labels[keep]
+
+
+def holdout(inputs: torch.Tensor, labels: np.ndarray, fraction: float) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor] | None]:
     """(train, validation) tensors, the last ``fraction`` held out as Keras' validation_split does."""
     if not 0 <= fraction < 1:
         raise TransferError(f"validation_fraction must be in [0, 1), got {fraction}")
-    inputs, targets = images_to_tensor(images), torch.from_numpy(np.asarray(labels, dtype=np.int64))
+    targets = torch.from_numpy(np.asarray(labels, dtype=np.int64))
     n_validation = int(round(len(inputs) * fraction))
     if n_validation == 0:
         return (inputs, targets), None
@@ -169,7 +193,7 @@ def accuracy(model: nn.Module, images: np.ndarray, labels: np.ndarray, device: t
 
 def fit(model: LeNet5Classifier, images: np.ndarray, labels: np.ndarray, settings: StageSettings,
         device: torch.device, parameters: list[nn.Parameter] | None = None) -> TrainResult:
-    training, validation = holdout(images, labels, settings.validation_fraction)
+    training, validation = holdout(images_to_tensor(images), labels, settings.validation_fraction)
     return train(model, classifier_batch_loss, training, settings.config, device,
                  validation=validation, parameters=parameters)
 
@@ -183,32 +207,57 @@ def train_base_classifier(images: np.ndarray, labels: np.ndarray, settings: Stag
     return model.eval(), result
 
 
-def freeze_convolutions(model: LeNet5Classifier) -> list[nn.Parameter]:
-    """Stop gradients to the convolutions; returns the FC parameters left to train."""
-    for parameter in model.features.parameters():
+def frozen_and_trained(model: LeNet5Classifier, frozen: Frozen) -> tuple[nn.Sequential, nn.Sequential]:
+    """``model`` cut into the layers kept from the base and the FC layers retrained (shared modules)."""
+    cut = FROZEN_FC_MODULES[frozen]
+    return nn.Sequential(model.features, *model.classifier[:cut]), nn.Sequential(*model.classifier[cut:])
+
+
+def prepare_transfer(base: LeNet5Classifier, reinitialize_fc: bool, frozen: Frozen,
+                     seed: int) -> tuple[LeNet5Classifier, nn.Sequential, nn.Sequential]:
+    """A copy of ``base``, its frozen layers' gradients off and, if asked, fresh FC layers above them."""
+    seed_everything(seed)
+    model = copy.deepcopy(base).cpu()
+    kept, retrained = frozen_and_trained(model, frozen)
+    for parameter in kept.parameters():
         parameter.requires_grad_(False)
-    return list(model.classifier.parameters())
-
-
-def reset_fc(model: LeNet5Classifier) -> None:
-    for layer in model.classifier:
-        if isinstance(layer, nn.Linear):
-            layer.reset_parameters()
+    if reinitialize_fc:
+        for layer in retrained:
+            if isinstance(layer, nn.Linear):
+                layer.reset_parameters()
+    return model, kept, retrained
 
 
 def transfer_classifier(base: LeNet5Classifier, images: np.ndarray, labels: np.ndarray, settings: StageSettings,
-                        device: torch.device, reinitialize_fc: bool = False) -> tuple[LeNet5Classifier, TrainResult]:
-    """A copy of ``base`` with frozen convolutions and its FC layers retrained on X.
+                        device: torch.device, reinitialize_fc: bool = False, frozen: Frozen = "conv",
+                        ) -> tuple[LeNet5Classifier, TrainResult]:
+    """B(Y) retrained on X as Keras' ``fit`` would: the whole network runs at every step.
 
-    The FC layers start from the base network's weights (``reinitialize_fc``: from a
-    fresh initialisation); ``base`` itself is left untouched.
+    ``base`` itself is left untouched.
     """
-    seed_everything(settings.config.seed)
-    model = copy.deepcopy(base).cpu()
-    fc_parameters = freeze_convolutions(model)
-    if reinitialize_fc:
-        reset_fc(model)
-    result = fit(model, images, labels, settings, device, parameters=fc_parameters)
+    model, _, retrained = prepare_transfer(base, reinitialize_fc, frozen, settings.config.seed)
+    result = fit(model, images, labels, settings, device, parameters=list(retrained.parameters()))
+    return model.eval(), result
+
+
+@torch.inference_mode()
+def embed(layers: nn.Module, images: np.ndarray, device: torch.device, batch_size: int = 1024) -> torch.Tensor:
+    """The outputs of ``layers`` for every image, on the CPU."""
+    layers.eval().to(device)
+    inputs = images_to_tensor(images)
+    return torch.cat([layers(inputs[s : s + batch_size].to(device)).cpu() for s in range(0, len(inputs), batch_size)])
+
+
+def transfer_on_features(base: LeNet5Classifier, images: np.ndarray, labels: np.ndarray, settings: StageSettings,
+                         device: torch.device, protocol: TransferProtocol) -> tuple[LeNet5Classifier, TrainResult]:
+    """:func:`transfer_classifier`'s result, the frozen layers run once per sample instead of every step.
+
+    ``images`` are all the samples to retrain on (``protocol.samples_per_class`` is the
+    caller's cut).
+    """
+    model, kept, retrained = prepare_transfer(base, protocol.fc_init == "reinit", protocol.frozen, settings.config.seed)
+    training, validation = holdout(embed(kept, images, device), labels, settings.validation_fraction)
+    result = train(retrained, classifier_batch_loss, training, settings.config, device, validation=validation)
     return model.eval(), result
 
 
@@ -226,10 +275,12 @@ def stage_summary(result: TrainResult) -> dict[str, Any]:
 
 
 def transfer_all(base: LeNet5Classifier, base_code: str, targets: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
-                 section: Mapping[str, Any], seeds: Mapping[str, int], device: torch.device,
-                 reinitialize_fc: bool = False) -> dict[str, dict[str, Any]]:
+                 section: Mapping[str, Any], seeds: Mapping[str, int], subset_seeds: Mapping[str, int],
+                 protocol: TransferProtocol, device: torch.device) -> dict[str, dict[str, Any]]:
     """Transfer ``base`` to every target X: (train images, labels, test images, labels) each.
 
+    ``subset_seeds`` draws the ``protocol.samples_per_class`` samples of each X; pass the
+    same seeds for every base so that all of them retrain on the same samples of X.
     Returns per target its accuracy on X's test split and the training summary.
     """
     results = {}
@@ -237,13 +288,14 @@ def transfer_all(base: LeNet5Classifier, base_code: str, targets: Mapping[str, t
         if code == base_code:
             raise TransferError(f"base dataset {base_code} is not a transfer target")
         settings = stage_settings(section, seeds[code])
-        model, result = transfer_classifier(base, train_images, train_labels, settings, device, reinitialize_fc)
-        results[code] = {"accuracy": accuracy(model, test_images, test_labels, device), "n_train": int(len(train_images)),
+        images, labels = subset_per_class(train_images, train_labels, protocol.samples_per_class,
+                                          np.random.default_rng(subset_seeds[code]))
+        model, result = transfer_on_features(base, images, labels, settings, device, protocol)
+        results[code] = {"accuracy": accuracy(model, test_images, test_labels, device), "n_train": int(len(images)),
                          "n_test": int(len(test_images)), "training": asdict(settings.config),
                          "validation_fraction": settings.validation_fraction, **stage_summary(result)}
-        log.info("B(%s) -> %s: accuracy %.4f after %d epochs (best %d, %.2fs to best)", base_code, code,
-                 results[code]["accuracy"], results[code]["epochs_run"], results[code]["best_epoch"],
-                 results[code]["elapsed_to_best_s"])
+        log.info("%s: B(%s) -> %s: accuracy %.4f after %d epochs (best %d)", protocol.name, base_code, code,
+                 results[code]["accuracy"], results[code]["epochs_run"], results[code]["best_epoch"])
     return results
 
 
@@ -306,35 +358,181 @@ def spearman_rows(deltas: Mapping[str, pd.DataFrame], accuracy: pd.DataFrame) ->
     return frame
 
 
-def table1(rho: pd.DataFrame, paper: Mapping[str, Mapping[str, float]] = PAPER_TABLE1) -> pd.DataFrame:
-    """Ours beside the paper's per base dataset, then the mean of each row.
+def per_target_view(delta: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:
+    """§2's question, "which known dataset to transfer from", for each new dataset X.
 
-    Columns: ``<label>`` (ours, display label with provenance marker) and
-    ``<code> (paper)``, per base in ``rho``'s order, then ``mean`` and ``mean (paper)``.
+    X itself is left out (a new dataset is not in the library): over the other datasets
+    Y, ρ between the order by Δ(X|Y) (ascending) and by the raw accuracy of B(Y)
+    retrained on X (descending: what the transfer would deliver, so not normalised by
+    B(Y)'s own accuracy), and whether SimEx's first pick transfers best (ties count as
+    best). ρ is NaN when every B(Y) reaches the same accuracy on X.
     """
-    table = pd.DataFrame(index=rho.index)
-    paper_means = {}
-    for label in rho.columns:
-        code = code_of(label)
-        table[label] = rho[label]
-        table[f"{code} (paper)"] = [paper.get(loss, {}).get(code, np.nan) for loss in rho.index]
-    table["mean"] = rho.mean(axis=1)
-    for loss in rho.index:
-        values = [paper.get(loss, {}).get(code_of(label), np.nan) for label in rho.columns]
-        paper_means[loss] = float(np.mean(values))
-    table["mean (paper)"] = pd.Series(paper_means)
-    table.index.name = "loss"
-    return table
+    accuracy = align(delta, raw)
+    rows = {}
+    for target in delta.columns:
+        others = [y for y in delta.index if y != target]
+        losses, accuracies = delta.loc[others, target], accuracy.loc[others, target]
+        pick = losses.idxmin()
+        constant = accuracies.nunique() < 2
+        rows[target] = {
+            "rho": np.nan if constant else ordering_rho(losses.to_numpy(), "ascending", accuracies.to_numpy(), "descending"),
+            "top1_agrees": bool(accuracies[pick] >= accuracies.max()),
+            "simex_pick": pick,
+            "best_base": accuracies.idxmax(),
+        }
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "new dataset X"
+    return frame
 
 
-def table1_markdown(table: pd.DataFrame) -> str:
-    """Table 1 for the README: one row per loss; ours beside the paper's per base dataset."""
-    lines = ["| Base dataset | " + " | ".join(table.columns) + " |", "|---|" + "---:|" * table.shape[1]]
-    for loss, row in table.iterrows():
-        lines.append(f"| ρ, SimEx {LOSS_NAMES.get(loss, loss)} | " + " | ".join(_fmt(v) for v in row) + " |")
+def variance_shares(raw: pd.DataFrame) -> dict[str, float]:
+    """How much of the off-diagonal accuracies' variance the source B(Y) and the target X explain.
+
+    Two-way additive least-squares fit acc(Y→X) ≈ μ + s_Y + t_X over the transfers Y ≠ X;
+    each share is the sum of squares of one fitted component over the 20 transfers
+    (``source``: s_Y, ``target``: t_X, ``residual``: what the additive fit leaves, the
+    interaction) divided by the total. With the diagonal missing the two effects are
+    almost but not exactly orthogonal, so the shares sum to about 1. A baseline that
+    measures similarity has a large source share (and residual: which source suits which
+    target); one that measures how hard each target is has a large target share.
+    """
+    values = raw.to_numpy(dtype=float)
+    n = len(values)
+    if values.shape != (n, n) or n < 3:
+        raise TransferError(f"need a square accuracy matrix of 3+ datasets, got {values.shape}")
+    sources, targets = np.nonzero(~np.eye(n, dtype=bool))
+    y = values[sources, targets]
+    total = float(((y - y.mean()) ** 2).sum())
+    if total == 0:
+        return {"source": np.nan, "target": np.nan, "residual": np.nan}
+    design = np.column_stack([np.ones_like(y), np.eye(n)[sources], np.eye(n)[targets]])
+    coefficients = np.linalg.lstsq(design, y, rcond=None)[0]
+    components = {"source": coefficients[1 : n + 1][sources], "target": coefficients[n + 1 :][targets],
+                  "residual": y - design @ coefficients}
+    return {name: float(((part - part.mean()) ** 2).sum()) / total for name, part in components.items()}
+
+
+def over_replicates(values: Sequence[float]) -> dict[str, float]:
+    """Mean and range (min–max) over seed replicates; NaNs (undefined ρ) left out and counted."""
+    array = np.asarray(values, dtype=float)
+    finite = array[np.isfinite(array)]
+    if len(finite) == 0:
+        return {"mean": np.nan, "min": np.nan, "max": np.nan, "n": 0}
+    return {"mean": float(finite.mean()), "min": float(finite.min()), "max": float(finite.max()), "n": int(len(finite))}
+
+
+def replicate_matrices(records: Sequence[Mapping[str, Any]], protocol: str) -> list[pd.DataFrame]:
+    """Raw accuracy matrices of one protocol, one per seed replicate's transfer record."""
+    matrices = []
+    for record in records:
+        if protocol not in record["protocols"]:
+            raise TransferError(f"seed {record.get('seed')}: no transfers under protocol {protocol!r}")
+        matrices.append(accuracy_matrix(record["protocols"][protocol]["bases"], record["labels"]))
+    return matrices
+
+
+def mean_matrix(matrices: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    mean = sum(matrices[1:], matrices[0]) / len(matrices)
+    mean.index.name, mean.columns.name = matrices[0].index.name, matrices[0].columns.name
+    return mean
+
+
+def table1(deltas: Mapping[str, pd.DataFrame], raws: Mapping[str, Sequence[pd.DataFrame]],
+           paper: Mapping[str, Mapping[str, float]] = PAPER_TABLE1) -> pd.DataFrame:
+    """Table 1 per protocol (reading), loss and base dataset, over seed replicates, beside the paper's.
+
+    ``raws``: per protocol, one raw accuracy matrix per replicate. Long form: one row per
+    (protocol, loss, base) with ρ's mean, min and max over replicates and the paper's ρ;
+    base ``mean`` is the mean over bases (per replicate, then over replicates).
+    """
+    rows = []
+    for protocol, matrices in raws.items():
+        rhos = [spearman_rows(deltas, normalised_accuracy(raw)) for raw in matrices]
+        for loss in deltas:
+            per_replicate = pd.DataFrame([rho.loc[loss] for rho in rhos])
+            per_replicate["mean"] = per_replicate.mean(axis=1)
+            for label in per_replicate.columns:
+                code = "mean" if label == "mean" else code_of(label)
+                paper_value = (float(np.mean(list(paper[loss].values()))) if code == "mean" else paper[loss].get(code, np.nan)) \
+                    if loss in paper else np.nan
+                rows.append({"protocol": protocol, "loss": loss, "base": label, **_summary(per_replicate[label]),
+                             "paper": paper_value})
+    return pd.DataFrame(rows)
+
+
+def _summary(values: pd.Series) -> dict[str, float]:
+    summary = over_replicates(values.to_numpy())
+    return {"rho": summary["mean"], "rho_min": summary["min"], "rho_max": summary["max"], "replicates": len(values)}
+
+
+def table1_markdown(table: pd.DataFrame, protocols: Mapping[str, str]) -> str:
+    """Table 1 for the README: per protocol and loss, ours (mean [min, max] over seeds) beside the paper's."""
+    bases = list(dict.fromkeys(table["base"]))
+    header = "| Protocol | ρ, SimEx | " + " | ".join(f"{b} | {'mean' if b == 'mean' else code_of(b)} (paper)" for b in bases) + " |"
+    lines = [header, "|---|---|" + "---:|" * (2 * len(bases))]
+    for (protocol, loss), part in table.groupby(["protocol", "loss"], sort=False):
+        part = part.set_index("base")
+        cells = [f"{_ranged(part.loc[b])} | {_fmt(part.loc[b, 'paper'])}" for b in bases]
+        lines.append(f"| {protocol} | {LOSS_NAMES.get(loss, loss)} | " + " | ".join(cells) + " |")
+    replicates = int(table["replicates"].max())
     title = "Table 1: Spearman's ρ between SimEx-predicted orders (Δ ascending) and retrained accuracy orders"
-    notes = legend_lines(table.columns)
-    return "\n".join([title, "", *lines, *([""] + notes if notes else [])]) + "\n"
+    notes = [f"Ours: mean [min, max] over {replicates} seed replicates of the transfer baseline (the autoencoders "
+             "are not replicated). Protocols: " + "; ".join(f"{name}: {text}" for name, text in protocols.items()) + ".",
+             *legend_lines(bases)]
+    return "\n".join([title, "", *lines, "", *notes]) + "\n"
+
+
+def _ranged(row: pd.Series) -> str:
+    if pd.isna(row["rho"]):
+        return "–"
+    return f"{row['rho']:.2f} [{row['rho_min']:.2f}, {row['rho_max']:.2f}]"
+
+
+def per_target_table(deltas: Mapping[str, pd.DataFrame], raws: Mapping[str, Sequence[pd.DataFrame]]) -> pd.DataFrame:
+    """The per-target view (:func:`per_target_view`) per protocol, loss and new dataset X, over replicates.
+
+    Per row: ρ's mean, min and max over replicates; in how many replicates SimEx's first
+    pick transfers best; SimEx's pick and the base that transferred best most often.
+    Row X = ``mean`` summarises the targets: mean ρ over them, and the top-1 agreements
+    out of the targets (mean, min and max over replicates).
+    """
+    rows = []
+    for protocol, matrices in raws.items():
+        for loss, delta in deltas.items():
+            views = [per_target_view(delta, raw) for raw in matrices]
+            for target in delta.columns:
+                best = pd.Series([view.loc[target, "best_base"] for view in views]).mode().iloc[0]
+                rows.append({"protocol": protocol, "loss": loss, "target": target,
+                             **_summary(pd.Series([view.loc[target, "rho"] for view in views])),
+                             "top1_agrees": int(sum(view.loc[target, "top1_agrees"] for view in views)),
+                             "simex_pick": views[0].loc[target, "simex_pick"], "best_base": best})
+            agreements = over_replicates([view["top1_agrees"].sum() for view in views])
+            rows.append({"protocol": protocol, "loss": loss, "target": "mean",
+                         **_summary(pd.Series([view["rho"].mean() for view in views])),
+                         "top1_agrees": agreements["mean"], "top1_min": agreements["min"], "top1_max": agreements["max"],
+                         "simex_pick": "", "best_base": ""})
+    return pd.DataFrame(rows)
+
+
+def per_target_markdown(table: pd.DataFrame) -> str:
+    """The per-target view for the README: per protocol and loss, one column per new dataset X."""
+    targets = [t for t in dict.fromkeys(table["target"]) if t != "mean"]
+    replicates = int(table["replicates"].max())
+    header = "| Protocol | SimEx | " + " | ".join(targets) + " | mean ρ | top-1 agrees (of " + str(len(targets)) + ") |"
+    lines = [header, "|---|---|" + "---:|" * (len(targets) + 2)]
+    for (protocol, loss), part in table.groupby(["protocol", "loss"], sort=False):
+        part = part.set_index("target")
+        cells = [f"{_ranged(part.loc[t])}; {part.loc[t, 'simex_pick']}→{part.loc[t, 'best_base']} "
+                 f"({int(part.loc[t, 'top1_agrees'])}/{replicates})" for t in targets]
+        summary = part.loc["mean"]
+        lines.append(f"| {protocol} | {LOSS_NAMES.get(loss, loss)} | " + " | ".join(cells) + f" | {_ranged(summary)} | "
+                     f"{summary['top1_agrees']:.1f} [{summary['top1_min']:.0f}, {summary['top1_max']:.0f}] |")
+    title = "Which known dataset to transfer from: per new dataset X (X left out of the library)"
+    notes = [f"Per X: ρ between Δ(X|Y) and B(Y)'s raw accuracy retrained on X over the four other Y, mean [min, max] "
+             f"over {replicates} seed replicates; then SimEx's pick → the base that transferred best (most often), and "
+             f"in how many replicates they agree. Last columns: mean ρ over X, and the targets whose top-1 agrees "
+             f"(mean [min, max] over replicates).", *legend_lines(targets)]
+    return "\n".join([title, "", *lines, "", *notes]) + "\n"
 
 
 def matrix_markdown(frame: pd.DataFrame, title: str, value_format: str = "{:.3f}") -> str:

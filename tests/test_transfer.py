@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,7 +9,8 @@ import torch
 
 from simex.artifacts import load_classifier, save_classifier
 from simex.models import LeNet5Classifier
-from simex.training import TrainConfig
+from simex.protocols import ProtocolError, TransferProtocol, protocol_from_config, protocol_grid
+from simex.training import TrainConfig, images_to_tensor
 from simex.transfer import (
     ARCHITECTURE,
     BASE_CLASSIFIER,
@@ -27,13 +26,19 @@ from simex.transfer import (
     normalised_accuracy,
     normalized_delta,
     paper_order_note,
+    per_target_markdown,
+    per_target_table,
+    per_target_view,
     spearman_rows,
     stage_summary,
+    subset_per_class,
     table1,
     table1_markdown,
     train_base_classifier,
     transfer_all,
     transfer_classifier,
+    transfer_on_features,
+    variance_shares,
 )
 
 LABELS = {"M": "M", "E": "E*", "R": "R†", "B": "B†", "F": "F"}
@@ -93,12 +98,38 @@ def test_balancing_names_the_problem_when_a_class_is_missing():
 
 def test_holdout_keeps_the_last_fraction_for_validation_like_keras():
     images, labels = class_images(20, 10, seed=4)
-    (train_x, train_y), (val_x, val_y) = holdout(images, labels, 0.25)
+    inputs = images_to_tensor(images)
+    (train_x, train_y), (val_x, val_y) = holdout(inputs, labels, 0.25)
     assert len(train_x) == 15 and len(val_x) == 5
     assert torch.equal(val_y, torch.from_numpy(labels[15:]))
-    assert holdout(images, labels, 0.0)[1] is None
+    assert holdout(inputs, labels, 0.0)[1] is None
     with pytest.raises(TransferError, match="validation_fraction"):
-        holdout(images, labels, 1.0)
+        holdout(inputs, labels, 1.0)
+
+
+def test_n_samples_per_class_are_drawn_from_every_class_and_the_draw_is_seeded():
+    images, labels = class_images(200, 10, seed=13)
+    cut_images, cut_labels = subset_per_class(images, labels, 4, np.random.default_rng(0))
+    assert np.bincount(cut_labels).tolist() == [4] * 10
+    again, _ = subset_per_class(images, labels, 4, np.random.default_rng(0))
+    assert np.array_equal(cut_images, again)
+    other, _ = subset_per_class(images, labels, 4, np.random.default_rng(1))
+    assert not np.array_equal(cut_images, other)
+    assert subset_per_class(images, labels, None, np.random.default_rng(0))[0] is images
+    with pytest.raises(TransferError, match="fewer than"):
+        subset_per_class(images, labels, 21, np.random.default_rng(0))
+
+
+def test_protocols_from_config_are_named_validated_and_crossed():
+    assert protocol_from_config({"samples_per_class": "all", "fc_init": "base", "frozen": "conv"}) == \
+        TransferProtocol(None, "base", "conv")
+    assert TransferProtocol(10, "reinit", "conv+fc1").name == "n10-reinit-conv+fc1"
+    grid = protocol_grid({"samples_per_class": ["all", 10], "fc_init": ["base", "reinit"], "frozen": ["conv"]})
+    assert sorted(grid) == ["all-base-conv", "all-reinit-conv", "n10-base-conv", "n10-reinit-conv"]
+    with pytest.raises(ProtocolError, match="frozen"):
+        TransferProtocol(None, "base", "fc")
+    with pytest.raises(ProtocolError, match="non-empty"):
+        protocol_grid({"samples_per_class": [], "fc_init": ["base"], "frozen": ["conv"]})
 
 
 # --- training and freezing -------------------------------------------------------------
@@ -122,12 +153,35 @@ def test_transfer_freezes_the_convolutions_bit_for_bit_and_retrains_fc():
     assert all(p.requires_grad for p in base.parameters())
 
 
-def test_transfer_from_fresh_fc_still_keeps_the_convolutions():
+def test_reinitialised_fc_differs_from_the_base_and_frozen_layers_stay_the_bases():
     images, labels = class_images(60, 10, seed=7)
-    base = LeNet5Classifier()
-    model, _ = transfer_classifier(base, images, labels, settings(epochs=1), CPU, reinitialize_fc=True)
-    for name, value in model.features.state_dict().items():
-        assert torch.equal(value, base.features.state_dict()[name]), name
+    base, _ = train_base_classifier(images, labels, settings(epochs=1), CPU)
+    for frozen, kept in (("conv", []), ("conv+fc1", ["0.weight", "0.bias"])):
+        protocol = TransferProtocol(None, "reinit", frozen)
+        # one step at a negligible rate: what is left is the initialisation itself
+        tiny = StageSettings(TrainConfig("sgd", 1e-12, 1, 16, 0, steps=1), 0.0)
+        model, _ = transfer_on_features(base, images, labels, tiny, CPU, protocol)
+        for name, value in model.features.state_dict().items():
+            assert torch.equal(value, base.features.state_dict()[name]), name
+        for name, value in model.classifier.state_dict().items():
+            same = torch.allclose(value, base.classifier.state_dict()[name])
+            assert same == (name in kept), (frozen, name)
+
+
+def test_transfer_on_features_equals_running_the_whole_network_every_step():
+    images, labels = class_images(120, 10, seed=14)
+    base, _ = train_base_classifier(images, labels, settings(epochs=1), CPU)
+    other_images, other_labels = class_images(120, 10, seed=15)
+    stage = settings(epochs=3, seed=4, patience=2)
+    for fc_init in ("base", "reinit"):
+        for frozen in ("conv", "conv+fc1"):
+            plain, plain_result = transfer_classifier(base, other_images, other_labels, stage, CPU,
+                                                      fc_init == "reinit", frozen)
+            fast, fast_result = transfer_on_features(base, other_images, other_labels, stage, CPU,
+                                                     TransferProtocol(None, fc_init, frozen))
+            for name, value in plain.state_dict().items():
+                assert torch.allclose(value, fast.state_dict()[name], atol=1e-6), (fc_init, frozen, name)
+            assert [r.val_loss for r in plain_result.history] == pytest.approx([r.val_loss for r in fast_result.history])
 
 
 def test_a_learnable_task_is_learned_and_early_stopping_is_summarised():
@@ -141,17 +195,20 @@ def test_a_learnable_task_is_learned_and_early_stopping_is_summarised():
     assert summary["elapsed_to_best_s"] <= summary["elapsed_total_s"]
 
 
-def test_transfer_all_reports_each_target_and_rejects_the_base_itself():
+def test_transfer_all_respects_n_per_class_and_rejects_the_base_itself():
     images, labels = class_images(60, 10, seed=10)
     base = LeNet5Classifier()
     data = (images, labels, images[:20], labels[:20])
     section = {"optimizer": "rmsprop", "lr": 1e-3, "epochs": 1, "batch_size": 16, "patience": 0,
                "validation_fraction": 0.0, "steps": None}  # a validated config section
-    results = transfer_all(base, "M", {"E": data, "F": data}, section, {"E": 1, "F": 2}, CPU)
+    every = TransferProtocol(None, "base", "conv")
+    results = transfer_all(base, "M", {"E": data, "F": data}, section, {"E": 1, "F": 2}, {"E": 0, "F": 0}, every, CPU)
     assert set(results) == {"E", "F"}
     assert all(0 <= r["accuracy"] <= 1 and r["n_train"] == 60 and r["n_test"] == 20 for r in results.values())
+    few = transfer_all(base, "M", {"E": data}, section, {"E": 1}, {"E": 0}, TransferProtocol(3, "base", "conv"), CPU)
+    assert few["E"]["n_train"] == 30
     with pytest.raises(TransferError, match="not a transfer target"):
-        transfer_all(base, "M", {"M": data}, section, {"M": 1}, CPU)
+        transfer_all(base, "M", {"M": data}, section, {"M": 1}, {"M": 0}, every, CPU)
 
 
 def test_classifier_round_trip_and_a_wrong_file_is_named(tmp_path):
@@ -204,9 +261,6 @@ def test_rho_of_an_ordering_against_itself_is_one_and_against_its_reverse_minus_
     rho = spearman_rows({"mse": delta, "issim": delta}, same)
     assert np.allclose(rho.to_numpy(), 1.0)
     assert np.allclose(spearman_rows({"mse": delta}, reverse).to_numpy(), -1.0)
-    table = table1(rho)
-    assert list(table.index) == ["mse", "issim"]
-    assert table.loc["mse", "mean"] == pytest.approx(1.0)
 
 
 def test_accuracy_is_aligned_to_the_delta_tables_labels_before_ranking():
@@ -219,20 +273,53 @@ def test_accuracy_is_aligned_to_the_delta_tables_labels_before_ranking():
         spearman_rows({"mse": delta}, accuracy_frame.drop(columns="F"))
 
 
-def test_table1_shows_the_papers_values_beside_ours_and_row_means():
-    rho = pd.DataFrame({label: [0.5, 1.0] for label in LABELS.values()}, index=["mse", "issim"])
-    table = table1(rho)
-    assert list(table.columns) == ["M", "M (paper)", "E*", "E (paper)", "R†", "R (paper)", "B†", "B (paper)",
-                                   "F", "F (paper)", "mean", "mean (paper)"]
-    for loss in ("mse", "issim"):
-        for code, value in PAPER_TABLE1[loss].items():
-            assert table.loc[loss, f"{code} (paper)"] == value
-    assert table.loc["mse", "mean (paper)"] == pytest.approx(0.84)
-    assert table.loc["issim", "mean (paper)"] == pytest.approx(0.92)
-    assert table.loc["mse", "mean"] == pytest.approx(0.5)
-    markdown = table1_markdown(table)
-    assert "| ρ, SimEx iSSIM | 1.00 | 0.90 | 1.00 | 1.00 |" in markdown
+def test_table1_over_replicates_shows_mean_range_and_the_papers_values():
+    rng = np.random.default_rng(16)
+    delta = square(rng.uniform(0.01, 0.2, size=(5, 5)).tolist())
+    same = square((1.0 - delta).to_numpy().tolist(), "retrained on X")
+    reverse = square(delta.to_numpy().tolist(), "retrained on X")
+    table = table1({"mse": delta, "issim": delta}, {"literal": [same, reverse], "adopted": [same, same, same]})
+    row = table.set_index(["protocol", "loss", "base"])
+    assert row.loc[("literal", "mse", "M"), ["rho", "rho_min", "rho_max"]].tolist() == pytest.approx([0.0, -1.0, 1.0])
+    assert row.loc[("adopted", "issim", "mean"), "rho"] == pytest.approx(1.0)
+    assert row.loc[("adopted", "issim", "mean"), "replicates"] == 3
+    assert row.loc[("adopted", "mse", "mean"), "paper"] == pytest.approx(0.84)
+    assert row.loc[("adopted", "issim", "mean"), "paper"] == pytest.approx(0.92)
+    assert row.loc[("adopted", "mse", "B†"), "paper"] == PAPER_TABLE1["mse"]["B"]
+    markdown = table1_markdown(table, {"literal": "all-base-conv", "adopted": "n10-base-conv"})
+    assert "| adopted | iSSIM | 1.00 [1.00, 1.00] | 0.90 |" in markdown
     assert "synthetic stand-in" in markdown and "regenerated" in markdown
+
+
+def test_per_target_view_leaves_x_out_and_checks_the_top1_pick():
+    delta = square([[0.0, 1, 2, 3, 4], [1, 0.0, 1, 2, 3], [2, 1, 0.0, 1, 2], [3, 2, 1, 0.0, 1], [4, 3, 2, 1, 0.0]])
+    # accuracy ordered like Δ, except the diagonal, which must not matter
+    raw = square((10 - delta).to_numpy().tolist(), "retrained on X")
+    for i in range(5):
+        raw.iloc[i, i] = -100.0
+    view = per_target_view(delta, raw)
+    assert view["rho"].tolist() == pytest.approx([1.0] * 5)
+    assert view["top1_agrees"].all() and view.loc["M", "simex_pick"] == "E*"
+    swapped = raw.copy()
+    swapped.loc["E*", "M"], swapped.loc["R†", "M"] = raw.loc["R†", "M"], raw.loc["E*", "M"]
+    view = per_target_view(delta, swapped)
+    assert not view.loc["M", "top1_agrees"] and view.loc["M", "best_base"] == "R†"
+    assert view.loc["M", "rho"] == pytest.approx(0.8)
+    table = per_target_table({"mse": delta}, {"adopted": [raw, swapped]})
+    summary = table.set_index("target").loc["mean"]
+    assert summary["top1_agrees"] == pytest.approx(4.5) and summary["top1_min"] == 4 and summary["top1_max"] == 5
+    assert "top-1 agrees (of 5)" in per_target_markdown(table)
+
+
+def test_variance_shares_tell_a_source_effect_from_a_target_effect():
+    rng = np.random.default_rng(17)
+    effect = rng.uniform(0, 1, size=5)
+    by_source = square(np.repeat(effect[:, None], 5, axis=1).tolist())
+    by_target = square(np.repeat(effect[None, :], 5, axis=0).tolist())
+    assert variance_shares(by_source) == pytest.approx({"source": 1.0, "target": 0.0, "residual": 0.0}, abs=1e-9)
+    assert variance_shares(by_target) == pytest.approx({"source": 0.0, "target": 1.0, "residual": 0.0}, abs=1e-9)
+    mixed = variance_shares(square(rng.uniform(0, 1, size=(5, 5)).tolist()))
+    assert sum(mixed.values()) == pytest.approx(1.0, abs=0.15)
 
 
 def test_delta_is_normalised_by_the_mean_l2_norm_of_the_reference_dataset():
@@ -252,16 +339,19 @@ def test_delta_is_normalised_by_the_mean_l2_norm_of_the_reference_dataset():
 @pytest.mark.e2e
 def test_tiny_run_table1_and_transfer_matrix(tiny_run):
     tables = tiny_run / "results" / "tables"
-    table = pd.read_csv(tables / "table1_spearman.csv", index_col=0)
-    assert list(table.index) == ["mse", "issim"]
-    ours = table[[c for c in table.columns if not c.endswith("(paper)") and c != "mean"]]
-    assert ours.shape == (2, 5) and "E*" in ours.columns  # the stand-in is marked
-    assert all(math.isfinite(v) and -1 <= v <= 1 for v in ours.to_numpy().ravel())  # ten finite ρ
-    for loss in ("mse", "issim"):
-        for code, value in PAPER_TABLE1[loss].items():
-            assert table.loc[loss, f"{code} (paper)"] == value
+    table = pd.read_csv(tables / "table1_spearman.csv")
+    assert set(table["protocol"]) == {"literal", "adopted"} and set(table["loss"]) == {"mse", "issim"}
+    ours = table[table["base"] != "mean"]
+    assert len(ours) == 2 * 2 * 5 and "E*" in set(ours["base"])  # the stand-in is marked
+    assert ((ours["rho_min"] <= ours["rho"]) & (ours["rho"] <= ours["rho_max"])).all()
+    assert set(table["replicates"]) == {3}
+    for _, row in ours.iterrows():
+        assert row["paper"] == PAPER_TABLE1[row["loss"]][row["base"].rstrip("*†")]
+    per_target = pd.read_csv(tables / "table1_per_target.csv")
+    assert len(per_target) == 2 * 2 * 6  # protocols x losses x (five targets + mean)
     accuracy_frame = pd.read_csv(tables / "transfer_accuracy.csv", index_col=0)
     assert accuracy_frame.shape == (5, 5) and np.allclose(np.diag(accuracy_frame), 1.0)
     assert "E*" in (tables / "table1_spearman.md").read_text()
     assert pd.read_csv(tables / "delta_dataset_normalized.csv", index_col=0).shape == (5, 5)
     assert (tiny_run / "results" / "figures" / "fig4_inter_dataset.png").stat().st_size > 10_000
+    assert (tiny_run / "results" / "figures" / "table1_per_target.png").stat().st_size > 10_000

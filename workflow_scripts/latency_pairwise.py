@@ -26,7 +26,7 @@ record = pairwise_latency(
     autoencoders, base, images, labels, optimizer_settings(section["transfer"]), classifier["transfer"],
     int(section["max_epochs"]), int(section["repeats"]),
     lambda name, repeat: derived_seed(seed, "latency", name, repeat), ssim_window(sm.params.ssim), device,
-    int(section["batch_size"]), classifier["reinitialize_fc"])
+    int(section["batch_size"]))  # TL-k: §5.1 as written (FC layers retrained from B(Y)'s weights)
 peak = max(peak_before, matmul_peak_gflops(device, peak_size, peak_reps))
 record.update({
     "reference": reference_provenance["label"], "unknown": unknown_provenance["label"],

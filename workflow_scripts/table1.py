@@ -1,22 +1,28 @@
-# Fig. 4c's normalised accuracy matrix and Table 1 (ρ per base dataset and loss, paper beside ours).
-from pathlib import Path
-
-from simex.artifacts import read_json, write_csv, write_text
-from simex.datasets import labels_from_provenance
+# Table 1 under both readings of §5.1 (ρ per base dataset and loss, over seed replicates, paper
+# beside ours), the per-target view (X left out) with its figure, and Fig. 4c's matrix.
+from simex.artifacts import read_json, save_figure, write_csv, write_text
 from simex.jobs import start_job
+from simex.plots import per_target_figure
+from simex.protocols import protocol_from_config
 from simex.similarity import read_matrix
-from simex.transfer import accuracy_matrix, normalised_accuracy, spearman_rows, table1, table1_markdown
+from simex.transfer import (mean_matrix, normalised_accuracy, per_target_markdown, per_target_table, replicate_matrices,
+                            table1, table1_markdown)
 
 sm = snakemake  # noqa: F821
 log = start_job(sm)
-datasets = sm.params.datasets
-labels = labels_from_provenance(dict(zip(datasets, map(Path, sm.input.provenance))))
-raw = accuracy_matrix({code: read_json(path) for code, path in zip(datasets, sm.input.records)}, labels)
-normalised = normalised_accuracy(raw)
+records = [read_json(path) for path in sm.input.records]
+protocols = records[0]["protocols"]
+raws = {name: replicate_matrices(records, name) for name in protocols}
 deltas = {loss: read_matrix(path) for loss, path in zip(sm.params.losses, sm.input.deltas)}
-table = table1(spearman_rows(deltas, normalised))
-write_csv(sm.output.raw, raw, float_format="%.6g")
-write_csv(sm.output.accuracy, normalised, float_format="%.6g")
-write_csv(sm.output.table, table, float_format="%.4g")
-write_text(sm.output.markdown, table1_markdown(table))
-log.info("Table 1:\n%s", table.to_string())
+headline = mean_matrix(raws[sm.params.headline])
+write_csv(sm.output.raw, headline, float_format="%.6g")
+write_csv(sm.output.accuracy, normalised_accuracy(headline), float_format="%.6g")
+table = table1(deltas, raws)
+names = {name: protocol_from_config(entry["protocol"]).name for name, entry in protocols.items()}
+write_csv(sm.output.table, table, index=False, float_format="%.4g")
+write_text(sm.output.markdown, table1_markdown(table, names))
+per_target = per_target_table(deltas, raws)
+write_csv(sm.output.per_target, per_target, index=False, float_format="%.4g")
+write_text(sm.output.per_target_markdown, per_target_markdown(per_target))
+save_figure(sm.output.figure, per_target_figure(per_target))
+log.info("Table 1:\n%s\nper target:\n%s", table.to_string(), per_target.to_string())

@@ -1,4 +1,4 @@
-# B(Y): a LeNet-5 classifier trained from scratch on ten classes of one dataset (§5.1).
+# B(Y) for every dataset Y: LeNet-5 trained from scratch on Y's ten classes (§5.1), one seed replicate.
 from dataclasses import asdict
 
 from simex.artifacts import read_json, save_classifier
@@ -10,19 +10,22 @@ from simex.transfer import (ARCHITECTURE, N_CLASSES, accuracy, load_classifier_s
 sm = snakemake  # noqa: F821
 log = start_job(sm)
 device = job_device(sm)
-dataset, section = sm.wildcards.dataset, sm.params.classifier
-per_class = training_per_class(dict(zip(sm.params.datasets, sm.input.all_train)), section["balance"])
-train_images, train_labels = load_classifier_split(sm.input.train, per_class)
-test_images, test_labels = load_classifier_split(sm.input.test)
-settings = stage_settings(section["base"], derived_seed(sm.params.seed, "clf", "base", dataset))
-model, result = train_base_classifier(train_images, train_labels, settings, device)
-base_accuracy = accuracy(model, test_images, test_labels, device)
-provenance = read_json(sm.input.provenance)
-log.info("B(%s): accuracy %.4f on %d test samples (%d training samples)", provenance["label"], base_accuracy,
-         len(test_images), len(train_images))
-save_classifier(sm.output.model, ARCHITECTURE, model, range(N_CLASSES), {
-    "dataset": dataset, "label": provenance["label"], "provenance": provenance["provenance"],
-    "source": provenance["source"], "accuracy": base_accuracy, "n_train": int(len(train_images)),
-    "n_test": int(len(test_images)), "per_class": per_class, "training": asdict(settings.config),
-    "validation_fraction": settings.validation_fraction, **stage_summary(result), "device": str(device),
-})
+section, datasets = sm.params.classifier, sm.params.datasets
+per_class = training_per_class(dict(zip(datasets, sm.input.train)), section["balance"])
+for dataset, train, test, provenance_path, destination in zip(datasets, sm.input.train, sm.input.test,
+                                                              sm.input.provenance, sm.output.models):
+    train_images, train_labels = load_classifier_split(train, per_class)
+    test_images, test_labels = load_classifier_split(test)
+    settings = stage_settings(section["base"], derived_seed(sm.params.seed, "clf", "base", dataset))
+    model, result = train_base_classifier(train_images, train_labels, settings, device)
+    base_accuracy = accuracy(model, test_images, test_labels, device)
+    provenance = read_json(provenance_path)
+    log.info("B(%s): accuracy %.4f on %d test samples (%d training samples)", provenance["label"], base_accuracy,
+             len(test_images), len(train_images))
+    save_classifier(destination, ARCHITECTURE, model, range(N_CLASSES), {
+        "dataset": dataset, "label": provenance["label"], "provenance": provenance["provenance"],
+        "source": provenance["source"], "accuracy": base_accuracy, "n_train": int(len(train_images)),
+        "n_test": int(len(test_images)), "per_class": per_class, "seed": sm.params.seed,
+        "training": asdict(settings.config), "validation_fraction": settings.validation_fraction,
+        **stage_summary(result), "device": str(device),
+    })

@@ -1,27 +1,35 @@
-# B(Y) -> X for every other dataset X: convolutions frozen, FC layers retrained (§5.1).
+# B(Y) -> X for every base Y, target X != Y and transfer protocol (§5.1), one seed replicate.
 from pathlib import Path
 
 from simex.artifacts import load_classifier, write_json
 from simex.datasets import labels_from_provenance
 from simex.jobs import job_device, start_job
+from simex.protocols import protocol_from_config
 from simex.settings import derived_seed
 from simex.transfer import BASE_CLASSIFIER, TransferError, load_classifier_split, training_per_class, transfer_all
 
 sm = snakemake  # noqa: F821
 start_job(sm)
 device = job_device(sm)
-base_code, section, datasets = sm.wildcards.dataset, sm.params.classifier, sm.params.datasets
+section, datasets, seed = sm.params.classifier, sm.params.datasets, sm.params.seed
 labels = labels_from_provenance(dict(zip(datasets, map(Path, sm.input.provenance))))
-base, _, metadata = load_classifier(sm.input.model, BASE_CLASSIFIER, TransferError, device)
 per_class = training_per_class(dict(zip(datasets, sm.input.train)), section["balance"])
-targets = {code: (*load_classifier_split(train, per_class), *load_classifier_split(test))
-           for code, train, test in zip(datasets, sm.input.train, sm.input.test) if code != base_code}
-seeds = {code: derived_seed(sm.params.seed, "clf", "transfer", base_code, code) for code in targets}
-results = transfer_all(base, base_code, targets, section["transfer"], seeds, device, section["reinitialize_fc"])
-for code, result in results.items():
-    result["label"] = labels[code]
-write_json(sm.output.record, {
-    "base": base_code, "label": labels[base_code], "base_accuracy": metadata["accuracy"],
-    "base_training": {k: metadata[k] for k in ("epochs_run", "best_epoch", "elapsed_to_best_s", "training")},
-    "per_class": per_class, "reinitialize_fc": section["reinitialize_fc"], "targets": results, "device": str(device),
-})
+data = {code: (*load_classifier_split(train, per_class), *load_classifier_split(test))
+        for code, train, test in zip(datasets, sm.input.train, sm.input.test)}
+bases = {code: load_classifier(path, BASE_CLASSIFIER, TransferError, device) for code, path in zip(datasets, sm.input.models)}
+# every base retrains on the same samples of X: the subset's seed depends on X only
+subset_seeds = {code: derived_seed(seed, "clf", "subset", code) for code in datasets}
+protocols = {}
+for name, settings in sm.params.protocols.items():
+    protocol = protocol_from_config(settings)
+    records = {}
+    for base_code, (base, _, metadata) in bases.items():
+        targets = {code: split for code, split in data.items() if code != base_code}
+        seeds = {code: derived_seed(seed, "clf", "transfer", base_code, code) for code in targets}
+        results = transfer_all(base, base_code, targets, section["transfer"], seeds, subset_seeds, protocol, device)
+        for code, result in results.items():
+            result["label"] = labels[code]
+        records[base_code] = {"label": labels[base_code], "base_accuracy": metadata["accuracy"], "targets": results}
+    protocols[name] = {"protocol": settings, "bases": records}
+write_json(sm.output.record, {"seed": seed, "per_class": per_class, "labels": labels, "protocols": protocols,
+                              "device": str(device)})

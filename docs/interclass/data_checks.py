@@ -17,7 +17,7 @@ import yaml
 from snakemake.utils import validate
 
 from simex.artifacts import read_json
-from simex.data.acquire import load_split, regeneration_sources
+from simex.data.acquire import load_raw, load_split, regeneration_sources
 from simex.settings import acquisition_plan
 
 HERE = Path(__file__).parent
@@ -43,8 +43,8 @@ keys = list(stats["M"])
 lines += ["| dataset | " + " | ".join(keys) + " |", "|---|" + "---:|" * len(keys)]
 lines += [f"| {code} | " + " | ".join(f"{v:.3f}" for v in values.values()) + " |" for code, values in stats.items()]
 
-raw = np.load("results/data/M/raw.npz")
-raw_images, raw_labels = raw["images"], raw["labels"]
+raw = load_raw(Path("results/data/M/raw.npz"))
+raw_images, raw_labels = raw.images, raw.labels
 published_train = read_json("results/data/M/provenance.json")["details"]["published_split_sizes"][0]
 row_of = {image.tobytes(): row for row, image in enumerate(raw_images)}
 rows = {split: np.array([row_of[image.tobytes()] for image in load_split(f"results/data/M/{split}.npz")[0]])
@@ -59,7 +59,8 @@ lines += ["", "## MNIST's splits", "",
 for code in ("R", "B"):
     if read_json(f"results/data/{code}/provenance.json")["provenance"] != "regenerated":
         continue
-    sources = regeneration_sources(acquisition_plan(config["data"], config["seed"], code, Path("results/downloads"), None), raw_labels)[0]
+    plan = acquisition_plan(config["data"], config["seed"], code, Path("results/downloads"), None, Path("results/data/M/test.npz"))
+    sources = regeneration_sources(plan, raw)[0]
     lines.append(f"- {code}† is regenerated from {len(sources)} MNIST digits: {len(np.intersect1d(sources, rows['test']))} "
                  f"are in M's prepared test split, {len(np.intersect1d(sources, rows['train']))} in its train split, "
                  f"{int((sources >= published_train).sum())} in MNIST's published test split")

@@ -38,6 +38,8 @@ class AcquisitionPlan:
     background: variants.BackgroundSpec | None = None
     standin: standin.StandinSpec | None = None
     mnist_raw: Path | None = None  # R and B are regenerated from MNIST
+    # M's prepared test split: R and B never regenerate a digit that M is tested on
+    mnist_test: Path | None = None
 
 
 def load_raw(path: Path) -> RawData:
@@ -45,25 +47,38 @@ def load_raw(path: Path) -> RawData:
         return RawData(archive["images"], archive["labels"], "original", str(path))
 
 
-def regeneration_sources(plan: AcquisitionPlan, mnist_labels: np.ndarray) -> tuple[np.ndarray, np.random.Generator]:
-    """The rows of MNIST's raw data a regenerated R or B is made from, and the generator that then transforms them.
+def regeneration_sources(plan: AcquisitionPlan, mnist: RawData) -> tuple[np.ndarray, np.random.Generator]:
+    """The rows of MNIST's raw data a regenerated R or B is made from, balanced and none of
+    them a digit of M's test split, and the generator that then transforms them.
 
-    Experiments that test on MNIST use the rows to keep these digits out of their test sets.
+    R and B share MNIST's pool with M: a digit M is tested on must not reappear, rotated or
+    over a background, in another dataset's data (Table 1 compares them). Experiments that
+    test on MNIST use the rows to keep these digits out of their own test sets.
     """
+    if plan.mnist_test is None:
+        raise AcquisitionError(f"{plan.dataset} is regenerated from MNIST: M's test split must be given")
     rng = np.random.default_rng(plan.seed)
-    return balanced_indices(mnist_labels, 10, plan.samples_per_class, rng), rng
+    allowed = np.flatnonzero(~same_images(mnist.images, load_split(plan.mnist_test)[0]))
+    return allowed[balanced_indices(mnist.labels[allowed], 10, plan.samples_per_class, rng)], rng
 
 
-def _balanced_mnist_subset(plan: AcquisitionPlan) -> tuple[np.ndarray, np.ndarray, np.random.Generator]:
+def mnist_digits_to_regenerate(plan: AcquisitionPlan) -> tuple[np.ndarray, np.ndarray, np.random.Generator]:
+    """The digits (images, labels) R or B is regenerated from, and the generator that transforms them."""
     if plan.mnist_raw is None:
         raise AcquisitionError(f"{plan.dataset} is regenerated from MNIST, but no MNIST data was given")
     mnist = load_raw(plan.mnist_raw)
-    chosen, rng = regeneration_sources(plan, mnist.labels)
+    chosen, rng = regeneration_sources(plan, mnist)
     return mnist.images[chosen], mnist.labels[chosen], rng
 
 
+def same_images(images: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """Per image of ``images``: whether its pixels equal those of any image in ``others``."""
+    seen = {image.tobytes() for image in others}
+    return np.fromiter((image.tobytes() in seen for image in images), dtype=bool, count=len(images))
+
+
 def _regenerate_rotated(plan: AcquisitionPlan) -> RawData:
-    images, labels, rng = _balanced_mnist_subset(plan)
+    images, labels, rng = mnist_digits_to_regenerate(plan)
     rotated, _ = variants.rotate_digits(images, rng)
     return RawData(rotated, labels, "regenerated", "regenerated from MNIST (Larochelle et al.: angle uniform in [0, 2π))",
                    {"samples_per_class": plan.samples_per_class})
@@ -71,7 +86,7 @@ def _regenerate_rotated(plan: AcquisitionPlan) -> RawData:
 
 def _regenerate_background(plan: AcquisitionPlan) -> RawData:
     assert plan.background is not None
-    images, labels, rng = _balanced_mnist_subset(plan)
+    images, labels, rng = mnist_digits_to_regenerate(plan)
     mixed = variants.add_backgrounds(images, plan.background, rng)
     details = {"samples_per_class": plan.samples_per_class, "background_images": plan.background.images,
                "composite": plan.background.composite, "min_patch_std": plan.background.min_patch_std}
@@ -168,17 +183,47 @@ def samples_per_class(code: str, samples_per_dataset: int) -> int:
     return samples_per_dataset // dataset_info(code).n_classes
 
 
+# The transfer baseline (§5.1) classifies ten classes of every dataset (EMNIST: a-j).
+CLASSIFIER_CLASSES = 10
+
+
+def acquisition_per_class(code: str, samples_per_dataset: int) -> int:
+    """Samples per class a regenerated or stand-in dataset needs: enough for both its
+    balanced split and its ten-class classifier split (E: 26 classes, but its first ten
+    must hold as many per class as the ten-class datasets)."""
+    return max(samples_per_class(code, samples_per_dataset), samples_per_dataset // CLASSIFIER_CLASSES)
+
+
 def balanced_split(
     images: np.ndarray, labels: np.ndarray, code: str, samples_per_dataset: int, train_test_ratio: int, seed: int
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Class-balanced train and test splits in the ratio ``train_test_ratio``:1."""
     info = dataset_info(code)
-    per_class = samples_per_class(code, samples_per_dataset)
+    return _split(images, labels, code, info.n_classes, samples_per_class(code, samples_per_dataset),
+                  train_test_ratio, seed)
+
+
+def classifier_split(
+    images: np.ndarray, labels: np.ndarray, code: str, samples_per_dataset: int, train_test_ratio: int, seed: int
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Train and test splits of the first ten classes, ``samples_per_dataset / 10`` a class.
+
+    Every dataset's classifier then trains on as many samples per class as any other
+    (E's 26-class balanced split would hold only 10/26 of that). For a ten-class
+    dataset this is exactly :func:`balanced_split` (same seed, same draws).
+    """
+    keep = labels < CLASSIFIER_CLASSES
+    return _split(images[keep], labels[keep], code, CLASSIFIER_CLASSES, samples_per_dataset // CLASSIFIER_CLASSES,
+                  train_test_ratio, seed)
+
+
+def _split(images: np.ndarray, labels: np.ndarray, code: str, n_classes: int, per_class: int, train_test_ratio: int,
+           seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     n_test = max(1, round(per_class / (train_test_ratio + 1)))
     if per_class - n_test < 1:
         raise AcquisitionError(f"{code}: {per_class} samples per class leave none for training")
     rng = np.random.default_rng(seed)
-    chosen = balanced_indices(labels, info.n_classes, per_class, rng).reshape(info.n_classes, per_class)
+    chosen = balanced_indices(labels, n_classes, per_class, rng).reshape(n_classes, per_class)
     for row in chosen:
         rng.shuffle(row)
     splits = {"test": chosen[:, :n_test].ravel(), "train": chosen[:, n_test:].ravel()}

@@ -1,0 +1,170 @@
+# The Table 1 fidelity study (docs/study/README.md): `snakemake --configfile config/study.yaml study`.
+# Defined only when the config has a `study` section. Its data, models and records live under
+# study.results, apart from the default run's results/; the table and the figure go to study.output.
+# The data, base-classifier and transfer jobs run the default pipeline's scripts on the study's paths.
+
+if "study" in config:
+
+    STUDY = config["study"]
+    STUDY_DIR = STUDY["results"]
+    STUDY_SIZES = list(STUDY["sizes"])
+    STUDY_SEEDS = list(range(STUDY["seeds"]))
+    STUDY_COMMAND = "snakemake --configfile config/study.yaml --cores 2 study"
+
+    wildcard_constraints:
+        size=r"\d+",
+        replicate=r"\d+",
+
+    from simex.protocols import protocol_grid  # no torch: cheap at parse time
+
+    STUDY_PROTOCOLS = protocol_grid(STUDY["protocols"])
+
+    rule study:
+        input:
+            table=f"{STUDY['output']}/study_table.csv",
+
+    rule study_acquire_dataset:
+        input:
+            mnist=lambda w: f"{STUDY_DIR}/size{w.size}/data/M/raw.npz" if w.dataset in ("R", "B") else [],
+            mnist_test=lambda w: f"{STUDY_DIR}/size{w.size}/data/M/test.npz" if w.dataset in ("R", "B") else [],
+        output:
+            raw=f"{STUDY_DIR}/size{{size}}/data/{{dataset}}/raw.npz",
+            record=f"{STUDY_DIR}/size{{size}}/data/{{dataset}}/acquired.json",
+        params:
+            sheet_entry=lambda w: vars(SHEET[w.dataset]),
+            data=lambda w: {**config["data"], "samples_per_dataset": int(w.size)},
+            seed=config["seed"],
+        conda:
+            "../environment.yml"
+        log:
+            f"{STUDY_DIR}/logs/size{{size}}/{{dataset}}/acquire.log",
+        threads: 1
+        script:
+            "../workflow_scripts/acquire_dataset.py"
+
+    rule study_prepare_dataset:
+        input:
+            raw=f"{STUDY_DIR}/size{{size}}/data/{{dataset}}/raw.npz",
+            record=f"{STUDY_DIR}/size{{size}}/data/{{dataset}}/acquired.json",
+        output:
+            train=f"{STUDY_DIR}/size{{size}}/data/{{dataset}}/train.npz",
+            test=f"{STUDY_DIR}/size{{size}}/data/{{dataset}}/test.npz",
+            provenance=f"{STUDY_DIR}/size{{size}}/data/{{dataset}}/provenance.json",
+        params:
+            samples_per_dataset=lambda w: int(w.size),
+            train_test_ratio=config["data"]["train_test_ratio"],
+            seed=config["seed"],
+        conda:
+            "../environment.yml"
+        log:
+            f"{STUDY_DIR}/logs/size{{size}}/{{dataset}}/prepare.log",
+        threads: 1
+        script:
+            "../workflow_scripts/prepare_dataset.py"
+
+    rule study_classifier_split:
+        input:
+            raw=f"{STUDY_DIR}/size{{size}}/data/{{dataset}}/raw.npz",
+        output:
+            train=f"{STUDY_DIR}/size{{size}}/data/{{dataset}}/classifier_train.npz",
+            test=f"{STUDY_DIR}/size{{size}}/data/{{dataset}}/classifier_test.npz",
+        params:
+            samples_per_dataset=lambda w: int(w.size),
+            train_test_ratio=config["data"]["train_test_ratio"],
+            seed=config["seed"],
+        conda:
+            "../environment.yml"
+        log:
+            f"{STUDY_DIR}/logs/size{{size}}/{{dataset}}/classifier_split.log",
+        threads: 1
+        script:
+            "../workflow_scripts/prepare_classifier_split.py"
+
+    rule study_autoencoders:
+        input:
+            train=lambda w: expand(f"{STUDY_DIR}/size{w.size}/data/{{d}}/train.npz", d=DATASETS),
+            test=lambda w: expand(f"{STUDY_DIR}/size{w.size}/data/{{d}}/test.npz", d=DATASETS),
+            provenance=lambda w: expand(f"{STUDY_DIR}/size{w.size}/data/{{d}}/provenance.json", d=DATASETS),
+        output:
+            deltas=f"{STUDY_DIR}/size{{size}}/seed{{replicate}}/delta_{{loss}}.json",
+        params:
+            datasets=DATASETS,
+            training=config["autoencoder"],
+            budgets=STUDY["ae_steps"],
+            ssim=config["ssim"],
+            batch_size=config.get("eval_batch_size", 1024),
+            seed=lambda w: config["seed"] + int(w.replicate),
+        conda:
+            "../environment.yml"
+        log:
+            f"{STUDY_DIR}/logs/size{{size}}/seed{{replicate}}/autoencoders_{{loss}}.log",
+        resources:
+            gpu=1,
+        threads: JOB_THREADS
+        script:
+            "../workflow_scripts/study_autoencoders.py"
+
+    rule study_base_classifiers:
+        input:
+            train=lambda w: expand(f"{STUDY_DIR}/size{w.size}/data/{{d}}/classifier_train.npz", d=DATASETS),
+            test=lambda w: expand(f"{STUDY_DIR}/size{w.size}/data/{{d}}/classifier_test.npz", d=DATASETS),
+            provenance=lambda w: expand(f"{STUDY_DIR}/size{w.size}/data/{{d}}/provenance.json", d=DATASETS),
+        output:
+            models=expand(f"{STUDY_DIR}/size{{{{size}}}}/seed{{{{replicate}}}}/base/{{d}}.pt", d=DATASETS),
+        params:
+            classifier=config["classifier"],
+            datasets=DATASETS,
+            seed=lambda w: config["seed"] + int(w.replicate),
+        conda:
+            "../environment.yml"
+        log:
+            f"{STUDY_DIR}/logs/size{{size}}/seed{{replicate}}/base.log",
+        resources:
+            gpu=1,
+        threads: JOB_THREADS
+        script:
+            "../workflow_scripts/train_base_classifier.py"
+
+    rule study_transfer:
+        input:
+            models=expand(f"{STUDY_DIR}/size{{{{size}}}}/seed{{{{replicate}}}}/base/{{d}}.pt", d=DATASETS),
+            train=lambda w: expand(f"{STUDY_DIR}/size{w.size}/data/{{d}}/classifier_train.npz", d=DATASETS),
+            test=lambda w: expand(f"{STUDY_DIR}/size{w.size}/data/{{d}}/classifier_test.npz", d=DATASETS),
+            provenance=lambda w: expand(f"{STUDY_DIR}/size{w.size}/data/{{d}}/provenance.json", d=DATASETS),
+        output:
+            record=f"{STUDY_DIR}/size{{size}}/seed{{replicate}}/transfer.json",
+        params:
+            classifier=config["classifier"],
+            protocols=STUDY_PROTOCOLS,
+            datasets=DATASETS,
+            seed=lambda w: config["seed"] + int(w.replicate),
+        conda:
+            "../environment.yml"
+        log:
+            f"{STUDY_DIR}/logs/size{{size}}/seed{{replicate}}/transfer.log",
+        resources:
+            gpu=1,
+        threads: JOB_THREADS
+        script:
+            "../workflow_scripts/transfer_from_base.py"
+
+    rule study_table:
+        input:
+            deltas=[f"{STUDY_DIR}/size{size}/seed{r}/delta_{loss}.json"
+                    for size in STUDY_SIZES for r in STUDY_SEEDS for loss in LOSSES],
+            transfers=[f"{STUDY_DIR}/size{size}/seed{r}/transfer.json" for size in STUDY_SIZES for r in STUDY_SEEDS],
+        output:
+            table=f"{STUDY['output']}/study_table.csv",
+            markdown=f"{STUDY['output']}/study_table.md",
+            figure=f"{STUDY['output']}/study_figure.png",
+        params:
+            delta_keys=[[size, r, loss] for size in STUDY_SIZES for r in STUDY_SEEDS for loss in LOSSES],
+            transfer_keys=[[size, r] for size in STUDY_SIZES for r in STUDY_SEEDS],
+            command=STUDY_COMMAND,
+        conda:
+            "../environment.yml"
+        log:
+            f"{STUDY_DIR}/logs/study_table.log",
+        threads: 1
+        script:
+            "../workflow_scripts/study_table.py"
