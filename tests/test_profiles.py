@@ -30,7 +30,7 @@ PLUGINS = {
     "generic": ["snakemake_executor_plugin_cluster_generic"],
 }
 PAPER = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
-TRAINING_RULES = ("train_dataset_autoencoder", "train_base_classifier")  # in the paper DAG today
+TRAINING_RULES = ("train_dataset_autoencoder", "train_class_autoencoders_M", "train_base_classifiers")  # in the paper DAG today
 
 
 @dataclass

@@ -25,7 +25,7 @@ from tests.conftest import deep_merge, tiny_config
 SEEDED_RULES = {
     "acquire_dataset", "prepare_dataset", "train_dataset_autoencoder",
     *(f"train_class_autoencoders_{dataset}" for dataset in ("M", "E", "R", "B", "F")),
-    "train_base_classifier", "transfer_from_base", "augmentation_test_set", "augment_with_reference",
+    "prepare_classifier_split", "train_base_classifiers", "transfer_from_base", "augmentation_test_set", "augment_with_reference",
     "augment_without_borrowing",
     "interclass_sample_distance", "nine_class_classifiers", "fleet_rank_check", "latency_pairwise",
     "latency_ae_training", "latency_base_training",
