@@ -212,18 +212,17 @@ def stage_for(setting: OptimizerSetting, section: Mapping[str, Any], max_epochs:
         raise LatencyError("the latency of transfer learning is the time to the minimum validation loss: "
                            "classifier validation_fraction must be > 0")
     config = TrainConfig(setting.optimizer, setting.lr, int(max_epochs), int(section["batch_size"]), seed,
-                         patience=int(section.get("patience", 3)))
+                         patience=int(section["patience"]))
     return StageSettings(config, fraction)
 
 
 def transfer_run(base, images: np.ndarray, labels: np.ndarray, setting: OptimizerSetting,
-                 section: Mapping[str, Any], max_epochs: int, seed: int, device: torch.device,
-                 reinitialize_fc: bool = False) -> dict[str, Any]:
+                 section: Mapping[str, Any], max_epochs: int, seed: int, device: torch.device) -> dict[str, Any]:
     """One TL-k run: seconds and epoch of the minimum validation loss, epochs run."""
     from simex.transfer import transfer_classifier
 
     stage = stage_for(setting, section, max_epochs, seed)
-    _, result = transfer_classifier(base, images, labels, stage, device, reinitialize_fc)
+    _, result = transfer_classifier(base, images, labels, stage, device)
     seconds, epoch = time_to_minimum(result)
     return {"seconds": seconds, "best_epoch": epoch, "epochs_run": len(result.history),
             "stopped_early": result.stopped_early, "seconds_total": result.history[-1].elapsed_s}
@@ -242,8 +241,8 @@ def base_training_run(images: np.ndarray, labels: np.ndarray, setting: Optimizer
 
 def pairwise_latency(autoencoders: Mapping[str, torch.nn.Module], base, images: np.ndarray, labels: np.ndarray,
                      tl: Sequence[OptimizerSetting], section: Mapping[str, Any], max_epochs: int, repeats: int,
-                     seeds: Callable[[str, int], int], window: SSIMWindow, device: torch.device, batch_size: int,
-                     reinitialize_fc: bool = False) -> dict[str, Any]:
+                     seeds: Callable[[str, int], int], window: SSIMWindow, device: torch.device,
+                     batch_size: int) -> dict[str, Any]:
     """Fig. 5's measurements: per SimEx loss and TL-k, ``repeats`` timed runs, interleaved.
 
     ``autoencoders`` maps a loss to A(Y) trained with it; ``base`` is B(Y); ``images`` and
@@ -258,7 +257,7 @@ def pairwise_latency(autoencoders: Mapping[str, torch.nn.Module], base, images: 
         evaluator.delta(images)
     warm = OptimizerSetting("warm-up", tl[0].optimizer, tl[0].lr) if tl else None
     if warm is not None:
-        transfer_run(base, images, labels, warm, section, 1, seeds("warm-up", 0), device, reinitialize_fc)
+        transfer_run(base, images, labels, warm, section, 1, seeds("warm-up", 0), device)
     runs: dict[str, list[dict[str, Any]]] = {**{f"SimEx-{loss}": [] for loss in simex}, **{s.name: [] for s in tl}}
     for repeat in range(repeats):
         for loss, evaluator in simex.items():
@@ -266,8 +265,7 @@ def pairwise_latency(autoencoders: Mapping[str, torch.nn.Module], base, images: 
             runs[f"SimEx-{loss}"].append({"seconds": seconds, "delta": delta})
             log.info("repeat %d SimEx (%s): Δ %.5f over %d samples in %.4f s", repeat + 1, loss, delta, len(images), seconds)
         for setting in tl:
-            run = transfer_run(base, images, labels, setting, section, max_epochs, seeds(setting.name, repeat), device,
-                               reinitialize_fc)
+            run = transfer_run(base, images, labels, setting, section, max_epochs, seeds(setting.name, repeat), device)
             runs[setting.name].append(run)
             log.info("repeat %d %s (%s lr %g): minimum validation loss at epoch %d after %.3f s (%d epochs run)",
                      repeat + 1, setting.name, setting.optimizer, setting.lr, run["best_epoch"], run["seconds"],
