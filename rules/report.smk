@@ -24,3 +24,29 @@ rule provenance_table:
     threads: 1
     script:
         "../workflow_scripts/provenance_table.py"
+
+
+TARGETS["samples"] = ["results/figures/dataset_samples.png"]
+
+
+rule figure_samples:
+    input:
+        train=expand(data_file("{dataset}", "train.npz"), dataset=DATASETS),
+        provenance=expand(data_file("{dataset}", "provenance.json"), dataset=DATASETS),
+    output:
+        figure=report(
+            "results/figures/dataset_samples.png",
+            caption="../report/datasets/samples.rst",
+            category="Datasets",
+            labels={"figure": "samples of each dataset"},
+        ),
+    params:
+        datasets=DATASETS,
+        per_row=10,
+    conda:
+        "../environment.yml"
+    log:
+        "logs/figures/dataset_samples.log",
+    threads: 1
+    script:
+        "../workflow_scripts/figure_samples.py"

@@ -316,3 +316,27 @@ def per_target_figure(table: pd.DataFrame) -> Figure:
     axes[0][0].legend(fontsize=8, title="protocol (filled: top-1 agrees)")
     figure.tight_layout()
     return figure
+
+
+def samples_figure(rows: Sequence[tuple[str, str, np.ndarray, Sequence[str]]]) -> Figure:
+    """One row per dataset (display label, long name, uint8 images, their class names): what each dataset is."""
+    per_row = max(len(images) for _, _, images, _ in rows)
+    height = 1.1 * len(rows) + 0.7
+    figure, axes = plt.subplots(len(rows), per_row, figsize=(0.95 * per_row + 2.2, height), squeeze=False,
+                                gridspec_kw={"wspace": 0.05, "hspace": 0.35, "left": 0.2, "top": 1 - 0.6 / height,
+                                             "bottom": 0.25 / height})
+    for row, (label, name, images, names) in enumerate(rows):
+        for column in range(per_row):
+            ax = axes[row, column]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if column >= len(images):
+                ax.axis("off")
+                continue
+            ax.imshow(images[column], cmap="gray", vmin=0, vmax=255)
+            ax.set_xlabel(names[column], fontsize=6, labelpad=1)
+        axes[row, 0].set_ylabel(f"{label}\n{name}", rotation=0, labelpad=8, ha="right", va="center", fontsize=8)
+    legend = legend_lines([label for label, _, _, _ in rows])
+    figure.suptitle("Samples of each dataset (one per class)" + ("\n" + "; ".join(legend) if legend else ""),
+                    fontsize=9)
+    return figure
