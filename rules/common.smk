@@ -78,6 +78,11 @@ def regeneration_test_split(wildcards):
     return data_file(source, "test.npz") if source else []
 
 
+def difficulty_mnist(name):
+    """The difficulty check's input: MNIST's file ``name`` for a dataset regenerated from MNIST."""
+    return lambda w: data_file(MNIST, name) if dataset_info(w.dataset).derived_from == MNIST else []
+
+
 def user_files(wildcards):
     """A user's dataset files (folder or file, IDX labels), so a change to them reruns its jobs."""
     entry = SHEET[wildcards.dataset]

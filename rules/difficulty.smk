@@ -9,11 +9,6 @@ DIFFICULTY_DATASETS = list(DIFFICULTY["datasets"])
 DIFFICULTY_PER_CLASS = DIFFICULTY["train_per_class"] + DIFFICULTY["valid_per_class"] + DIFFICULTY["test_per_class"]
 
 
-def difficulty_mnist(name):
-    """MNIST's raw data and M's test split for a dataset regenerated from MNIST."""
-    return lambda w: data_file(MNIST, name) if dataset_info(w.dataset).derived_from == MNIST else []
-
-
 rule difficulty:
     input:
         table="docs/datasets/difficulty.csv",

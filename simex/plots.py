@@ -128,6 +128,17 @@ def interclass_figure(panels: Sequence[tuple[pd.DataFrame, str, str, str]], data
     return figure
 
 
+def image_cell(ax: Axes, images: np.ndarray, index: int) -> bool:
+    """Show ``images[index]`` in gray without ticks; an empty, hidden cell past the last image (False)."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if index >= len(images):
+        ax.axis("off")
+        return False
+    ax.imshow(images[index], cmap="gray", vmin=0, vmax=255 if images.dtype == np.uint8 else 1)
+    return True
+
+
 def reconstruction_figure(pairs: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray]], title: str,
                           side_text: str) -> Figure:
     """Fig. 1a: per row (row label, inputs, outputs, per-sample δ), inputs left and outputs right.
@@ -142,13 +153,9 @@ def reconstruction_figure(pairs: Sequence[tuple[str, np.ndarray, np.ndarray, np.
     for row, (label, inputs, outputs, errors) in enumerate(pairs):
         for j in range(per_row):
             for column, images, caption in ((j, inputs, None), (per_row + j, outputs, errors)):
-                ax = axes[row, column]
-                ax.set_xticks([])
-                ax.set_yticks([])
-                if j >= len(images):
-                    ax.axis("off")
+                if not image_cell(axes[row, column], images, j):
                     continue
-                ax.imshow(images[j], cmap="gray", vmin=0, vmax=255 if images.dtype == np.uint8 else 1)
+                ax = axes[row, column]
                 if caption is not None:
                     ax.set_xlabel(f"δ={caption[j]:.4f}", fontsize=7, labelpad=1)
         axes[row, 0].set_ylabel(label, rotation=0, labelpad=8, ha="right", va="center")
@@ -327,14 +334,8 @@ def samples_figure(rows: Sequence[tuple[str, str, np.ndarray, Sequence[str]]]) -
                                              "bottom": 0.25 / height})
     for row, (label, name, images, names) in enumerate(rows):
         for column in range(per_row):
-            ax = axes[row, column]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if column >= len(images):
-                ax.axis("off")
-                continue
-            ax.imshow(images[column], cmap="gray", vmin=0, vmax=255)
-            ax.set_xlabel(names[column], fontsize=6, labelpad=1)
+            if image_cell(axes[row, column], images, column):
+                axes[row, column].set_xlabel(names[column], fontsize=6, labelpad=1)
         axes[row, 0].set_ylabel(f"{label}\n{name}", rotation=0, labelpad=8, ha="right", va="center", fontsize=8)
     legend = legend_lines([label for label, _, _, _ in rows])
     figure.suptitle("Samples of each dataset (one per class)" + ("\n" + "; ".join(legend) if legend else ""),
