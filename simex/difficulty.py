@@ -10,6 +10,7 @@ shows the same order under the network that the transfer baseline uses.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -23,6 +24,7 @@ PUBLISHED_SVM_RBF_ERROR: dict[str, float] = {"M": 3.03, "R": 11.11, "BR": 14.58,
 PUBLISHED_NAMES: dict[str, str] = {"M": "mnist-basic", "R": "mnist-rot", "BR": "mnist-back-rand",
                                    "B": "mnist-back-image", "RBI": "mnist-rot-back-image"}
 PUBLISHED_SOURCE = "Larochelle et al., ICML 2007, Table 1 (SVM_rbf)"
+log = logging.getLogger(__name__)
 N_CLASSES = 10
 
 
@@ -84,6 +86,7 @@ def svm_error(splits: Mapping[str, tuple[np.ndarray, np.ndarray]], C_values: Seq
             model = SVC(C=C, gamma=factor * scale, kernel="rbf").fit(train_x, train_y)
             grid.append({"C": float(C), "gamma_factor": float(factor),
                          "valid_error": float(1.0 - model.score(valid_x, valid_y))})
+            log.info("SVM C %g, gamma factor %g: validation error %.4f", C, factor, grid[-1]["valid_error"])
     best = min(grid, key=lambda row: (row["valid_error"], row["C"], row["gamma_factor"]))
     both_x, both_y = np.concatenate([train_x, valid_x]), np.concatenate([train_y, valid_y])
     scale_both = 1.0 / (both_x.shape[1] * both_x.var())
