@@ -56,7 +56,8 @@ def acquisition_plan(data: Mapping[str, Any], seed: int, dataset: str, download_
         variant=VariantSpec(
             rotation=RotationSpec(int(data["rotation"]["interpolation_order"])),
             background=BackgroundSpec(list(background["images"]), background["composite"],
-                                      float(background["min_patch_std"]), int(background["patch_size"])),
+                                      float(background["min_patch_std"]), int(background["patch_size"]),
+                                      background["contrast"]),
             random_background=RandomBackgroundSpec(float(data["random_background"]["low"]),
                                                    float(data["random_background"]["high"])),
             composite=background["composite"],

@@ -86,6 +86,14 @@ def test_rotation_angles_are_uniform_over_the_full_turn():
     assert set(np.unique(zero)) <= set(np.unique(images[:1]))  # nearest neighbour invents no value
 
 
+def test_stretched_patches_span_the_full_range():
+    pictures = variants.load_background_images(["moon"])
+    spec = variants.BackgroundSpec(["moon"], "max", 0.02, contrast="stretch")
+    patches = [variants.random_patch(pictures, spec, np.random.default_rng(seed)) for seed in range(20)]
+    assert all(p.min() == 0.0 and p.max() == 1.0 for p in patches)
+    np.testing.assert_allclose(variants.stretch_contrast(np.array([[0.2, 0.4], [0.3, 0.6]])), [[0, 0.5], [0.25, 1]])
+
+
 def test_max_composite_keeps_the_brighter_pixel_and_over_uses_opacity():
     digit = np.array([[0.0, 0.5, 1.0]])
     patch = np.array([[0.6, 0.6, 0.6]])

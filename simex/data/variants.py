@@ -28,6 +28,7 @@ from scipy import ndimage
 from simex.data.formats import IMAGE_SIDE
 
 Composite = Literal["over", "max"]
+Contrast = Literal["as_is", "stretch"]
 
 # Each regenerated variant as the steps of its published procedure, in order.
 VARIANT_STEPS: dict[str, tuple[str, ...]] = {
@@ -53,6 +54,7 @@ class BackgroundSpec:
     composite: Composite
     min_patch_std: float
     patch_size: int = IMAGE_SIDE
+    contrast: Contrast = "as_is"  # "stretch": each patch rescaled to span [0, 1]
     max_tries: int = 1000
 
 
@@ -147,10 +149,16 @@ def random_patch(pictures: list[np.ndarray], spec: BackgroundSpec, rng: np.rando
         left = rng.integers(picture.shape[1] - size + 1)
         patch = picture[top : top + size, left : left + size]
         if patch.std() >= spec.min_patch_std:
-            return patch
+            return stretch_contrast(patch) if spec.contrast == "stretch" else patch
     raise VariantConfigError(
         f"no patch with std >= {spec.min_patch_std} in {spec.max_tries} tries: lower min_patch_std"
     )
+
+
+def stretch_contrast(patch: np.ndarray) -> np.ndarray:
+    """The patch rescaled linearly so that its darkest pixel is 0 and its brightest 1."""
+    low, high = float(patch.min()), float(patch.max())
+    return (patch - low) / (high - low) if high > low else np.zeros_like(patch)
 
 
 def composite(digit: np.ndarray, patch: np.ndarray, rule: Composite) -> np.ndarray:
@@ -215,7 +223,7 @@ def regenerate(code: str, images: np.ndarray, spec: VariantSpec, rng: np.random.
             images = add_backgrounds(images, spec.background, rng)
             details["background"] = {"images": list(spec.background.images), "composite": spec.background.composite,
                                      "min_patch_std": spec.background.min_patch_std,
-                                     "patch_size": spec.background.patch_size}
+                                     "patch_size": spec.background.patch_size, "contrast": spec.background.contrast}
         elif step == "background_random":
             images = add_random_backgrounds(images, spec.random_background, spec.composite, rng)
             details["random_background"] = {"low": spec.random_background.low, "high": spec.random_background.high,
