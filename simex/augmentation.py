@@ -30,7 +30,6 @@ Design choices (the paper does not state them):
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -38,9 +37,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from simex.augmentation_grid import Grid, grid_problems, train_per_class  # noqa: F401 (part of this module's API)
+from simex.config import GRID_ADVICE, AugmentationClassifier, Grid, derived_seed
 from simex.models import LeNet5Classifier
-from simex.settings import derived_seed
 from simex.training import TrainConfig, classifier_batch_loss, images_to_tensor, train
 
 log = logging.getLogger(__name__)
@@ -53,19 +51,9 @@ class AugmentationConfigError(ValueError):
     pass
 
 
-@dataclass(frozen=True)
-class ClassifierSettings:
-    optimizer: str
-    lr: float
-    steps: int  # optimizer steps, whatever the size of the training set
-    batch_size: int
-
-    @classmethod
-    def from_config(cls, section: Mapping[str, Any]) -> "ClassifierSettings":
-        return cls(section["optimizer"], float(section["lr"]), int(section["steps"]), int(section["batch_size"]))
-
-    def train_config(self, seed: int) -> TrainConfig:
-        return TrainConfig(self.optimizer, self.lr, 1, self.batch_size, seed, steps=self.steps)
+def classifier_train_config(settings: AugmentationClassifier, seed: int) -> TrainConfig:
+    """The 10-class LeNet-5's training: ``steps`` optimizer steps, whatever the training-set size."""
+    return TrainConfig(settings.optimizer, float(settings.lr), 1, int(settings.batch_size), seed, steps=int(settings.steps))
 
 
 # ---------------------------------------------------------------------------------------
@@ -73,11 +61,9 @@ class ClassifierSettings:
 
 
 def check_grid(grid: Grid, available: Mapping[str, int]) -> None:
-    problems = grid_problems(grid, available)
+    problems = grid.problems(available)
     if problems:
-        raise AugmentationConfigError(
-            "; ".join(problems) + ": lower the grid or raise data.samples_per_dataset "
-            "(borrowed samples come from the reference dataset's train split)")
+        raise AugmentationConfigError("; ".join(problems) + ": " + GRID_ADVICE)
 
 
 # ---------------------------------------------------------------------------------------
@@ -134,8 +120,8 @@ def training_set(
 # Training and testing
 
 
-def train_classifier(data: TrainingSet, settings: ClassifierSettings, seed: int, device: torch.device) -> LeNet5Classifier:
-    config = settings.train_config(seed)
+def train_classifier(data: TrainingSet, settings: AugmentationClassifier, seed: int, device: torch.device) -> LeNet5Classifier:
+    config = classifier_train_config(settings, seed)
     torch.manual_seed(seed)  # the initial weights, too, are the trial's
     model = LeNet5Classifier(10)
     train(model, classifier_batch_loss, (images_to_tensor(data.images), torch.from_numpy(data.labels)), config, device)
@@ -166,7 +152,7 @@ def training_seed(seed: int, trial: int, n_mnist: int, n_borrowed: int) -> int:
 
 
 def run_reference(mnist_train: tuple[np.ndarray, np.ndarray], mnist_test: tuple[np.ndarray, np.ndarray],
-                  grid: Grid, settings: ClassifierSettings, seed: int, device: torch.device) -> pd.DataFrame:
+                  grid: Grid, settings: AugmentationClassifier, seed: int, device: torch.device) -> pd.DataFrame:
     """The no-borrowing runs: n(c_M) MNIST samples per class only, every trial."""
     rows = []
     for trial in range(grid.trials):
@@ -183,7 +169,7 @@ def run_reference(mnist_train: tuple[np.ndarray, np.ndarray], mnist_test: tuple[
 
 def run_borrowing(mnist_train: tuple[np.ndarray, np.ndarray], mnist_test: tuple[np.ndarray, np.ndarray],
                   reference_train: tuple[np.ndarray, np.ndarray], n_reference_classes: int, reference: str, label: str,
-                  pairings: Mapping[str, Mapping[int, int]], grid: Grid, settings: ClassifierSettings, seed: int,
+                  pairings: Mapping[str, Mapping[int, int]], grid: Grid, settings: AugmentationClassifier, seed: int,
                   device: torch.device) -> pd.DataFrame:
     """Every (method, n(c_M), n(c_Y), trial) for one reference dataset Y; identical sets are trained once."""
     rows = []
@@ -212,7 +198,7 @@ def run_borrowing(mnist_train: tuple[np.ndarray, np.ndarray], mnist_test: tuple[
 
 def result_row(method: str, label: str, reference: str, n_mnist: int, n_borrowed: int, trial: int, seed: int,
                acc: float, data: TrainingSet, test: tuple[np.ndarray, np.ndarray],
-               settings: ClassifierSettings) -> dict[str, Any]:
+               settings: AugmentationClassifier) -> dict[str, Any]:
     return {"method": method, "Y": label, "dataset": reference, "n_mnist": n_mnist, "n_borrowed": n_borrowed,
             "trial": trial, "seed": seed, "accuracy": acc, "n_train": len(data.labels), "n_test": len(test[1]),
             "steps": settings.steps}

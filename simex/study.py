@@ -31,7 +31,7 @@ from torch import nn
 from simex.losses import SSIMWindow, per_sample_loss
 from simex.models import LeNet5AutoEncoder
 from simex.training import BatchLoss, TrainConfig, autoencoder_batch_loss, images_to_tensor, seed_everything, train
-from simex.protocols import TransferProtocol, protocol_from_config
+from simex.config import TransferProtocol
 from simex.transfer import (accuracy_matrix, normalised_accuracy, over_replicates, per_target_view, spearman_rows,
                             variance_shares)
 
@@ -135,7 +135,7 @@ def study_table(deltas: Mapping[tuple[int, int, str], Mapping[int, pd.DataFrame]
         if record is None:
             raise StudyError(f"no transfer record for size {size}, seed {seed}")
         for name, protocol in record["protocols"].items():
-            protocols[name] = protocol_from_config(protocol["protocol"])
+            protocols[name] = TransferProtocol.from_dict(protocol["protocol"])
             raw = accuracy_matrix(protocol["bases"], record["labels"])
             for steps, delta in by_steps.items():
                 per_seed.setdefault((size, steps, name, loss), []).append(seed_metrics(delta, raw, loss))

@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from simex.config import NineClassTraining, Training
+
 log = logging.getLogger(__name__)
 
 BatchLoss = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -63,6 +65,20 @@ class TrainConfig:
         if self.steps is None:
             return self.epochs
         return math.ceil(self.steps / math.ceil(n_samples / self.batch_size))
+
+
+def train_config(section: Training | NineClassTraining, seed: int, checkpoint_epochs: tuple[int, ...] = ()) -> TrainConfig:
+    """A validated training section (``autoencoder``, ``classifier.base``, ...) with a seed."""
+    return TrainConfig(
+        optimizer=section.optimizer,
+        lr=float(section.lr),
+        epochs=1 if section.epochs is None else int(section.epochs),  # not used under a budget in steps
+        batch_size=int(section.batch_size),
+        seed=seed,
+        patience=int(section.patience),
+        checkpoint_epochs=checkpoint_epochs,
+        steps=section.steps,
+    )
 
 
 @dataclass

@@ -41,9 +41,10 @@ from torch import nn
 
 from simex.datasets import code_of, legend_lines
 from simex.models import LeNet5Classifier
-from simex.protocols import FROZEN_FC_MODULES, Frozen, TransferProtocol, protocol_from_config
+from simex.config import FROZEN_FC_MODULES, Frozen, Training, TransferProtocol
 from simex.stats import ordering_rho, rowwise_rho
-from simex.training import TrainConfig, TrainResult, classifier_batch_loss, images_to_tensor, seed_everything, train
+from simex.training import (TrainConfig, TrainResult, classifier_batch_loss, images_to_tensor, seed_everything, train,
+                            train_config)
 
 log = logging.getLogger(__name__)
 
@@ -173,10 +174,9 @@ class StageSettings:
     validation_fraction: float
 
 
-def stage_settings(section: Mapping[str, Any], seed: int) -> StageSettings:
-    from simex.settings import train_config
-
-    return StageSettings(train_config(section, seed), float(section["validation_fraction"]))
+def stage_settings(section: Training, seed: int) -> StageSettings:
+    """``classifier.base`` or ``classifier.transfer`` with a seed."""
+    return StageSettings(train_config(section, seed), float(section.validation_fraction))
 
 
 @torch.inference_mode()
@@ -275,7 +275,7 @@ def stage_summary(result: TrainResult) -> dict[str, Any]:
 
 
 def transfer_all(base: LeNet5Classifier, base_code: str, targets: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
-                 section: Mapping[str, Any], seeds: Mapping[str, int], subset_seeds: Mapping[str, int],
+                 section: Training, seeds: Mapping[str, int], subset_seeds: Mapping[str, int],
                  protocol: TransferProtocol, device: torch.device) -> dict[str, dict[str, Any]]:
     """Transfer ``base`` to every target X: (train images, labels, test images, labels) each.
 
