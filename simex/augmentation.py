@@ -38,8 +38,10 @@ import pandas as pd
 import torch
 
 from simex.config import GRID_ADVICE, AugmentationClassifier, Grid, derived_seed
+from simex.inference import accuracy
 from simex.models import LeNet5Classifier
 from simex.training import TrainConfig, classifier_batch_loss, images_to_tensor, train
+from simex.tables import markdown_document, markdown_table
 
 log = logging.getLogger(__name__)
 
@@ -126,16 +128,6 @@ def train_classifier(data: TrainingSet, settings: AugmentationClassifier, seed: 
     model = LeNet5Classifier(10)
     train(model, classifier_batch_loss, (images_to_tensor(data.images), torch.from_numpy(data.labels)), config, device)
     return model.eval()
-
-
-@torch.inference_mode()
-def accuracy(model: torch.nn.Module, images: np.ndarray, labels: np.ndarray, device: torch.device,
-             batch_size: int = 1024) -> float:
-    model.eval().to(device)
-    inputs = images_to_tensor(images)
-    predictions = torch.cat([model(inputs[s : s + batch_size].to(device)).argmax(1).cpu()
-                             for s in range(0, len(inputs), batch_size)])
-    return float((predictions.numpy() == labels).mean())
 
 
 def mnist_orders(labels: np.ndarray, seed: int, trial: int) -> list[np.ndarray]:
@@ -289,18 +281,18 @@ def benefit_markdown(table: pd.DataFrame) -> str:
     labels = table.drop_duplicates("dataset").set_index("dataset")["Y"]
     lines = []
     for n_mnist, part in table.groupby("n_mnist"):
-        lines += [f"n(c_M) = {n_mnist}: gain in accuracy over no borrowing, mean over {part['trials'].max()} trials "
-                  f"[min, max over trials], averaged over n(c_Y); columns in the paper's order of SimEx's gains",
-                  "", "| method | " + " | ".join(labels[c] for c in order) + " | order of Y by gain |",
-                  "|---|" + "---:|" * len(order) + "---|"]
+        title = (f"n(c_M) = {n_mnist}: gain in accuracy over no borrowing, mean over {part['trials'].max()} trials "
+                 f"[min, max over trials], averaged over n(c_Y); columns in the paper's order of SimEx's gains")
+        body = []
         for method, rows in part.groupby("method", sort=False):
             rows = rows.set_index("dataset")
             cells = [f"{signed(rows.loc[c, 'gain_all'])} [{signed(rows.loc[c, 'gain_all_min'])}, "
                      f"{signed(rows.loc[c, 'gain_all_max'])}]" if c in rows.index else "n/a" for c in order]
-            ranking = " > ".join(labels[c] for c in rows.sort_values("gain_all", ascending=False).index)
-            lines.append(f"| {method} | " + " | ".join(cells) + f" | {ranking} |")
+            body.append([method, *cells, " > ".join(labels[c] for c in rows.sort_values("gain_all", ascending=False).index)])
         paper = " > ".join(labels[c] for c in order if c in PAPER_BENEFIT_RANK)
-        lines += ["", f"The paper's order of SimEx's gains: {paper}.", ""]
+        header = ["method", *(labels[c] for c in order), "order of Y by gain"]
+        lines.append(markdown_document(title, markdown_table(header, body, "l" + "r" * len(order) + "l"),
+                                       [f"The paper's order of SimEx's gains: {paper}."]))
     return "\n".join(lines)
 
 

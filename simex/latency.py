@@ -43,12 +43,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from simex.inference import FleetEvaluator
+from simex.inference import FleetEvaluator, delta_means
 from simex.config import OptimizerSetting, SSIMWindow, Training, derived_seed
 from simex.losses import per_sample_loss
 from simex.models import LeNet5AutoEncoder
 from simex.similarity import check_images
 from simex.training import TrainConfig, TrainResult
+from simex.tables import markdown_table
 
 log = logging.getLogger(__name__)
 
@@ -393,14 +394,14 @@ def fig6_table(schedules: Sequence[Mapping[str, Any]], base_records: Mapping[str
 
 def pairwise_markdown(table: pd.DataFrame) -> str:
     """Fig. 5's numbers for the README: ours beside the paper's."""
-    lines = ["| method | ours: s (min–max) | epochs to min | × SimEx | paper |", "|---|---:|---:|---:|---|"]
+    rows = []
     for name, row in table.iterrows():
         epochs = "" if pd.isna(row["best_epoch_mean"]) else f"{row['best_epoch_mean']:.1f}"
-        if row.get("runs_at_max_epochs", 0) > 0:
+        if row["runs_at_max_epochs"] > 0:
             epochs += f" ({int(row['runs_at_max_epochs'])} of {int(row['repeats'])} at the epoch cap: a lower bound)"
-        lines.append(f"| {name} | {row['seconds_mean']:.4g} ({row['seconds_min']:.4g}–{row['seconds_max']:.4g}) | "
-                     f"{epochs} | {row['times_simex']:.1f} | {row['paper_note']} |")
-    return "\n".join(lines) + "\n"
+        rows.append([name, f"{row['seconds_mean']:.4g} ({row['seconds_min']:.4g}–{row['seconds_max']:.4g})", epochs,
+                     f"{row['times_simex']:.1f}", row["paper_note"]])
+    return markdown_table(["method", "ours: s (min–max)", "epochs to min", "× SimEx", "paper"], rows, "lrrrl")
 
 
 def training_curve(train_images: Mapping[str, np.ndarray], test_images: Mapping[str, np.ndarray],
@@ -410,7 +411,6 @@ def training_curve(train_images: Mapping[str, np.ndarray], test_images: Mapping[
     ``loss`` and, at each checkpoint epoch, the training time so far (callbacks excluded)
     and Δ(X|Y) for every dataset X's test split (the standard Δ routine)."""
     from simex.fleet import train_autoencoder
-    from simex.similarity import per_sample_errors
 
     epochs = checkpoint_epochs(checkpoints)
     delta = per_sample_loss(loss, window)
@@ -419,8 +419,8 @@ def training_curve(train_images: Mapping[str, np.ndarray], test_images: Mapping[
         points: list[dict[str, Any]] = []
 
         def on_checkpoint(epoch: int, model: torch.nn.Module, record: Any, base: str = base, points: list = points) -> None:
-            row = {code: float(per_sample_errors(model, test, delta, device, eval_batch_size).mean())
-                   for code, test in test_images.items()}
+            means = delta_means([model], list(test_images.values()), delta, device, eval_batch_size)[:, 0]
+            row = {code: float(mean) for code, mean in zip(test_images, means)}
             model.train()
             points.append({"epoch": epoch, "elapsed_s": record.elapsed_s, "train_loss": record.train_loss, "delta": row})
             log.info("%s %s: epoch %d after %.2f s of training, Δ row %s", setting.name, base, epoch, record.elapsed_s,

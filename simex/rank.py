@@ -30,7 +30,7 @@ from simex.images import InputShape
 from simex.inference import FleetEvaluator, batched
 from simex.losses import per_sample_loss
 from simex.readers import ArraySource, SampleSource, open_samples
-from simex.similarity import InputError
+from simex.images import InputError
 from simex.stats import bootstrap_means, percentile_intervals
 
 

@@ -120,11 +120,17 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def images_to_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 (N, 28, 28) or (N, C, H, W) to (N, C, H, W) in [0, 1]; (N, 28, 28) gets C = 1.
+def images_to_tensor(images: np.ndarray, device: torch.device | str | None = None) -> torch.Tensor:
+    """The one uint8 -> float converter: (N, H, W) or (N, C, H, W) to (N, C, H, W) in [0, 1];
+    (N, H, W) gets C = 1. On ``device`` when given, converted there (a quarter of the bytes to copy).
 
     Of torch's default float type: float32 unless changed (the fused trainer's tests run in float64)."""
     tensor = torch.from_numpy(np.ascontiguousarray(images))
+    if device is not None:
+        device = torch.device(device)
+        if device.type == "cuda":
+            tensor = tensor.pin_memory()
+        tensor = tensor.to(device, non_blocking=True)
     return (tensor.unsqueeze(1) if tensor.ndim == 3 else tensor).to(torch.get_default_dtype()).div_(255.0)
 
 

@@ -18,7 +18,7 @@ from simex.latency import (LatencyError, PairwiseSimEx, Stopwatch, checkpoint_rh
                            pairwise_latency, pairwise_table, time_to_minimum)
 from simex.losses import SSIMWindow, per_sample_loss
 from simex.models import LeNet5AutoEncoder, LeNet5Classifier
-from simex.similarity import InputError
+from simex.images import InputError
 from simex.training import images_to_tensor
 from simex.training import EarlyStopping, TrainConfig, train
 
@@ -197,7 +197,7 @@ def test_fig6_table_has_a_row_per_checkpoint_and_bt_rows():
     bad_m = {"M": 0.3, "E": 0.2, "F": 0.1}  # ρ = -1
     repeat_1 = {k: point(3, 10.0, bad_m, good_f)[k] + point(5, 20.0, good_m, good_f)[k] for k in ("M", "F")}
     repeat_2 = {k: point(3, 12.0, good_m, good_f)[k] + point(5, 22.0, good_m, good_f)[k] for k in ("M", "F")}
-    schedule = {"setting": {"name": "RMSprop lr 2e-4", "optimizer": "rmsprop", "lr": 0.0002}, "panel": "a",
+    schedule = {"setting": {"name": "RMSprop lr 2e-4", "optimizer": "rmsprop", "lr": 0.0002}, "panel": "a", "loss": "issim",
                 "runs": [repeat_1, repeat_2]}
     base = {"settings": {"BT-1": {"optimizer": "rmsprop", "lr": 0.001}},
             "runs": {"BT-1": {"M": {"seconds": 4.0, "best_epoch": 3}, "F": {"seconds": 6.0, "best_epoch": 5}}}}

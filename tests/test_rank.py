@@ -23,7 +23,7 @@ from simex.losses import SSIMWindow, per_sample_loss
 from simex.models import LeNet5AutoEncoder
 from simex.rank import Fleet, RankSettings
 from simex.readers import image_to_array, normalize_images, open_samples
-from simex.similarity import InputError
+from simex.images import InputError
 from simex.tables import ranking_csv, ranking_json, ranking_text
 from simex.training import TrainConfig
 

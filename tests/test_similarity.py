@@ -9,7 +9,8 @@ from scipy.signal import correlate2d
 
 from simex.fleet import load_autoencoder, save_autoencoder, train_autoencoder
 from simex.losses import SSIMWindow, issim_per_sample, mse_per_sample, per_sample_loss
-from simex.similarity import InputError, delta_matrix, mean_l2_norm, per_sample_errors
+from simex.images import InputError
+from simex.similarity import delta_matrix, mean_l2_norm, per_sample_errors
 from simex.training import TrainConfig
 
 CPU = torch.device("cpu")

@@ -4,7 +4,8 @@ from dataclasses import asdict
 from simex.artifacts import read_json, save_classifier
 from simex.jobs import job_device, start_job
 from simex.config import Classifier, derived_seed
-from simex.transfer import (ARCHITECTURE, N_CLASSES, accuracy, load_classifier_split, stage_settings, stage_summary,
+from simex.inference import accuracy
+from simex.transfer import (ARCHITECTURE, N_CLASSES, load_classifier_split, stage_settings, stage_summary,
                             train_base_classifier, training_per_class)
 
 sm = snakemake  # noqa: F821

@@ -19,7 +19,8 @@ import pandas as pd
 import torch
 
 
-from simex.augmentation import (accuracy, mnist_orders, reference_orders, train_classifier,
+from simex.inference import accuracy
+from simex.augmentation import (mnist_orders, reference_orders, train_classifier,
                                 training_seed, training_set)
 from simex.config import load
 from simex.data.acquire import load_split
