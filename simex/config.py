@@ -117,6 +117,12 @@ def derived_seed(seed: int, *parts: object) -> int:
     return (int(seed) + zlib.crc32("/".join(map(str, parts)).encode())) % 2**31
 
 
+def autoencoder_seed(seed: int, dataset: str, loss: str, class_index: int | None = None) -> int:
+    """The seed of A(dataset) (or A(class) of it) trained with ``loss``: the pipeline's jobs, the
+    study and `simex fleet build` use this one recipe, so the same autoencoder is the same everywhere."""
+    return derived_seed(seed, "ae", dataset, loss, class_index)
+
+
 # --- typed sections -----------------------------------------------------------------------
 
 

@@ -1,7 +1,10 @@
-"""Saving and loading trained autoencoders with what they were trained on."""
+"""One autoencoder: training (alone or K fused), and its checkpoint with the card that
+says what it was trained on."""
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -10,10 +13,11 @@ import torch
 
 from simex.artifacts import load_checkpoint, save_checkpoint
 from simex.fused import FoldedAutoEncoders
-from simex.losses import PerSampleLoss, SSIMWindow, per_sample_loss
+from simex.config import SSIMWindow
+from simex.losses import PerSampleLoss, per_sample_loss
 from simex.models import LeNet5AutoEncoder
-from simex.training import (StepLoss, TrainConfig, TrainResult, autoencoder_batch_loss, images_to_tensor,
-                            seed_everything, train, train_members)
+from simex.training import (MemberCheckpoint, StepLoss, TrainConfig, TrainResult, autoencoder_batch_loss,
+                            images_to_tensor, seed_everything, train, train_members)
 
 ARCHITECTURE = "lenet5-autoencoder"
 DEFAULT_INPUT_SHAPE = (1, 28, 28)  # the paper's; a checkpoint of another shape records its "input_shape"
@@ -23,16 +27,81 @@ class FleetError(ValueError):
     pass
 
 
-def save_autoencoder(destination: Path | str, model: LeNet5AutoEncoder, metadata: dict[str, Any]) -> None:
-    """``metadata`` says what the autoencoder was trained on: dataset, class, loss, provenance."""
-    save_checkpoint(destination, ARCHITECTURE, model.state_dict(), metadata=metadata)
+@dataclass(frozen=True, kw_only=True)
+class AutoencoderCard:
+    """What an autoencoder checkpoint says about itself: written (:meth:`metadata`) and read
+    (:meth:`from_metadata`) here only, by the pipeline's jobs and `simex fleet build` alike.
+
+    The keys a checkpoint of an older version may lack read as None (or the paper's input
+    shape); they are not settings, so nothing here is a config default."""
+
+    dataset: str
+    loss: str
+    label: str | None = None  # display label (stand-ins marked); None: the dataset's code and marker
+    class_index: int | None = None  # the member's class (per-class fleets), key "class"
+    class_name: str | None = None  # a user's class name; the paper's are registered
+    provenance: str | None = None  # original, regenerated, stand-in, user
+    source: str | None = None
+    n_samples: int | None = None
+    input_shape: tuple[int, int, int] | None = None
+    ssim: SSIMWindow | None = None
+    training: dict[str, Any] | None = None  # the TrainConfig, as a mapping
+    history: list[dict[str, Any]] | None = None  # the TrainResult's epochs
+    device: str | None = None
+    trained_with: str | None = None  # e.g. "10 autoencoders fused (elapsed_s: the joint time)"
+    sha256_source: str | None = None  # a user's dataset: the SHA-256 of its files
+    conversion: str | None = None  # a user's dataset: how it was converted to the input shape
+
+    @classmethod
+    def of_training(cls, config: TrainConfig, result: TrainResult, model: LeNet5AutoEncoder, window: SSIMWindow,
+                    device: torch.device | str, **fields: Any) -> "AutoencoderCard":
+        """The card of an autoencoder just trained with ``config`` (``fields``: what it was trained on)."""
+        return cls(training=asdict(config), history=[asdict(r) for r in result.history], ssim=window,
+                   input_shape=tuple(model.input_shape), device=str(device), **fields)
+
+    def metadata(self) -> dict[str, Any]:
+        """The checkpoint's metadata mapping (keys left unset are left out)."""
+        plain: dict[str, Any] = {}
+        for spec in dataclasses.fields(self):
+            value = getattr(self, spec.name)
+            if value is None and spec.name not in ("class_index", "class_name"):
+                continue
+            key = "class" if spec.name == "class_index" else spec.name
+            plain[key] = value.params() if isinstance(value, SSIMWindow) else \
+                list(value) if spec.name == "input_shape" else value
+        return plain
+
+    @classmethod
+    def from_metadata(cls, metadata: dict[str, Any]) -> "AutoencoderCard":
+        names = {spec.name for spec in dataclasses.fields(cls)}
+        values = {name: value for key, value in metadata.items()
+                  if (name := "class_index" if key == "class" else key) in names}  # a newer version's keys: skipped
+        if "dataset" not in values or "loss" not in values:
+            raise FleetError("an autoencoder's metadata needs its dataset and loss")
+        if values.get("ssim") is not None:
+            values["ssim"] = SSIMWindow.from_dict(values["ssim"])
+        if values.get("input_shape") is not None:
+            values["input_shape"] = tuple(int(n) for n in values["input_shape"])
+        if values.get("class_index") is not None:
+            values["class_index"] = int(values["class_index"])
+        return cls(**values)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.input_shape or DEFAULT_INPUT_SHAPE
 
 
-def load_autoencoder(path: Path | str, device: torch.device | str = "cpu") -> tuple[LeNet5AutoEncoder, dict[str, Any]]:
+def save_autoencoder(destination: Path | str, model: LeNet5AutoEncoder, card: AutoencoderCard) -> None:
+    """The weights with the card that says what the autoencoder was trained on."""
+    save_checkpoint(destination, ARCHITECTURE, model.state_dict(), metadata=card.metadata())
+
+
+def load_autoencoder(path: Path | str, device: torch.device | str = "cpu") -> tuple[LeNet5AutoEncoder, AutoencoderCard]:
     payload = load_checkpoint(path, "autoencoder", {ARCHITECTURE}, FleetError, device)
-    model = LeNet5AutoEncoder(*payload["metadata"].get("input_shape", DEFAULT_INPUT_SHAPE))
+    card = AutoencoderCard.from_metadata(payload["metadata"])
+    model = LeNet5AutoEncoder(*card.shape)
     model.load_state_dict(payload["state_dict"])
-    return model.to(device).eval(), payload["metadata"]
+    return model.to(device).eval(), card
 
 
 def _split(images: np.ndarray, validation_fraction: float) -> tuple[tuple[torch.Tensor, torch.Tensor],
@@ -97,6 +166,7 @@ def train_autoencoders(
     configs: Sequence[TrainConfig],
     device: torch.device,
     validation_fraction: float = 0.0,
+    on_checkpoint: MemberCheckpoint | None = None,
 ) -> list[tuple[LeNet5AutoEncoder, TrainResult]]:
     """Several autoencoders trained as one fused model, each equal (up to float rounding)
     to :func:`train_autoencoder` with its own images and config (seed) alone."""
@@ -105,5 +175,5 @@ def train_autoencoders(
     per_sample = per_sample_loss(loss, window)
     results = train_members(models, fused_autoencoder_loss(models, per_sample), autoencoder_batch_loss(per_sample),
                             [training for training, _ in splits], configs, device,
-                            validation=[validation for _, validation in splits])
+                            validation=[validation for _, validation in splits], on_checkpoint=on_checkpoint)
     return [(model.eval(), result) for model, result in zip(models, results)]
