@@ -3,7 +3,7 @@
 Every dataset is read and converted to the fleet's input shape first (:mod:`simex.images`),
 so that any bad input stops the build before a single autoencoder is trained. Each member
 (one per dataset, or one per class with ``per_class``) is then trained with the
-pipeline's training code (:func:`simex.fleet.train_autoencoder`) into a scratch folder
+pipeline's training code (:func:`simex.autoencoders.train_autoencoder`) into a scratch folder
 beside the destination, and the fleet is exported with the pipeline's manifest and
 checksums (:func:`simex.rank.export_fleet`), which assembles it in a staging folder and
 renames it into place: a build that is killed or fails leaves no folder ``simex rank``
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from simex.fleet import AutoencoderCard, save_autoencoder, train_autoencoders
+from simex.autoencoders import AutoencoderCard, save_autoencoder, train_autoencoders
 from simex.images import (DEFAULT_SHAPE, DatasetInputError, DuplicateNameError, ImageDataset, InputShape,
                           check_samples, read_dataset)
 from simex.losses import LOSSES, SSIMWindow
@@ -124,7 +124,7 @@ def member_seed(seed: int, member: MemberPlan, loss: str) -> int:
 
 def train_members_fused(members: Sequence[MemberPlan], loss: str, window: SSIMWindow, config: TrainConfig,
                         device: torch.device, folder: Path, progress: bool) -> list[Path]:
-    """Train every member at once with the fused trainer (simex.fleet.train_autoencoders: each
+    """Train every member at once with the fused trainer (simex.autoencoders.train_autoencoders: each
     member as it would train alone, its own seed), one progress bar over all members' epochs;
     returns the checkpoints."""
     epochs = [config.epochs_for(len(member.images)) for member in members]

@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 from simex.datasets import MARKERS, dataset_info
 from simex.config import SSIMWindow
-from simex.fleet import ARCHITECTURE, DEFAULT_INPUT_SHAPE, AutoencoderCard, FleetError, load_autoencoder
+from simex.autoencoders import ARCHITECTURE, DEFAULT_INPUT_SHAPE, AutoencoderCard, FleetError, load_autoencoder
 from simex.losses import LOSSES
 from simex.images import InputShape
 from simex.models import LeNet5AutoEncoder

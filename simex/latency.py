@@ -410,7 +410,7 @@ def training_curve(train_images: Mapping[str, np.ndarray], test_images: Mapping[
     """One repeat of Fig. 6 for one schedule: per base dataset Y, an autoencoder trained with
     ``loss`` and, at each checkpoint epoch, the training time so far (callbacks excluded)
     and Δ(X|Y) for every dataset X's test split (the standard Δ routine)."""
-    from simex.fleet import train_autoencoder
+    from simex.autoencoders import train_autoencoder
 
     epochs = checkpoint_epochs(checkpoints)
     delta = per_sample_loss(loss, window)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from simex.fleet import train_autoencoder, train_autoencoders
+from simex.autoencoders import train_autoencoder, train_autoencoders
 from simex.losses import SSIMWindow
 from simex.training import TrainConfig, TrainResult
 

@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from simex.data.formats import encode_idx
-from simex.fleet import AutoencoderCard, FleetError, save_autoencoder, train_autoencoder
+from simex.autoencoders import AutoencoderCard, FleetError, save_autoencoder, train_autoencoder
 from simex.fleets import export_fleet
 from simex.fused import subpixel_kernel
 from simex.inference import FleetEvaluator, plain_errors

@@ -7,7 +7,7 @@ import pytest
 import torch
 from scipy.signal import correlate2d
 
-from simex.fleet import AutoencoderCard, load_autoencoder, save_autoencoder, train_autoencoder
+from simex.autoencoders import AutoencoderCard, load_autoencoder, save_autoencoder, train_autoencoder
 from simex.losses import SSIMWindow, issim_per_sample, mse_per_sample, per_sample_loss
 from simex.images import InputError
 from simex.models import LeNet5AutoEncoder

@@ -4,7 +4,7 @@ import torch
 from simex.artifacts import save_figure
 from simex.data.acquire import load_split
 from simex.datasets import labels_from_provenance
-from simex.fleet import load_autoencoder
+from simex.autoencoders import load_autoencoder
 from simex.interclass import (PAPER_FIG1A_ORDER, delta_ordering, first_samples, ordering_text, read_class_matrix,
                               reconstruct)
 from simex.jobs import job_device, start_job

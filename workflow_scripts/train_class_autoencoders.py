@@ -2,7 +2,7 @@
 from simex.artifacts import read_json
 from simex.config import SSIMWindow, Training, autoencoder_seed
 from simex.data.acquire import load_split
-from simex.fleet import AutoencoderCard, save_autoencoder, train_autoencoders
+from simex.autoencoders import AutoencoderCard, save_autoencoder, train_autoencoders
 from simex.jobs import job_device, start_job
 from simex.training import train_config
 
