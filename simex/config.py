@@ -162,6 +162,17 @@ class Section:
 
     # fields read from a key of another name (config key -> field)
     RENAMED: ClassVar[dict[str, str]] = {}
+    # optional keys the config may leave out: left out of params() too when unset
+    OMITTED_WHEN_UNSET: ClassVar[tuple[str, ...]] = ()
+    # where the section sits in config/schema.yaml, for default()
+    SCHEMA_KEY: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def default(cls):
+        """The section as config/schema.yaml's defaults make it."""
+        if not cls.SCHEMA_KEY:
+            raise ConfigError(f"{cls.__name__} has no schema defaults")
+        return cls.from_dict(schema_default(*cls.SCHEMA_KEY))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]):
@@ -185,7 +196,9 @@ class Section:
         """The section as the plain mapping a rule passes to its job (``params:``)."""
         keys = {field_name: key for key, field_name in self.RENAMED.items()}
         return {keys.get(spec.name, spec.name): _plain(getattr(self, spec.name))
-                for spec in dataclasses.fields(self) if spec.init and spec.repr}  # type: ignore[arg-type]
+                for spec in dataclasses.fields(self)  # type: ignore[arg-type]
+                if spec.init and spec.repr
+                and not (spec.name in self.OMITTED_WHEN_UNSET and getattr(self, spec.name) is None)}
 
 
 Optimizer = Literal["rmsprop", "adam", "adagrad", "adadelta", "sgd"]
@@ -205,13 +218,11 @@ class Training(Section):
     validation_fraction: float
     steps: int | None
 
+    OMITTED_WHEN_UNSET: ClassVar[tuple[str, ...]] = ("epochs",)
+
     def __post_init__(self) -> None:
         if self.epochs is None and self.steps is None:
             raise ConfigError("a training section needs epochs or steps")
-
-    def params(self) -> dict[str, Any]:
-        plain = super().params()
-        return plain if self.epochs is not None else {k: v for k, v in plain.items() if k != "epochs"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -226,9 +237,7 @@ class NineClassTraining(Section):
     steps: int | None
     samples_per_class: int | None
 
-    def params(self) -> dict[str, Any]:
-        plain = super().params()
-        return plain if self.epochs is not None else {k: v for k, v in plain.items() if k != "epochs"}
+    OMITTED_WHEN_UNSET: ClassVar[tuple[str, ...]] = ("epochs",)
 
 
 @dataclass(frozen=True)
@@ -236,17 +245,15 @@ class SSIMWindow(Section):
     """``ssim``: SSIM's Gaussian window (pytorch-msssim's ``win_size``, ``win_sigma``)."""
 
     RENAMED: ClassVar[dict[str, str]] = {"win_size": "size", "win_sigma": "sigma"}
+    SCHEMA_KEY: ClassVar[tuple[str, ...]] = ("ssim",)  # default(): Wang et al.'s 11 pixels, σ = 1.5
     size: int
     sigma: float
-
-    @classmethod
-    def default(cls) -> "SSIMWindow":
-        """The schema's window (Wang et al.'s 11 pixels, σ = 1.5)."""
-        return cls.from_dict(schema_default("ssim"))
 
 
 @dataclass(frozen=True)
 class Background(Section):
+    """``data.background``: the patches mnist-back-image is regenerated over."""
+
     images: tuple[str, ...]
     composite: Literal["over", "max"]
     min_patch_std: float
@@ -254,6 +261,8 @@ class Background(Section):
 
 @dataclass(frozen=True)
 class EmnistStandin(Section):
+    """``data.emnist_standin``: the E* stand-in rendered from fonts (simex.data.standin)."""
+
     font_globs: tuple[str, ...]
     max_rotation_deg: float
     max_shear: float
@@ -265,6 +274,8 @@ class EmnistStandin(Section):
 
 @dataclass(frozen=True)
 class Data(Section):
+    """``data``: where datasets come from and how they are split (simex.data.acquire)."""
+
     source_chain: tuple[str, ...]
     download_timeout_s: float
     samples_per_dataset: int
@@ -456,9 +467,7 @@ class Fleets(Section):
     batch_size: int
     express: Express
 
-    @classmethod
-    def default(cls) -> "Fleets":
-        return cls.from_dict(schema_default("fleets"))
+    SCHEMA_KEY: ClassVar[tuple[str, ...]] = ("fleets",)
 
 
 # --- §5.2 latency ------------------------------------------------------------------------------
@@ -473,14 +482,13 @@ class OptimizerSetting(Section):
     lr: float
     panel: str | None = None  # Fig. 6 schedules only (None: the key is absent)
 
+    OMITTED_WHEN_UNSET: ClassVar[tuple[str, ...]] = ("panel",)
+
     @property
     def slug(self) -> str:
         """A schedule's file name: optimizer and learning rate, e.g. ``rmsprop-0.0002``."""
         return f"{self.optimizer}-{float(self.lr):g}"
 
-    def params(self) -> dict[str, Any]:
-        plain = super().params()
-        return plain if self.panel is not None else {k: v for k, v in plain.items() if k != "panel"}
 
 
 @dataclass(frozen=True)
