@@ -263,7 +263,9 @@ class Background(Section):
 class EmnistStandin(Section):
     """``data.emnist_standin``: the E* stand-in rendered from fonts (simex.data.standin)."""
 
-    font_globs: tuple[str, ...]
+    font_globs: tuple[str, ...]  # the handwriting-like fonts drawn from
+    # per glyph, drawn at random up to these: rotation (degrees), shear, elastic distortion
+    # (alpha, sigma in pixels), extra stroke width (pixels), Gaussian blur (sigma range)
     max_rotation_deg: float
     max_shear: float
     elastic_alpha: float
