@@ -665,7 +665,10 @@ def load(path: str | Path = DEFAULT_CONFIG_PATH, *overrides: Mapping[str, Any],
     raw = yaml.safe_load(Path(path).read_text())
     for override in overrides:
         raw = deep_merge(raw, override)
-    return Config.from_dict(validated(raw), sheet)
+    config = validated(raw)
+    if sheet is None and not Path(config["dataset_sheet"]).exists():  # run from outside the repository
+        sheet = read_sheet(REPO / config["dataset_sheet"])
+    return Config.from_dict(config, sheet)
 
 
 def deep_merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
