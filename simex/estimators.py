@@ -336,8 +336,8 @@ def otdd_distance(features_x: np.ndarray, labels_x: np.ndarray, features_y: np.n
     p = 2. The value is the optimal transport cost between the uniform empirical measures, i.e.
     OTDD squared (same units as ``frechet_distance``): exact (``ot.emd2``) when ``reg`` is None,
     entropic (``ot.sinkhorn2``, log-domain, ``reg`` in the units of the cost) otherwise.
-    Class Gaussians come from all samples (covariances divided by n_c - 1; each class needs 2+
-    samples); ``max_samples`` then caps the points per dataset in the transport problem, drawn
+    Class Gaussians come from all samples (covariances divided by n_c - 1, as in the reference
+    code microsoft/otdd, which skips classes with fewer than 2 samples; here they are an error); ``max_samples`` then caps the points per dataset in the transport problem, drawn
     without replacement by ``numpy.random.default_rng(seed)``. Labels of X and Y may live in
     unrelated label sets; a dataset may have a single class. Zero for identical datasets.
     """

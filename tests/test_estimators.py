@@ -47,6 +47,18 @@ def test_logme_known_answer_one_feature_closed_form():
     assert logme(f, np.array([0, 0, 1, 1])) == pytest.approx(expected, abs=1e-9)
 
 
+def test_logme_known_answer_features_without_signal():
+    """f = (1, -1, 1, -1) is orthogonal to both one-hot targets of labels (0, 0, 1, 1), so the
+    evidence is maximised with alpha -> infinity (w = 0): y ~ N(0, I/beta) with beta = N/|y|^2 = 2.
+    Per class: -N/2 (log 2pi + 1 + log(|y|^2/N)) = -2 (log 2pi + 1 - log 2); per sample (/4):
+    -1/2 (log 2pi + 1 - log 2) = -1.0723649...
+    """
+    expected = -0.5 * (math.log(2 * math.pi) + 1 - math.log(2))
+    assert expected == pytest.approx(-1.0723649429247001, abs=1e-15)
+    f = np.array([[1.0], [-1.0], [1.0], [-1.0]])
+    assert logme(f, np.array([0, 0, 1, 1])) == pytest.approx(expected, abs=1e-9)
+
+
 def _slow_logme(f: np.ndarray, y: np.ndarray) -> float:
     """Independent route: maximise log N(y_c; 0, I/beta + F F^T/alpha) over (log alpha, log beta)."""
     n = len(y)
