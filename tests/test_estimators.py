@@ -277,6 +277,8 @@ def test_otdd_symmetry_sinkhorn_and_subsampling():
     (lambda: knn_accuracy(np.ones(4), np.array([0, 0, 1, 1])), "2-D"),
     (lambda: knn_accuracy(np.eye(4), np.array([0, 0, 1, 1]), k=4), "k must be"),
     (lambda: leep(np.ones((4, 2)), np.array([0, 0, 1, 1])), "probabilities"),
+    (lambda: leep(np.full((4, 2), 0.5), np.array([3, 3, 3, 3])), "1 class"),
+    (lambda: frechet_distance(np.array([[0.0, np.inf], [1.0, 2.0]]), np.ones((4, 2))), "features_a contains NaN"),
     (lambda: nce(np.array([0, 1, 1]), np.array([0.5, 1.0, 0.0])), "integer"),
     (lambda: nce(np.zeros((2, 2, 2)), np.array([0, 1])), "source_predictions"),
     (lambda: frechet_distance(np.ones((4, 2)), np.ones((4, 3))), "dimension"),
