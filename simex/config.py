@@ -257,6 +257,18 @@ class Background(Section):
     images: tuple[str, ...]
     composite: Literal["over", "max"]
     min_patch_std: float
+    patch_size: int
+
+
+@dataclass(frozen=True)
+class Rotation(Section):
+    interpolation_order: int
+
+
+@dataclass(frozen=True)
+class RandomBackground(Section):
+    low: float
+    high: float
 
 
 @dataclass(frozen=True)
@@ -283,6 +295,8 @@ class Data(Section):
     samples_per_dataset: int
     train_test_ratio: int
     background: Background
+    rotation: Rotation
+    random_background: RandomBackground
     emnist_standin: EmnistStandin
 
     def train_per_class(self, code: str) -> int:
@@ -583,7 +597,7 @@ class Config(Section):
         if unknown:
             raise ConfigError(f"config validation: datasets {', '.join(map(repr, unknown))} not in the dataset sheet "
                               f"{data['dataset_sheet']} (its names: {', '.join(sheet)})")
-        paper = tuple(in_paper_order(name for name in selection if sheet[name].paper))
+        paper = tuple(in_paper_order(name for name in selection if sheet[name].builtin))
         config = super().from_dict({**data, "datasets": selection})
         config = dataclasses.replace(config, paper_datasets=paper)
         problems = config.problems()

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from simex.data.acquire import acquire_user_dataset
-from simex.datasets import PAPER, SheetError, dataset_info, read_sheet, sheet_class_names
+from simex.datasets import BUILTIN, SheetError, dataset_info, read_sheet, sheet_class_names
 from tests.conftest import REPO, copy_workflow, tiny_config
 from tests.test_images import pattern, write_pngs
 
@@ -25,16 +25,17 @@ def sheet(tmp_path: Path, *rows: str) -> Path:
     return path
 
 
-def test_the_default_sheet_is_the_papers_five() -> None:
+def test_the_default_sheet_is_the_papers_five_and_the_other_builtins() -> None:
     entries = read_sheet(REPO / "config" / "datasets.tsv")
-    assert list(entries) == ["M", "E", "R", "B", "F"] and all(e.paper for e in entries.values())
+    assert list(entries) == ["M", "E", "R", "B", "F", "BR", "RBI", "A"] and all(e.builtin for e in entries.values())
     assert sheet_class_names(entries["E"])[:3] == ("a", "b", "c")
 
 
 @pytest.mark.parametrize("row, message", [
     ("M\tMNIST\tM\t\t\nM\tagain\tM\t\t", "used twice"),
     ("X\tmine\tM\t\t", "keeps its code as its name"),
-    ("F\tmine\tnpz\t/x.npz\t", "one of the paper's codes"),
+    ("F\tmine\tnpz\t/x.npz\t", "a built-in dataset's code"),
+    ("RBI\tmine\tnpz\t/x.npz\t", "a built-in dataset's code"),
     ("mine\tmine\tnpz\t\t", "needs a path"),
     ("mine\tmine\tpictures\t/x\t", "unknown source 'pictures'"),
     ("mine\tmine\tnpz\t/x.npz\t/y", "labels file goes with an IDX"),
@@ -62,9 +63,9 @@ def test_a_user_dataset_is_acquired_with_its_path_hash_and_classes(tmp_path: Pat
     assert images.shape == (60, 28, 28) and images.dtype == np.uint8 and np.bincount(labels).tolist() == [30, 30]
     assert record["provenance"] == "user" and record["details"]["path"] == str(shapes)
     assert len(record["details"]["sha256"]) == 64 and "40×40 grayscale → 1×28×28" in record["details"]["conversion"]
-    registry = PAPER.with_record(json.loads(json.dumps(record)))
+    registry = BUILTIN.with_record(json.loads(json.dumps(record)))
     assert dataset_info("shapes", registry).class_names == ("frame", "square")
-    assert "shapes" not in PAPER  # a value: the paper's registry is unchanged
+    assert "shapes" not in BUILTIN  # a value: the built-in registry is unchanged
 
 
 def test_dry_run_on_a_custom_sheet_plans_every_experiment_that_makes_sense(tmp_path: Path) -> None:
@@ -74,7 +75,8 @@ def test_dry_run_on_a_custom_sheet_plans_every_experiment_that_makes_sense(tmp_p
     copy_workflow(workdir)
     custom = sheet(tmp_path, "M\tMNIST\tM\t\t", "F\tFashion-MNIST\tF\t\t",
                    f"shapes\tmy shapes\tclass-folders\t{shapes}\t", f"stripes\tmy stripes\tnpz\t{stripes}\t")
-    (workdir / "tiny.yaml").write_text(yaml.safe_dump({**tiny_config(), "dataset_sheet": str(custom)}))
+    (workdir / "tiny.yaml").write_text(yaml.safe_dump({**tiny_config(), "dataset_sheet": str(custom),
+                                                       "datasets": ["M", "F", "shapes", "stripes"]}))
     result = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--quiet", "rules",
                              "--configfile", "tiny.yaml"], cwd=workdir, capture_output=True, text=True, timeout=600)
     output = result.stdout + result.stderr

@@ -1,6 +1,6 @@
 from simex.artifacts import read_json, write_json, write_npz
 from simex.data.acquire import balanced_split, load_split
-from simex.datasets import PAPER
+from simex.datasets import BUILTIN
 from simex.jobs import start_job
 from simex.config import derived_seed
 
@@ -9,7 +9,7 @@ log = start_job(sm)
 dataset = sm.wildcards.dataset
 images, labels = load_split(sm.input.raw)
 record = read_json(sm.input.record)
-registry = PAPER.with_record(record)  # a user's dataset: its classes
+registry = BUILTIN.with_record(record)  # a user's dataset: its classes
 seed = derived_seed(sm.params.seed, "split", dataset)
 splits = balanced_split(images, labels, dataset, sm.params.samples_per_dataset, sm.params.train_test_ratio, seed,
                         registry)
