@@ -15,14 +15,6 @@ BENCH_OUTPUTS = ["estimators.csv", "estimators.md", "metrics.csv", "timings.csv"
                  "ground_truth.csv", "ground_truth.md", "benchmark.png", "README.md", "jobs.log"]
 
 
-def bench_bases(source):
-    return expand(f"{BENCH_DIR}/base/{source}/seed{{s}}.pt", s=BENCH_SEEDS)
-
-
-def bench_sources(target):
-    return [d for d in DATASETS if d != target]
-
-
 rule benchmark:
     input:
         expand(f"{BENCH_OUT}/{{name}}", name=BENCH_OUTPUTS),
@@ -52,13 +44,13 @@ rule benchmark_base_classifiers:
 
 rule benchmark_ground_truth:
     input:
-        bases=lambda w: [path for y in bench_sources(w.dataset) for path in bench_bases(y)],
+        bases=lambda w: [path for y in benchmark_sources(w.dataset) for path in benchmark_bases(y)],
         train=data_file("{dataset}", "classifier_train.npz"),
         test=data_file("{dataset}", "classifier_test.npz"),
     output:
         record=f"{BENCH_DIR}/ground_truth/{{dataset}}.json",
     params:
-        sources=lambda w: bench_sources(w.dataset),
+        sources=lambda w: benchmark_sources(w.dataset),
         seeds=len(BENCH_SEEDS),
         samples_per_class=BENCH["samples_per_class"],
         finetune=BENCH["finetune"],
@@ -81,15 +73,15 @@ rule benchmark_ground_truth:
 # Timed on one CPU thread, as the protocol fixes: no GPU, threads 1.
 rule benchmark_estimators:
     input:
-        bases=lambda w: [path for y in bench_sources(w.dataset) for path in bench_bases(y)],
-        autoencoders=lambda w: [dataset_ae(y, loss) for y in bench_sources(w.dataset) for loss in BENCH_LOSSES],
-        source_train=lambda w: [data_file(y, "train.npz") for y in bench_sources(w.dataset)],
-        source_classifier_train=lambda w: [data_file(y, "classifier_train.npz") for y in bench_sources(w.dataset)],
+        bases=lambda w: [path for y in benchmark_sources(w.dataset) for path in benchmark_bases(y)],
+        autoencoders=lambda w: [dataset_ae(y, loss) for y in benchmark_sources(w.dataset) for loss in BENCH_LOSSES],
+        source_train=lambda w: [data_file(y, "train.npz") for y in benchmark_sources(w.dataset)],
+        source_classifier_train=lambda w: [data_file(y, "classifier_train.npz") for y in benchmark_sources(w.dataset)],
         train=data_file("{dataset}", "classifier_train.npz"),
     output:
         record=f"{BENCH_DIR}/estimators/{{dataset}}.json",
     params:
-        sources=lambda w: bench_sources(w.dataset),
+        sources=lambda w: benchmark_sources(w.dataset),
         losses=BENCH_LOSSES,
         seeds=len(BENCH_SEEDS),
         samples_per_class=BENCH["samples_per_class"],
