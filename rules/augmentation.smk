@@ -9,7 +9,7 @@ from simex.augmentation_grid import config_problems
 AUGMENTATION = config["augmentation"]
 # Y: every other configured paper dataset lends classes to MNIST, in the paper's order
 # (a user's datasets of the sheet are not references of Fig. 7).
-AUG_REFERENCES = [code for code in in_paper_order(d for d in DATASETS if SHEET[d].paper) if code != MNIST]
+AUG_REFERENCES = [code for code in in_paper_order(d for d in DATASETS if SHEET[d].builtin) if code != MNIST]
 AUG_CLASS_MODELS = [
     class_ae(reference, loss, label)
     for reference in AUG_REFERENCES

@@ -23,7 +23,7 @@ LOSSES = list(config["losses"])
 JOB_THREADS = config["threads_per_job"]
 # Classes of each dataset, read cheaply now: per-class autoencoders are one job per class.
 CLASS_NAMES = {name: sheet_class_names(SHEET[name]) for name in DATASETS}
-USER_DATASETS = [name for name in DATASETS if not SHEET[name].paper]
+USER_DATASETS = [name for name in DATASETS if not SHEET[name].builtin]
 # §5.1's transfer baseline trains LeNet-5 on ten classes of a dataset, as the paper; its
 # matrix (Fig. 4c, Table 1, and Fig. 6, which orders by it) needs every dataset to have ten.
 TEN_CLASS_DATASETS = [name for name in DATASETS if len(CLASS_NAMES[name]) >= 10]
@@ -67,21 +67,21 @@ def data_file(dataset, name):
 def regeneration_source(wildcards):
     """mnist-rot and mnist-back-image are regenerated from MNIST when not downloadable."""
     entry = SHEET[wildcards.dataset]
-    source = dataset_info(entry.source).derived_from if entry.paper else None
+    source = dataset_info(entry.source).derived_from if entry.builtin else None
     return data_file(source, "raw.npz") if source else []
 
 
 def regeneration_test_split(wildcards):
     """The test split of the dataset a regenerated one comes from: none of its digits is reused."""
     entry = SHEET[wildcards.dataset]
-    source = dataset_info(entry.source).derived_from if entry.paper else None
+    source = dataset_info(entry.source).derived_from if entry.builtin else None
     return data_file(source, "test.npz") if source else []
 
 
 def user_files(wildcards):
     """A user's dataset files (folder or file, IDX labels), so a change to them reruns its jobs."""
     entry = SHEET[wildcards.dataset]
-    return [] if entry.paper else [entry.path, *([entry.labels] if entry.labels else [])]
+    return [] if entry.builtin else [entry.path, *([entry.labels] if entry.labels else [])]
 
 
 def dataset_ae(dataset, loss):

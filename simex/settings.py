@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 from simex.data.acquire import AcquisitionPlan, acquisition_per_class
 from simex.data.standin import StandinSpec
-from simex.data.variants import BackgroundSpec
+from simex.data.variants import BackgroundSpec, RandomBackgroundSpec, RotationSpec, VariantSpec
 from simex.losses import SSIMWindow
 from simex.training import TrainConfig
 
@@ -53,7 +53,14 @@ def acquisition_plan(data: Mapping[str, Any], seed: int, dataset: str, download_
         timeout_s=float(data["download_timeout_s"]),
         samples_per_class=acquisition_per_class(dataset, int(data["samples_per_dataset"])),
         seed=derived_seed(seed, "acquire", dataset),
-        background=BackgroundSpec(list(background["images"]), background["composite"], float(background["min_patch_std"])),
+        variant=VariantSpec(
+            rotation=RotationSpec(int(data["rotation"]["interpolation_order"])),
+            background=BackgroundSpec(list(background["images"]), background["composite"],
+                                      float(background["min_patch_std"]), int(background["patch_size"])),
+            random_background=RandomBackgroundSpec(float(data["random_background"]["low"]),
+                                                   float(data["random_background"]["high"])),
+            composite=background["composite"],
+        ),
         standin=StandinSpec(
             font_globs=list(standin["font_globs"]),
             max_rotation_deg=float(standin["max_rotation_deg"]),

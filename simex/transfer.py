@@ -348,11 +348,15 @@ def align(delta: pd.DataFrame, accuracy: pd.DataFrame) -> pd.DataFrame:
     return accuracy.loc[delta.index, delta.columns]
 
 
-def spearman_rows(deltas: Mapping[str, pd.DataFrame], accuracy: pd.DataFrame) -> pd.DataFrame:
-    """ρ per loss (rows) and base dataset (columns): Δ(X|Y) ascending vs accuracy descending."""
+def spearman_rows(deltas: Mapping[str, pd.DataFrame], accuracy: pd.DataFrame, with_self: bool = True) -> pd.DataFrame:
+    """ρ per loss (rows) and base dataset (columns): Δ(X|Y) ascending vs accuracy descending.
+
+    ``with_self``: the paper's Table 1 ranks Y itself among the targets; without it, each
+    row orders the other datasets only (see :func:`table1_chance`).
+    """
     rows = {}
     for loss, delta in deltas.items():
-        rows[loss] = rowwise_rho(delta, "ascending", align(delta, accuracy), "descending")
+        rows[loss] = rowwise_rho(delta, "ascending", align(delta, accuracy), "descending", exclude_diagonal=not with_self)
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.name = "loss"
     return frame
@@ -437,26 +441,44 @@ def mean_matrix(matrices: Sequence[pd.DataFrame]) -> pd.DataFrame:
     return mean
 
 
+def table1_chance(self_entry: str, n_datasets: int) -> float:
+    """Expected ρ of a random order against the truth, Table 1's chance level.
+
+    Without Y itself: 0. With it, when both orders put Y first (its own Δ smallest, its
+    normalised accuracy 1 the largest): the other n − 1 share the same rank differences,
+    so 1 − ρ_with = (1 − ρ_without)(n − 2)/(n + 1), and a random order scores 3/(n + 1):
+    0.5 for the paper's five datasets, where ρ_with = 0.5 + 0.5 ρ_without.
+    """
+    return 3.0 / (n_datasets + 1) if self_entry == "with" else 0.0
+
+
 def table1(deltas: Mapping[str, pd.DataFrame], raws: Mapping[str, Sequence[pd.DataFrame]],
            paper: Mapping[str, Mapping[str, float]] = PAPER_TABLE1) -> pd.DataFrame:
     """Table 1 per protocol (reading), loss and base dataset, over seed replicates, beside the paper's.
 
     ``raws``: per protocol, one raw accuracy matrix per replicate. Long form: one row per
-    (protocol, loss, base) with ρ's mean, min and max over replicates and the paper's ρ;
-    base ``mean`` is the mean over bases (per replicate, then over replicates).
+    (protocol, self entry, loss, base) with ρ's mean, min and max over replicates, the
+    chance level and the paper's ρ; base ``mean`` is the mean over bases (per replicate,
+    then over replicates). ``self_entry`` ``with`` is the paper's Table 1 (Y ranked among
+    its own targets); ``without`` orders the other datasets only, and its paper value is
+    the one implied by the paper's, 2ρ − 1, which holds when both orders put Y first.
     """
     rows = []
     for protocol, matrices in raws.items():
-        rhos = [spearman_rows(deltas, normalised_accuracy(raw)) for raw in matrices]
-        for loss in deltas:
-            per_replicate = pd.DataFrame([rho.loc[loss] for rho in rhos])
-            per_replicate["mean"] = per_replicate.mean(axis=1)
-            for label in per_replicate.columns:
-                code = "mean" if label == "mean" else code_of(label)
-                paper_value = (float(np.mean(list(paper[loss].values()))) if code == "mean" else paper[loss].get(code, np.nan)) \
-                    if loss in paper else np.nan
-                rows.append({"protocol": protocol, "loss": loss, "base": label, **_summary(per_replicate[label]),
-                             "paper": paper_value})
+        for self_entry, with_self in (("with", True), ("without", False)):
+            rhos = [spearman_rows(deltas, normalised_accuracy(raw), with_self) for raw in matrices]
+            for loss in deltas:
+                per_replicate = pd.DataFrame([rho.loc[loss] for rho in rhos])
+                per_replicate["mean"] = per_replicate.mean(axis=1)
+                for label in per_replicate.columns:
+                    code = "mean" if label == "mean" else code_of(label)
+                    paper_value = (float(np.mean(list(paper[loss].values()))) if code == "mean" else paper[loss].get(code, np.nan)) \
+                        if loss in paper else np.nan
+                    if not with_self:  # the paper's five datasets: ρ_with = 0.5 + 0.5 ρ_without (table1_chance)
+                        paper_value = 2.0 * paper_value - 1.0
+                    rows.append({"protocol": protocol, "self_entry": self_entry, "loss": loss, "base": label,
+                                 **_summary(per_replicate[label]), "chance": table1_chance(self_entry, len(per_replicate.columns) - 1),
+                                 "paper": paper_value})
     return pd.DataFrame(rows)
 
 
@@ -468,16 +490,21 @@ def _summary(values: pd.Series) -> dict[str, float]:
 def table1_markdown(table: pd.DataFrame, protocols: Mapping[str, str]) -> str:
     """Table 1 for the README: per protocol and loss, ours (mean [min, max] over seeds) beside the paper's."""
     bases = list(dict.fromkeys(table["base"]))
-    header = "| Protocol | ρ, SimEx | " + " | ".join(f"{b} | {'mean' if b == 'mean' else code_of(b)} (paper)" for b in bases) + " |"
-    lines = [header, "|---|---|" + "---:|" * (2 * len(bases))]
-    for (protocol, loss), part in table.groupby(["protocol", "loss"], sort=False):
+    header = ("| Protocol | Y itself | chance | ρ, SimEx | "
+              + " | ".join(f"{b} | {'mean' if b == 'mean' else code_of(b)} (paper)" for b in bases) + " |")
+    lines = [header, "|---|---|---:|---|" + "---:|" * (2 * len(bases))]
+    for (protocol, self_entry, loss), part in table.groupby(["protocol", "self_entry", "loss"], sort=False):
         part = part.set_index("base")
         cells = [f"{_ranged(part.loc[b])} | {_fmt(part.loc[b, 'paper'])}" for b in bases]
-        lines.append(f"| {protocol} | {LOSS_NAMES.get(loss, loss)} | " + " | ".join(cells) + " |")
+        lines.append(f"| {protocol} | {self_entry} | {_fmt(part['chance'].iloc[0])} | {LOSS_NAMES.get(loss, loss)} | "
+                     + " | ".join(cells) + " |")
     replicates = int(table["replicates"].max())
     title = "Table 1: Spearman's ρ between SimEx-predicted orders (Δ ascending) and retrained accuracy orders"
     notes = [f"Ours: mean [min, max] over {replicates} seed replicates of the transfer baseline (the autoencoders "
              "are not replicated). Protocols: " + "; ".join(f"{name}: {text}" for name, text in protocols.items()) + ".",
+             "Y itself: `with` ranks the base's own dataset among its targets, as the paper's Table 1 does; both "
+             "orders put it first, so a random order of the others scores 3/(n + 1), 0.5 for five datasets (the chance column). `without` orders "
+             "the other datasets only (chance 0); its paper column is the value the paper's implies, 2ρ − 1.",
              *legend_lines(bases)]
     return "\n".join([title, "", *lines, "", *notes]) + "\n"
 
