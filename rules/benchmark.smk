@@ -5,10 +5,10 @@
 # the estimators' scores and timings (one job); then the tables and figure in
 # benchmark.output. The data, A(Y) and the classifier splits are the default run's.
 
-BENCH = config["benchmark"]
-BENCH_DIR = BENCH["results"]
-BENCH_OUT = BENCH["output"]
-BENCH_SEEDS = list(range(BENCH["seeds"]))
+BENCH = CONFIG.benchmark
+BENCH_DIR = BENCH.results
+BENCH_OUT = BENCH.output
+BENCH_SEEDS = list(range(BENCH.seeds))
 BENCH_COMMAND = "snakemake --configfile config/benchmark.yaml --cores 2 benchmark"
 BENCH_LOSSES = ["mse", "issim"]  # SimEx-MSE and SimEx-iSSIM
 BENCH_OUTPUTS = ["estimators.csv", "estimators.md", "metrics.csv", "timings.csv", "per_target.csv", "per_target.md",
@@ -27,8 +27,8 @@ rule benchmark_base_classifiers:
     output:
         models=expand(f"{BENCH_DIR}/base/{{{{dataset}}}}/seed{{s}}.pt", s=BENCH_SEEDS),
     params:
-        base=BENCH["base"],
-        seed=config["seed"],
+        base=BENCH.base.params(),
+        seed=CONFIG.seed,
     conda:
         "../environment.yml"
     log:
@@ -52,11 +52,11 @@ rule benchmark_ground_truth:
     params:
         sources=lambda w: benchmark_sources(w.dataset),
         seeds=len(BENCH_SEEDS),
-        samples_per_class=BENCH["samples_per_class"],
-        finetune=BENCH["finetune"],
-        scratch=BENCH["scratch"],
-        probe=BENCH["probe"],
-        seed=config["seed"],
+        samples_per_class=list(BENCH.samples_per_class),
+        finetune=BENCH.finetune.params(),
+        scratch=BENCH.scratch.params(),
+        probe=BENCH.probe.params(),
+        seed=CONFIG.seed,
     conda:
         "../environment.yml"
     log:
@@ -84,12 +84,12 @@ rule benchmark_estimators:
         sources=lambda w: benchmark_sources(w.dataset),
         losses=BENCH_LOSSES,
         seeds=len(BENCH_SEEDS),
-        samples_per_class=BENCH["samples_per_class"],
-        embedding_loss=BENCH["embedding_loss"],
-        otdd_max_samples=BENCH["otdd_max_samples"],
-        ssim=config["ssim"],
-        eval_batch_size=config["eval_batch_size"],
-        seed=config["seed"],
+        samples_per_class=list(BENCH.samples_per_class),
+        embedding_loss=BENCH.embedding_loss,
+        otdd_max_samples=BENCH.otdd_max_samples,
+        ssim=CONFIG.ssim.params(),
+        eval_batch_size=CONFIG.eval_batch_size,
+        seed=CONFIG.seed,
     conda:
         "../environment.yml"
     log:
@@ -113,11 +113,11 @@ rule benchmark_tables:
         **{name.replace(".", "_"): f"{BENCH_OUT}/{name}" for name in BENCH_OUTPUTS},
     params:
         datasets=DATASETS,
-        unseen=BENCH["unseen"],
-        headline=BENCH["headline"],
-        bootstrap=BENCH["bootstrap"],
-        confidence=BENCH["confidence"],
-        seed=config["seed"],
+        unseen=list(BENCH.unseen),
+        headline=BENCH.headline.params(),
+        bootstrap=BENCH.bootstrap,
+        confidence=BENCH.confidence,
+        seed=CONFIG.seed,
         command=BENCH_COMMAND,
         job_logs=expand(f"{BENCH_DIR}/logs/{{job}}/{{d}}.log", job=["ground_truth", "estimators"], d=DATASETS),
     conda:

@@ -26,20 +26,20 @@ import copy
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
 from scipy.optimize import minimize
 from torch import nn
 
-from simex.inference import FleetEvaluator
+from simex.config import Probe, Training, derived_seed
+from simex.inference import FleetEvaluator, accuracy
 from simex.losses import PerSampleLoss
 from simex.models import LeNet5AutoEncoder, LeNet5Classifier
 from simex.pairing import codes, mean_pairwise_distance
-from simex.settings import derived_seed
 from simex.training import TrainResult, classifier_batch_loss, images_to_tensor, seed_everything, train
-from simex.transfer import N_CLASSES, StageSettings, accuracy, embed
+from simex.transfer import N_CLASSES, StageSettings, embed, stage_settings
 
 log = logging.getLogger(__name__)
 
@@ -123,13 +123,6 @@ def features(model: LeNet5Classifier, images: np.ndarray, device: torch.device) 
     return embed(penultimate(model), images, device).double().numpy()
 
 
-@dataclass(frozen=True)
-class ProbeSettings:
-    C: float
-    max_iter: int
-    tol: float
-
-
 @dataclass
 class ProbeFit:
     """A multinomial logistic regression on standardised features."""
@@ -145,7 +138,7 @@ class ProbeFit:
         return np.argmax(((values - self.mean) / self.scale) @ self.weights + self.bias, axis=1)
 
 
-def fit_probe(values: np.ndarray, labels: np.ndarray, settings: ProbeSettings, n_classes: int = N_CLASSES) -> ProbeFit:
+def fit_probe(values: np.ndarray, labels: np.ndarray, settings: Probe, n_classes: int = N_CLASSES) -> ProbeFit:
     """Multinomial logistic regression, L2 penalty (scikit-learn's objective: C·Σ log-loss + ½‖W‖²,
     bias unpenalised), on features standardised on these samples, by L-BFGS (scipy) from zero.
 
@@ -219,9 +212,9 @@ class GroundTruthSettings:
     seed: int
     replicates: int
     samples_per_class: tuple[int, ...]
-    finetune: Callable[[int], StageSettings]  # seed -> settings
-    scratch: Callable[[int], StageSettings]
-    probe: ProbeSettings
+    finetune: Training
+    scratch: Training
+    probe: Probe
 
 
 def target_ground_truth(target: str, train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
@@ -245,7 +238,7 @@ def target_ground_truth(target: str, train: tuple[np.ndarray, np.ndarray], test:
             index = sample_draw(train_labels, n, draw_seed(settings.seed, s, target, n))
             draws[str(n)][str(s)] = index.tolist()
             images, labels = train_images[index], train_labels[index]
-            stage = settings.scratch(replicate_seed(settings.seed, s, SCRATCH, target, n))
+            stage = stage_settings(settings.scratch, replicate_seed(settings.seed, s, SCRATCH, target, n))
             model, result = scratch(images, labels, stage, device)
             records.append(_run_record("", SCRATCH, n, s, accuracy(model, test_images, test_labels, device), result, stage))
             for source, models in bases.items():
@@ -255,7 +248,7 @@ def target_ground_truth(target: str, train: tuple[np.ndarray, np.ndarray], test:
                 records.append({"source": source, "protocol": PROBE, "n": n, "seed": s,
                                 "accuracy": float((predicted == test_labels).mean()), "epochs": fit.iterations,
                                 "best_epoch": fit.iterations, "cap_hit": fit.cap_hit})
-                stage = settings.finetune(replicate_seed(settings.seed, s, FINETUNE, source, target, n))
+                stage = stage_settings(settings.finetune, replicate_seed(settings.seed, s, FINETUNE, source, target, n))
                 model, result = finetune(base, images, labels, stage, device)
                 records.append(_run_record(source, FINETUNE, n, s, accuracy(model, test_images, test_labels, device),
                                            result, stage))

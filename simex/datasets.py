@@ -84,6 +84,11 @@ def dataset_info(code: str) -> DatasetInfo:
         ) from None
 
 
+def samples_per_class(code: str, samples_per_dataset: int) -> int:
+    """Datasets are balanced with each other: the same total, split evenly over classes."""
+    return samples_per_dataset // dataset_info(code).n_classes
+
+
 def register(info: DatasetInfo) -> DatasetInfo:
     """Make a user's dataset known; the built-in ones cannot be redefined."""
     if info.code in BUILTIN_ORDER and DATASETS[info.code] != info:

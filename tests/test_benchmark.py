@@ -14,14 +14,13 @@ import torch
 import yaml
 from scipy.stats import weightedtau
 
-from simex.benchmark import (ESTIMATORS, BenchmarkError, GroundTruthSettings, ProbeSettings, draw_seed, fit_probe,
+from simex.benchmark import (ESTIMATORS, BenchmarkError, GroundTruthSettings, draw_seed, fit_probe,
                              mean_pairwise_squared_distance, sample_draw, stratified_holdout, target_ground_truth)
 from simex.benchmark_metrics import (CEILING, RANDOM, MetricError, bootstrap_interval, cell_metrics, check_draws,
                                      gains_frame, metrics_frame, noise_ceiling, random_metrics, rank_agreement,
                                      relative_regret, summary_table, targets_check, top1_hit, views_of)
+from simex.config import Probe, Training
 from simex.models import LeNet5Classifier
-from simex.training import TrainConfig
-from simex.transfer import StageSettings
 
 # --- metrics on hand-made scores and gains -----------------------------------------------------
 
@@ -155,10 +154,10 @@ def test_linear_probe_separates_separable_features_and_reports_its_cap():
     labels = np.repeat(np.arange(10), 10)
     centres = rng.normal(0, 5, size=(10, 84))
     values = centres[labels] + rng.normal(0, 0.5, size=(100, 84))
-    fit = fit_probe(values, labels, ProbeSettings(C=1.0, max_iter=5000, tol=1e-4))
+    fit = fit_probe(values, labels, Probe(C=1.0, max_iter=5000, tol=1e-4))
     assert not fit.cap_hit
     assert (fit.predict(values) == labels).mean() == 1.0
-    capped = fit_probe(values, labels, ProbeSettings(C=1.0, max_iter=2, tol=1e-12))
+    capped = fit_probe(values, labels, Probe(C=1.0, max_iter=2, tol=1e-12))
     assert capped.cap_hit and capped.iterations == 2
 
 
@@ -169,8 +168,7 @@ def test_mean_pairwise_squared_distance_matches_the_pairs():
     assert mean_pairwise_squared_distance(a, b.mean(axis=0), float((b**2).sum(axis=1).mean())) == pytest.approx(brute)
 
 
-def _stage(seed: int) -> StageSettings:
-    return StageSettings(TrainConfig("rmsprop", 1e-3, epochs=2, batch_size=8, seed=seed, patience=1), 0.2)
+STAGE = Training(optimizer="rmsprop", lr=1e-3, epochs=2, batch_size=8, patience=1, validation_fraction=0.2, steps=None)
 
 
 def test_ground_truth_records_every_source_protocol_n_and_seed_with_shared_draws():
@@ -181,8 +179,8 @@ def test_ground_truth_records_every_source_protocol_n_and_seed_with_shared_draws
     test = (rng.integers(0, 255, size=(20, 28, 28), dtype=np.uint8), np.repeat(np.arange(10), 2))
     bases = {"A": [LeNet5Classifier().eval() for _ in range(2)], "B": [LeNet5Classifier().eval() for _ in range(2)]}
     before = {k: v.clone() for k, v in bases["A"][0].state_dict().items()}
-    settings = GroundTruthSettings(seed=5, replicates=2, samples_per_class=(3, 5), finetune=_stage, scratch=_stage,
-                                   probe=ProbeSettings(1.0, 100, 1e-4))
+    settings = GroundTruthSettings(seed=5, replicates=2, samples_per_class=(3, 5), finetune=STAGE, scratch=STAGE,
+                                   probe=Probe(1.0, 100, 1e-4))
     record = target_ground_truth("X", train, test, bases, settings, torch.device("cpu"))
     runs = pd.DataFrame(record["records"])
     assert len(runs) == 2 * 2 * (1 + 2 * 2)  # n x seeds x (scratch + sources x protocols)

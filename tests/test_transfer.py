@@ -9,7 +9,7 @@ import torch
 
 from simex.artifacts import load_classifier, save_classifier
 from simex.models import LeNet5Classifier
-from simex.protocols import ProtocolError, TransferProtocol, protocol_from_config, protocol_grid
+from simex.config import ProtocolError, Training, TransferProtocol, protocol_grid
 from simex.training import TrainConfig, images_to_tensor
 from simex.transfer import (
     ARCHITECTURE,
@@ -121,7 +121,7 @@ def test_n_samples_per_class_are_drawn_from_every_class_and_the_draw_is_seeded()
 
 
 def test_protocols_from_config_are_named_validated_and_crossed():
-    assert protocol_from_config({"samples_per_class": "all", "fc_init": "base", "frozen": "conv"}) == \
+    assert TransferProtocol.from_dict({"samples_per_class": "all", "fc_init": "base", "frozen": "conv"}) == \
         TransferProtocol(None, "base", "conv")
     assert TransferProtocol(10, "reinit", "conv+fc1").name == "n10-reinit-conv+fc1"
     grid = protocol_grid({"samples_per_class": ["all", 10], "fc_init": ["base", "reinit"], "frozen": ["conv"]})
@@ -199,8 +199,8 @@ def test_transfer_all_respects_n_per_class_and_rejects_the_base_itself():
     images, labels = class_images(60, 10, seed=10)
     base = LeNet5Classifier()
     data = (images, labels, images[:20], labels[:20])
-    section = {"optimizer": "rmsprop", "lr": 1e-3, "epochs": 1, "batch_size": 16, "patience": 0,
-               "validation_fraction": 0.0, "steps": None}  # a validated config section
+    section = Training.from_dict({"optimizer": "rmsprop", "lr": 1e-3, "epochs": 1, "batch_size": 16, "patience": 0,
+                                  "validation_fraction": 0.0, "steps": None})  # a validated config section
     every = TransferProtocol(None, "base", "conv")
     results = transfer_all(base, "M", {"E": data, "F": data}, section, {"E": 1, "F": 2}, {"E": 0, "F": 0}, every, CPU)
     assert set(results) == {"E", "F"}

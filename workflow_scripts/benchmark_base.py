@@ -3,18 +3,21 @@ from dataclasses import asdict
 
 from simex.artifacts import save_classifier
 from simex.benchmark import replicate_seed
+from simex.config import Training
+from simex.inference import accuracy
 from simex.jobs import job_device, start_job
-from simex.transfer import (ARCHITECTURE, N_CLASSES, accuracy, load_classifier_split, stage_settings, stage_summary,
+from simex.transfer import (ARCHITECTURE, N_CLASSES, load_classifier_split, stage_settings, stage_summary,
                             train_base_classifier)
 
 sm = snakemake  # noqa: F821
 log = start_job(sm)
 device = job_device(sm)
 dataset = sm.wildcards.dataset
+section = Training.from_dict(sm.params.base)
 train_images, train_labels = load_classifier_split(sm.input.train)
 test_images, test_labels = load_classifier_split(sm.input.test)
 for s, destination in enumerate(sm.output.models):
-    settings = stage_settings(sm.params.base, replicate_seed(sm.params.seed, s, "base", dataset))
+    settings = stage_settings(section, replicate_seed(sm.params.seed, s, "base", dataset))
     model, result = train_base_classifier(train_images, train_labels, settings, device)
     base_accuracy = accuracy(model, test_images, test_labels, device)
     summary = stage_summary(result)

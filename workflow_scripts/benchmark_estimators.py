@@ -1,11 +1,11 @@
 # Every estimator's scores of the candidate sources for one target X, each call timed on one CPU thread.
 from simex.artifacts import load_classifier, write_json
 from simex.benchmark import BenchmarkError, EstimatorSettings, Source, SourceZoo, score_target
+from simex.config import SSIMWindow
 from simex.data.acquire import load_split
 from simex.fleet import load_autoencoder
 from simex.jobs import job_device, start_job
 from simex.losses import per_sample_loss
-from simex.settings import ssim_window
 from simex.transfer import BASE_CLASSIFIER, load_classifier_split
 
 sm = snakemake  # noqa: F821
@@ -22,7 +22,7 @@ for i, y in enumerate(sources):
     zoo_sources.append(Source(y, [model for model, _, _ in loaded], [meta["accuracy"] for _, _, meta in loaded],
                               autoencoders, load_split(sm.input.source_train[i])[0], classifier_images,
                               classifier_labels))
-window = ssim_window(sm.params.ssim)
+window = SSIMWindow.from_dict(sm.params.ssim)
 zoo = SourceZoo(zoo_sources, {loss: per_sample_loss(loss, window) for loss in losses},
                 EstimatorSettings(sm.params.embedding_loss, sm.params.otdd_max_samples, int(sm.params.eval_batch_size)),
                 device)
