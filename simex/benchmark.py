@@ -38,8 +38,8 @@ from simex.inference import FleetEvaluator, accuracy
 from simex.losses import PerSampleLoss
 from simex.models import LeNet5AutoEncoder, LeNet5Classifier
 from simex.pairing import codes, mean_pairwise_distance
-from simex.training import TrainResult, classifier_batch_loss, images_to_tensor, seed_everything, train
-from simex.transfer import N_CLASSES, StageSettings, embed, stage_settings
+from simex.training import TrainResult, seed_everything
+from simex.transfer import N_CLASSES, StageSettings, embed, fit, stage_settings, train_base_classifier
 
 log = logging.getLogger(__name__)
 
@@ -91,23 +91,6 @@ def sample_draw(labels: np.ndarray, per_class: int, seed: int, n_classes: int = 
 
 def draw_seed(seed: int, replicate: int, target: str, per_class: int) -> int:
     return replicate_seed(seed, replicate, "draw", target, per_class)
-
-
-def stratified_holdout(labels: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
-    """(train, validation) indices: of each class, the last round(count·fraction) samples held out."""
-    if not 0 < fraction < 1:
-        raise BenchmarkError(f"validation_fraction must be in (0, 1), got {fraction}")
-    labels = np.asarray(labels)
-    train_index, validation_index = [], []
-    for label in np.unique(labels):
-        index = np.flatnonzero(labels == label)
-        held = int(round(len(index) * fraction))
-        if held < 1 or held >= len(index):
-            raise BenchmarkError(f"class {label}: validation_fraction {fraction} of {len(index)} samples leaves "
-                                 f"{held} for validation; need at least one on each side")
-        train_index.append(index[: len(index) - held])
-        validation_index.append(index[len(index) - held :])
-    return np.sort(np.concatenate(train_index)), np.sort(np.concatenate(validation_index))
 
 
 # --- ground truth -----------------------------------------------------------------------
@@ -171,16 +154,6 @@ def fit_probe(values: np.ndarray, labels: np.ndarray, settings: Probe, n_classes
                     int(result.nit), bool(result.nit >= settings.max_iter))
 
 
-def fit_stratified(model: LeNet5Classifier, images: np.ndarray, labels: np.ndarray, settings: StageSettings,
-                   device: torch.device) -> TrainResult:
-    """``model`` trained on the draw, a stratified ``validation_fraction`` held out for early stopping."""
-    train_index, validation_index = stratified_holdout(labels, settings.validation_fraction)
-    inputs = images_to_tensor(images)
-    targets = torch.from_numpy(np.asarray(labels, dtype=np.int64))
-    return train(model, classifier_batch_loss, (inputs[train_index], targets[train_index]), settings.config, device,
-                 validation=(inputs[validation_index], targets[validation_index]))
-
-
 def finetune(base: LeNet5Classifier, images: np.ndarray, labels: np.ndarray, settings: StageSettings,
              device: torch.device) -> tuple[LeNet5Classifier, TrainResult]:
     """A copy of B(Y), every layer trainable, its last layer (84→10) re-initialised, trained on the draw."""
@@ -189,17 +162,14 @@ def finetune(base: LeNet5Classifier, images: np.ndarray, labels: np.ndarray, set
     for parameter in model.parameters():
         parameter.requires_grad_(True)
     model.classifier[-1].reset_parameters()
-    result = fit_stratified(model, images, labels, settings, device)
+    result = fit(model, images, labels, settings, device, stratified=True)
     return model.eval(), result
 
 
 def scratch(images: np.ndarray, labels: np.ndarray, settings: StageSettings,
             device: torch.device) -> tuple[LeNet5Classifier, TrainResult]:
-    """The same LeNet-5 from a seeded random initialisation, trained on the draw."""
-    seed_everything(settings.config.seed)
-    model = LeNet5Classifier(N_CLASSES)
-    result = fit_stratified(model, images, labels, settings, device)
-    return model.eval(), result
+    """The same LeNet-5 from a seeded random initialisation, trained on the draw (stratified hold-out)."""
+    return train_base_classifier(images, labels, settings, device, stratified=True)
 
 
 def cap_hit(result: TrainResult, settings: StageSettings) -> bool:

@@ -418,6 +418,18 @@ def results_readme(summary: pd.DataFrame, headline: tuple[str, int], view: str, 
         lines += [f"View {view_name} (Kendall τ of each cell's order against the headline cell's):", "",
                   markdown_table(["protocol", "n", "τ vs headline order", "order (highest τ first)"],
                                  [[r["protocol"], r["n"], f"{r['order_tau']:.2f}", r["order"]] for _, r in table.iterrows()])]
+    lines += ["## Details the protocol leaves open, as implemented (fixed in code before any result)", "",
+              "- Ties: where several sources share the top score, top-1 hit and regret are their means over the tied "
+              "picks (a random tie-break, in expectation); a pick is a hit when its ḡ equals the largest.",
+              "- Relative regret can exceed 1 where the pick's mean gain is negative (worse than scratch).",
+              "- sample-MSE: the mean pairwise squared pixel distance, computed exactly from Y's pixel mean and mean "
+              "squared norm; sample-MSE and embeddings compare X with the split A(Y) learnt (`train.npz`), Fréchet and "
+              "OTDD with the split B(Y) learnt (the ten-class classifier train split).",
+              "- Timing: each estimator extracts its own features (no sharing between estimators); A(Y)'s fused "
+              "fleet, B(Y) and Y's statistics are the zoo, built before the clock starts; one warm-up call per "
+              "estimator and target.",
+              "- Fine-tune and scratch: the stratified hold-out is the last 20 % of each class in the draw's order; "
+              "the probe's L-BFGS is scipy's (gradient tolerance `benchmark.probe.tol`), started from zero.", ""]
     lines += ["## Files", "",
               "- `estimators.md` / `estimators.csv`: estimator × metric with intervals, every (view, protocol, n) cell",
               "- `per_target.md` / `per_target.csv`: every metric per target (means over seeds)",

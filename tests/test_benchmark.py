@@ -15,12 +15,13 @@ import yaml
 from scipy.stats import weightedtau
 
 from simex.benchmark import (ESTIMATORS, BenchmarkError, GroundTruthSettings, draw_seed, fit_probe,
-                             mean_pairwise_squared_distance, sample_draw, stratified_holdout, target_ground_truth)
+                             mean_pairwise_squared_distance, sample_draw, target_ground_truth)
 from simex.benchmark_metrics import (CEILING, RANDOM, MetricError, bootstrap_interval, cell_metrics, check_draws,
                                      gains_frame, metrics_frame, noise_ceiling, random_metrics, rank_agreement,
                                      relative_regret, summary_table, targets_check, top1_hit, views_of)
 from simex.config import Probe, Training
 from simex.models import LeNet5Classifier
+from simex.transfer import TransferError, stratified_holdout
 
 # --- metrics on hand-made scores and gains -----------------------------------------------------
 
@@ -142,7 +143,7 @@ def test_stratified_holdout_keeps_the_last_fifth_of_each_class():
     assert np.array_equal(np.bincount(labels[validation]), np.full(10, 2))
     assert np.array_equal(np.bincount(labels[train]), np.full(10, 8))
     assert set(validation) == {i * 10 + j for i in range(10) for j in (8, 9)}
-    with pytest.raises(BenchmarkError, match="at least one on each side"):
+    with pytest.raises(TransferError, match="at least one on each side"):
         stratified_holdout(np.repeat(np.arange(10), 2), 0.2)
 
 
