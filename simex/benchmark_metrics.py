@@ -27,7 +27,8 @@ from scipy.stats import weightedtau
 
 from simex.benchmark import ESTIMATOR_KINDS, SCRATCH
 from simex.stats import spearman
-from simex.tables import markdown_table
+from simex.datasets import legend_lines
+from simex.tables import markdown_document, markdown_table
 
 METRICS = ("rho", "tau", "top1", "regret")
 METRIC_NAMES = {"rho": "Spearman ρ", "tau": "weighted τ", "top1": "top-1 hit", "regret": "relative regret"}
@@ -341,8 +342,8 @@ def per_target_markdown(per_target: pd.DataFrame, headline: tuple[str, int]) -> 
         mine = part[part["estimator"] == estimator].set_index("target")
         rows.append([estimator, *(_target_cell(mine.loc[t]) if t in mine.index else "–" for t in targets)])
     title = (f"Per target X, {PROTOCOL_NAMES.get(headline[0], headline[0])}, n = {headline[1]}: weighted τ "
-             "(top-1 hit, relative regret), means over seeds\n\n")
-    return title + markdown_table(["estimator", *targets], rows)
+             "(top-1 hit, relative regret), means over seeds")
+    return markdown_document(title, markdown_table(["estimator", *targets], rows), legend_lines(targets))
 
 
 def _target_cell(row: pd.Series) -> str:
@@ -372,6 +373,9 @@ def ground_truth_markdown(table: pd.DataFrame, caps: pd.DataFrame) -> str:
     parts.append(markdown_table(["protocol", "n", "runs", "cap-hit share", "median epochs/iterations"],
                                 [[r["protocol"], r["n"], r["runs"], f"{r['cap_hit_share']:.3f}", f"{r['median_epochs']:.0f}"]
                                  for _, r in caps.iterrows()]))
+    legend = legend_lines(table["target"].unique())
+    if legend:
+        parts.append("\n" + "  \n".join(legend) + "\n")
     failing = caps[caps["cap_hit_share"] > 0.5]
     if len(failing):
         parts.append("\n**Protocol failure**: more than half the runs hit their cap in "
