@@ -4,6 +4,7 @@
 # truth (every source × protocol × n × seed, and scratch: one job, rerunnable alone) and
 # the estimators' scores and timings (one job); then the tables and figure in
 # benchmark.output. The data, A(Y) and the classifier splits are the default run's.
+# The committed run's Snakemake log: append `2>&1 | tee docs/benchmark/run.log` to the command.
 
 BENCH = CONFIG.benchmark
 BENCH_DIR = BENCH.results
@@ -119,6 +120,7 @@ rule benchmark_tables:
         confidence=BENCH.confidence,
         seed=CONFIG.seed,
         command=BENCH_COMMAND,
+        output=BENCH_OUT,
         job_logs=expand(f"{BENCH_DIR}/logs/{{job}}/{{d}}.log", job=["ground_truth", "estimators"], d=DATASETS),
     conda:
         "../environment.yml"

@@ -395,7 +395,7 @@ def views_of(targets: Sequence[str], unseen: Sequence[str]) -> dict[str, list[st
 
 
 
-def results_readme(summary: pd.DataFrame, headline: tuple[str, int], view: str, command: str,
+def results_readme(summary: pd.DataFrame, headline: tuple[str, int], view: str, command: str, output: str,
                    job_times: Mapping[str, float], confidence: float, resamples: int) -> str:
     """docs/benchmark/README.md: the command, the headline cell, the targets met or missed, stability."""
     cell = summary[(summary["view"] == view) & (summary["protocol"] == headline[0]) & (summary["n"] == headline[1])]
@@ -439,7 +439,8 @@ def results_readme(summary: pd.DataFrame, headline: tuple[str, int], view: str, 
               "- `per_target.md` / `per_target.csv`: every metric per target (means over seeds)",
               "- `ground_truth.md` / `ground_truth.csv`: raw accuracies, gains over scratch, cap-hit shares",
               "- `metrics.csv`: every (estimator, protocol, n, target, seed); `timings.csv`: every timed call",
-              "- `benchmark.png`: weighted τ per estimator and cell", "- `jobs.log`: the per-target jobs' logs", "",
+              "- `benchmark.png`: weighted τ per estimator and cell", "- `jobs.log`: the per-target jobs' logs",
+              f"- `run.log`: the run's Snakemake log (`{command} 2>&1 | tee {output}/run.log`)", "",
               f"Intervals: {confidence:.0%} percentile bootstrap, {resamples} resamples of targets and, within each, seeds.",
               "", "Wall time of the per-target jobs (Snakemake benchmark files, seconds):", "",
               markdown_table(["job", "seconds"], [[name, f"{seconds:.0f}"] for name, seconds in job_times.items()])]
