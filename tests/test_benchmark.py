@@ -193,6 +193,25 @@ def test_ground_truth_records_every_source_protocol_n_and_seed_with_shared_draws
         target_ground_truth("A", train, test, bases, settings, torch.device("cpu"))
 
 
+def test_finetune_keeps_the_base_layers_and_reinitialises_only_the_last_one():
+    """At a vanishing learning rate the fine-tuned copy is B(Y) with a fresh 84→10 layer."""
+    from simex.benchmark import finetune
+    from simex.transfer import stage_settings
+
+    torch.manual_seed(0)
+    base = LeNet5Classifier().eval()
+    rng = np.random.default_rng(0)
+    images, labels = rng.integers(0, 255, size=(30, 28, 28), dtype=np.uint8), np.repeat(np.arange(10), 3)
+    still = Training(optimizer="rmsprop", lr=1e-30, epochs=1, batch_size=8, patience=1, validation_fraction=0.2,
+                     steps=None)
+    model, _ = finetune(base, images, labels, stage_settings(still, 3), torch.device("cpu"))
+    for (name, kept), original in zip(model.state_dict().items(), base.state_dict().values()):
+        if name.startswith("classifier.4"):
+            assert not torch.allclose(kept, original)
+        else:
+            assert torch.allclose(kept, original, atol=1e-6), name
+
+
 def _records() -> tuple[list[dict], pd.DataFrame]:
     """Two targets, three sources, two seeds: gains of source S1 > S2 > S3 on target T1, reversed on T2."""
     ground_truth, scores = [], []
