@@ -341,7 +341,7 @@ def benchmark_figure(summary: pd.DataFrame, view: str, headline: tuple[str, int]
         ax.axvline(0, color="black", linewidth=0.6, linestyle=":")
         if ceiling in cell.index:
             ax.axvline(cell.loc[ceiling, "tau"], color="C2", linewidth=1, linestyle="--", label="noise ceiling")
-        ax.set_title(f"{protocol}, n = {n}", fontweight="bold" if (protocol, n) == tuple(headline) else "normal")
+        ax.set_title(f"{ {'probe': 'linear probe', 'finetune': 'full fine-tune'}.get(protocol, protocol)}, n = {n}", fontweight="bold" if (protocol, n) == tuple(headline) else "normal")
         ax.set_xlabel("weighted Kendall τ (mean, 95% CI)")
         ax.set_xlim(-1, 1)
         if (protocol, n) == tuple(headline):
@@ -349,7 +349,7 @@ def benchmark_figure(summary: pd.DataFrame, view: str, headline: tuple[str, int]
                 spine.set_linewidth(2)
     axes[0][0].set_yticks(y, order)
     axes[0][0].legend(fontsize=7, loc="lower right")
-    figure.suptitle(f"Which source transfers best? Rank agreement with the fine-tuned gain (view: {view}; "
-                    "red: SimEx, grey: trivial; dotted: chance)", fontsize=9)
+    figure.suptitle(f"Which source transfers best? Each estimator's rank agreement with the gain over scratch "
+                    f"(view: {view}; framed: the headline cell; red: SimEx, grey: trivial; dotted: chance)", fontsize=9)
     figure.tight_layout()
     return figure
