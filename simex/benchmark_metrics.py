@@ -396,13 +396,14 @@ def views_of(targets: Sequence[str], unseen: Sequence[str]) -> dict[str, list[st
 
 
 def results_readme(summary: pd.DataFrame, headline: tuple[str, int], view: str, command: str, output: str,
-                   job_times: Mapping[str, float], confidence: float, resamples: int) -> str:
+                   job_times: Mapping[str, tuple[float, float]], confidence: float, resamples: int) -> str:
     """docs/benchmark/README.md: the command, the headline cell, the targets met or missed, stability."""
     cell = summary[(summary["view"] == view) & (summary["protocol"] == headline[0]) & (summary["n"] == headline[1])]
     simex = cell.set_index("estimator").loc["SimEx-iSSIM"]
     lines = [
         "# Source-selection benchmark: results", "",
-        "Protocol: [PROTOCOL.md](PROTOCOL.md) (registered before any result). Made by:", "",
+        "Protocol: [PROTOCOL.md](PROTOCOL.md) (registered before any result; what changed since is listed in its "
+        "Deviations section). Made by:", "",
         f"    {command}", "",
         f"**Headline** (SimEx-iSSIM, {PROTOCOL_NAMES.get(headline[0], headline[0])}, n = {headline[1]}, view {view}): "
         f"mean weighted τ {_interval(simex, 'tau')}, top-1 hit {_interval(simex, 'top1')}, "
@@ -442,6 +443,9 @@ def results_readme(summary: pd.DataFrame, headline: tuple[str, int], view: str, 
               "- `benchmark.png`: weighted τ per estimator and cell", "- `jobs.log`: the per-target jobs' logs",
               f"- `run.log`: the run's Snakemake log (`{command} 2>&1 | tee {output}/run.log`)", "",
               f"Intervals: {confidence:.0%} percentile bootstrap, {resamples} resamples of targets and, within each, seeds.",
-              "", "Wall time of the per-target jobs (Snakemake benchmark files, seconds):", "",
-              markdown_table(["job", "seconds"], [[name, f"{seconds:.0f}"] for name, seconds in job_times.items()])]
+              "", "Time of the per-target jobs (Snakemake benchmark files, seconds; CPU time counts only this job's "
+              "work, as Snakemake samples it, every 30 s after the first 30 s; wall time also counts any wait for a "
+              "core shared with other work):", "",
+              markdown_table(["job", "wall (s)", "CPU (s)"],
+                             [[name, f"{wall:.0f}", f"{cpu:.0f}"] for name, (wall, cpu) in job_times.items()])]
     return "\n".join(lines)

@@ -47,7 +47,7 @@ write_text(sm.output.per_target_md, "# Source-selection benchmark: per target\n\
 write_csv(sm.output.ground_truth_csv, truth, index=False, float_format="%.4g")
 write_text(sm.output.ground_truth_md, "# Source-selection benchmark: ground truth\n\n" + ground_truth_markdown(truth, caps))
 save_figure(sm.output.benchmark_png, benchmark_figure(summary, "all", headline))
-job_times = {f"{Path(path).parent.name} {Path(path).stem}": float(pd.read_csv(path, sep="\t")["s"].iloc[0])
+job_times = {f"{Path(path).parent.name} {Path(path).stem}": tuple(pd.read_csv(path, sep="\t")[["s", "cpu_time"]].iloc[0])
              for path in sm.input.job_times}
 write_text(sm.output.README_md, results_readme(summary, headline, "all", sm.params.command, sm.params.output, job_times,
                                                confidence, resamples))
