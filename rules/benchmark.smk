@@ -120,7 +120,6 @@ rule benchmark_tables:
         confidence=BENCH.confidence,
         seed=CONFIG.seed,
         command=BENCH_COMMAND,
-        output=BENCH_OUT,
         job_logs=expand(f"{BENCH_DIR}/logs/{{job}}/{{d}}.log", job=["ground_truth", "estimators"], d=DATASETS),
     conda:
         "../environment.yml"

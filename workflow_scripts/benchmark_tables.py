@@ -49,8 +49,9 @@ write_text(sm.output.ground_truth_md, "# Source-selection benchmark: ground trut
 save_figure(sm.output.benchmark_png, benchmark_figure(summary, "all", headline))
 job_times = {f"{Path(path).parent.name} {Path(path).stem}": tuple(pd.read_csv(path, sep="\t")[["s", "cpu_time"]].iloc[0])
              for path in sm.input.job_times}
-write_text(sm.output.README_md, results_readme(summary, headline, "all", sm.params.command, sm.params.output, job_times,
-                                               confidence, resamples))
+output = str(Path(sm.output.README_md).parent)
+write_text(sm.output.README_md, results_readme(summary, headline, "all", sm.params.command, output, job_times, confidence,
+                                               resamples))
 write_text(sm.output.jobs_log, "".join(f"==> {path} <==\n{Path(path).read_text() if Path(path).exists() else '(missing)'}\n"
                                        for path in sm.params.job_logs))
 log.info("headline cell:\n%s", summary[(summary["view"] == "all") & (summary["protocol"] == headline[0])
