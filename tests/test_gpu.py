@@ -22,10 +22,11 @@ from simex import devices
 from simex.artifacts import write_npz
 from simex.data.acquire import load_split
 from simex.fleet import train_autoencoder, train_autoencoders
+from simex.inference import accuracy
 from simex.losses import SSIMWindow, per_sample_loss
 from simex.similarity import delta_matrix
 from simex.training import TrainConfig
-from simex.transfer import StageSettings, accuracy, train_base_classifier
+from simex.transfer import StageSettings, train_base_classifier
 
 pytestmark = pytest.mark.device
 CPU = torch.device("cpu")
@@ -92,7 +93,7 @@ def test_a_tiny_fleet_and_classifier_on_the_device(device: torch.device, splits:
     test = {code: load_split(splits / code / "test.npz")[0] for code in CODES}
 
     configs = [TrainConfig("rmsprop", 1e-3, epochs=4, batch_size=32, seed=seed) for seed in range(len(CODES))]
-    fleet = train_autoencoders([train[code][0] for code in CODES], "mse", SSIMWindow(), configs, device)
+    fleet = train_autoencoders([train[code][0] for code in CODES], "mse", SSIMWindow.default(), configs, device)
     models = {code: model for code, (model, _) in zip(CODES, fleet)}
     assert {p.device.type for model in models.values() for p in model.parameters()} == {device.type}
     for _, result in fleet:
@@ -124,9 +125,9 @@ def test_the_fused_fleet_equals_its_members_trained_alone_on_the_device(device: 
     try:
         image_sets = [load_split(splits / code / "train.npz")[0][:n] for code, n in zip(CODES, (96, 70))]
         configs = [TrainConfig("rmsprop", 1e-3, epochs=2, batch_size=16, seed=seed) for seed in (3, 4)]
-        fused = train_autoencoders(image_sets, "issim", SSIMWindow(), configs, device, validation_fraction=0.25)
+        fused = train_autoencoders(image_sets, "issim", SSIMWindow.default(), configs, device, validation_fraction=0.25)
         for images, config, (model, result) in zip(image_sets, configs, fused):
-            alone, alone_result = train_autoencoder(images, "issim", SSIMWindow(), config, device, 0.25)
+            alone, alone_result = train_autoencoder(images, "issim", SSIMWindow.default(), config, device, 0.25)
             np.testing.assert_allclose([r.train_loss for r in result.history],
                                        [r.train_loss for r in alone_result.history], rtol=1e-7)
             np.testing.assert_allclose([r.val_loss for r in result.history],
