@@ -321,3 +321,40 @@ def per_target_figure(table: pd.DataFrame) -> Figure:
     axes[0][0].legend(fontsize=8, title="protocol (filled: top-1 agrees)")
     figure.tight_layout()
     return figure
+
+
+def benchmark_figure(summary: pd.DataFrame, view: str, headline: tuple[str, int], simex: Sequence[str] = ("SimEx-MSE", "SimEx-iSSIM")) -> Figure:
+    """The source-selection benchmark at a glance: per (protocol, n) panel, every estimator's mean
+    weighted τ with its bootstrap interval, in the headline cell's order; SimEx in red,
+    chance (0) and the noise ceiling as lines. The headline panel is framed."""
+    part = summary[summary["view"] == view]
+    cells = list(dict.fromkeys(zip(part["protocol"], part["n"])))
+    head = part[(part["protocol"] == headline[0]) & (part["n"] == headline[1])]
+    ceiling = "noise ceiling"
+    order = list(head[head["estimator"] != ceiling].sort_values("tau", kind="stable")["estimator"])
+    figure, axes = plt.subplots(1, len(cells), figsize=(3.4 * len(cells) + 1.2, 0.32 * len(order) + 1.6),
+                                sharey=True, squeeze=False)
+    y = np.arange(len(order))
+    for ax, (protocol, n) in zip(axes[0], cells):
+        cell = part[(part["protocol"] == protocol) & (part["n"] == n)].set_index("estimator")
+        rows = cell.reindex(order)
+        mean = rows["tau"].to_numpy(dtype=float)
+        error = np.vstack([mean - rows["tau_low"].to_numpy(dtype=float), rows["tau_high"].to_numpy(dtype=float) - mean])
+        colors = ["C3" if e in simex else "grey" if cell.loc[e, "kind"] == "trivial" else "C0" for e in order]
+        for i, color in enumerate(colors):
+            ax.errorbar(mean[i], y[i], xerr=error[:, i : i + 1], fmt="o", color=color, capsize=2, markersize=4)
+        ax.axvline(0, color="black", linewidth=0.6, linestyle=":")
+        if ceiling in cell.index:
+            ax.axvline(cell.loc[ceiling, "tau"], color="C2", linewidth=1, linestyle="--", label="noise ceiling")
+        ax.set_title(f"{ {'probe': 'linear probe', 'finetune': 'full fine-tune'}.get(protocol, protocol)}, n = {n}", fontweight="bold" if (protocol, n) == tuple(headline) else "normal")
+        ax.set_xlabel("weighted Kendall τ (mean, 95% CI)")
+        ax.set_xlim(-1, 1)
+        if (protocol, n) == tuple(headline):
+            for spine in ax.spines.values():
+                spine.set_linewidth(2)
+    axes[0][0].set_yticks(y, order)
+    axes[0][0].legend(fontsize=7, loc="lower right")
+    figure.suptitle(f"Which source transfers best? Each estimator's rank agreement with the gain over scratch "
+                    f"(view: {view}; framed: the headline cell; red: SimEx, grey: trivial; dotted: chance)", fontsize=9)
+    figure.tight_layout()
+    return figure
