@@ -162,6 +162,8 @@ def reconstruction_figure(pairs: Sequence[tuple[str, np.ndarray, np.ndarray, np.
 def latency_figure(table: pd.DataFrame) -> Figure:
     """Fig. 5: mean latency of one pairwise comparison per method (log scale), min–max bars,
     the epoch of minimum validation loss on the TL bars, the paper's values as markers."""
+    from simex.latency import device_note  # the latency jobs import it anyway; other figures need not
+
     names = list(table.index)
     mean = table["seconds_mean"].to_numpy(dtype=float)
     low, high = mean - table["seconds_min"].to_numpy(dtype=float), table["seconds_max"].to_numpy(dtype=float) - mean
@@ -193,7 +195,7 @@ def latency_figure(table: pd.DataFrame) -> Figure:
                  f"{int(first['repeats'])} repeats\nTL-1 / SimEx = {speedups} (paper 10.5x)", fontsize=9)
     ax.set_ylim(top=ax.get_ylim()[1] * 4)
     ax.legend(fontsize=7, loc="upper left")
-    notes = [f"device: {first['device']} ({first['hardware']})", *legend_lines([first["unknown"], first["reference"]])]
+    notes = [f"{device_note(table)} ({first['hardware']})", *legend_lines([first["unknown"], first["reference"]])]
     figure.text(0.5, -0.02, "\n".join(notes), ha="center", va="top", fontsize=7)
     figure.tight_layout()
     return figure
@@ -203,6 +205,8 @@ def training_time_figure(table: pd.DataFrame) -> Figure:
     """Fig. 6: mean Spearman ρ over base datasets vs elapsed AE training time at each
     checkpoint epoch, min–max bars over repeats; (a) and (b) panels by schedule; vertical
     lines BT-k = base classifiers' scratch-training time to the minimum validation loss."""
+    from simex.latency import device_note
+
     curves = table[table["kind"] == "autoencoder"]
     bases = table[table["kind"] == "base classifier"]
     panels = sorted(set(curves["panel"].fillna("")) or {""})
@@ -235,7 +239,8 @@ def training_time_figure(table: pd.DataFrame) -> Figure:
     axes[0][0].set_ylabel("mean Spearman ρ over base datasets")
     labels = " ".join(curves["base_datasets"].dropna().astype(str)).split()
     notes = [f"base datasets: {' '.join(dict.fromkeys(labels))}; loss {', '.join(dict.fromkeys(curves['loss']))}; "
-             f"bars: min–max over repeats; BT-k: base classifiers' time to min. validation loss", *legend_lines(labels)]
+             f"bars: min–max over repeats; BT-k: base classifiers' time to min. validation loss", device_note(table),
+             *legend_lines(labels)]
     figure.text(0.5, -0.02, "\n".join(notes), ha="center", va="top", fontsize=7)
     figure.suptitle("Fig. 6: interim training time vs Spearman's ρ (against transfer-accuracy orderings)", fontsize=10)
     figure.tight_layout()
