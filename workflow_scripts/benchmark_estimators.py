@@ -4,13 +4,14 @@ from simex.benchmark import BenchmarkError, EstimatorSettings, Source, SourceZoo
 from simex.config import SSIMWindow
 from simex.data.acquire import load_split
 from simex.fleet import load_autoencoder
+from simex.devices import claim_record
 from simex.jobs import job_device, start_job
 from simex.losses import per_sample_loss
 from simex.transfer import BASE_CLASSIFIER, load_classifier_split
 
 sm = snakemake  # noqa: F821
 log = start_job(sm)
-device = job_device(sm)
+device = job_device(sm, share=False)  # its records are times: alone on a GPU (simex.devices)
 sources, seeds, losses = list(sm.params.sources), int(sm.params.seeds), list(sm.params.losses)
 zoo_sources = []
 for i, y in enumerate(sources):
@@ -28,4 +29,4 @@ zoo = SourceZoo(zoo_sources, {loss: per_sample_loss(loss, window) for loss in lo
                 device)
 record = score_target(sm.wildcards.dataset, zoo, load_classifier_split(sm.input.train), int(sm.params.seed), seeds,
                       list(sm.params.samples_per_class))
-write_json(sm.output.record, {**record, "sources": sources, "device": str(device), "threads": sm.threads})
+write_json(sm.output.record, {**record, "sources": sources, **claim_record(device), "threads": sm.threads})
