@@ -29,6 +29,7 @@ include: "rules/figures.smk"
 include: "rules/report.smk"
 include: "rules/study.smk"
 include: "rules/difficulty.smk"
+include: "rules/benchmark.smk"
 
 
 rule all:

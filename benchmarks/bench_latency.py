@@ -52,7 +52,7 @@ def unknown_samples(code: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarra
 
 
 def reference_models(code: str, loss: str, device: torch.device):
-    from simex.fleet import load_autoencoder
+    from simex.autoencoders import load_autoencoder
     from simex.training import TrainConfig
     from simex.artifacts import load_classifier
     from simex.transfer import BASE_CLASSIFIER, StageSettings, TransferError, train_base_classifier
@@ -83,7 +83,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    window = SSIMWindow()
+    window = SSIMWindow.default()
     images, labels = unknown_samples(args.unknown, args.samples, args.seed)
     autoencoder, base, trained_ae, trained_clf = reference_models(args.reference, args.loss, device)
     print(f"{hardware(device)}; device {device}")

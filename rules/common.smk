@@ -5,6 +5,7 @@ import pandas as pd
 from snakemake.logging import logger
 from snakemake.utils import validate
 
+from simex.config import Config, ConfigError
 from simex.datasets import MNIST, dataset_info, in_paper_order, read_sheet, sheet_class_names
 
 # The known datasets come from the dataset sheet (config/datasets.tsv by default), its
@@ -12,15 +13,17 @@ from simex.datasets import MNIST, dataset_info, in_paper_order, read_sheet, shee
 _sheet_table = pd.read_csv(config["dataset_sheet"], sep="\t", comment="#", dtype=str, keep_default_na=False)
 validate(_sheet_table, "../config/datasets.schema.yaml")
 SHEET = read_sheet(config["dataset_sheet"])
-DATASETS = list(config.get("datasets") or SHEET)
-_unknown = [name for name in DATASETS if name not in SHEET]
-if _unknown:
-    raise WorkflowError(f"config validation: datasets {', '.join(map(repr, _unknown))} not in the dataset sheet "
-                        f"{config['dataset_sheet']} (its names: {', '.join(SHEET)})")
-config["datasets"] = DATASETS  # the effective selection, for the code that reads the config
-LOSSES = list(config["losses"])
+# The one config object (simex.config): the schema-validated config (the Snakefile's
+# validate) as frozen typed sections, checked across sections. Rules read CONFIG, never
+# `config`; jobs get plain mappings through params: (section.params()).
+try:
+    CONFIG = Config.from_dict(config, SHEET)
+except ConfigError as err:
+    raise WorkflowError(str(err)) from None
+DATASETS = list(CONFIG.datasets)  # the effective selection: the config's, else every row of the sheet
+LOSSES = list(CONFIG.losses)
 # Threads of every compute job (training, inference); bookkeeping jobs use one.
-JOB_THREADS = config["threads_per_job"]
+JOB_THREADS = CONFIG.threads_per_job
 # Classes of each dataset, read cheaply now: per-class autoencoders are one job per class.
 CLASS_NAMES = {name: sheet_class_names(SHEET[name]) for name in DATASETS}
 USER_DATASETS = [name for name in DATASETS if not SHEET[name].builtin]
@@ -99,3 +102,13 @@ def class_ae(dataset, loss, label):
 
 def all_targets():
     return [target for targets in TARGETS.values() for target in targets]
+
+
+def benchmark_sources(target):
+    """The source-selection benchmark's candidate sources for a target: every other dataset."""
+    return [d for d in DATASETS if d != target]
+
+
+def benchmark_bases(source):
+    """The benchmark's B(Y) of every seed replicate (rules/benchmark.smk)."""
+    return [f"{CONFIG.benchmark.results}/base/{source}/seed{s}.pt" for s in range(CONFIG.benchmark.seeds)]

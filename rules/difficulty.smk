@@ -4,9 +4,8 @@
 # The data are acquired apart from the run's (results/difficulty/), by the same chain of
 # sources and the same regeneration settings, at difficulty.*_per_class a class.
 
-DIFFICULTY = config["difficulty"]
-DIFFICULTY_DATASETS = list(DIFFICULTY["datasets"])
-DIFFICULTY_PER_CLASS = DIFFICULTY["train_per_class"] + DIFFICULTY["valid_per_class"] + DIFFICULTY["test_per_class"]
+DIFFICULTY = CONFIG.difficulty
+DIFFICULTY_DATASETS = list(DIFFICULTY.datasets)
 
 
 rule difficulty:
@@ -27,8 +26,8 @@ rule difficulty_acquire:
     params:
         sheet_entry=lambda w: {"name": w.dataset, "label": dataset_info(w.dataset).name, "source": w.dataset},
         # acquisition_per_class: samples_per_dataset / 10 a class of each of the ten classes checked
-        data={**config["data"], "samples_per_dataset": DIFFICULTY_PER_CLASS * 10},
-        seed=config["seed"],
+        data={**CONFIG.data.params(), "samples_per_dataset": DIFFICULTY.per_class * 10},
+        seed=CONFIG.seed,
     conda:
         "../environment.yml"
     log:
@@ -47,10 +46,10 @@ rule difficulty_errors:
     wildcard_constraints:
         dataset="|".join(map(re.escape, DIFFICULTY_DATASETS)),
     params:
-        sizes={key: DIFFICULTY[f"{key}_per_class"] for key in ("train", "valid", "test")},
-        svm=DIFFICULTY["svm"],
-        lenet=DIFFICULTY["lenet"],
-        seed=config["seed"],
+        sizes=DIFFICULTY.sizes(),
+        svm=DIFFICULTY.svm.params(),
+        lenet=DIFFICULTY.lenet.params(),
+        seed=CONFIG.seed,
     conda:
         "../environment.yml"
     log:

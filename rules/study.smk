@@ -3,9 +3,9 @@
 # study.results, apart from the default run's results/; the table and the figure go to study.output.
 # The data, base-classifier and transfer jobs run the default pipeline's scripts on the study's paths.
 
-if "study" in config:
+if CONFIG.study is not None:
 
-    STUDY = config["study"]
+    STUDY = CONFIG.study.params()
     STUDY_DIR = STUDY["results"]
     STUDY_SIZES = list(STUDY["sizes"])
     STUDY_SEEDS = list(range(STUDY["seeds"]))
@@ -15,15 +15,14 @@ if "study" in config:
         size=r"\d+",
         replicate=r"\d+",
 
-    from simex.protocols import protocol_grid  # no torch: cheap at parse time
-
-    STUDY_PROTOCOLS = protocol_grid(STUDY["protocols"])
+    STUDY_PROTOCOLS = CONFIG.study.protocol_grid
 
     rule study:
         input:
             table=f"{STUDY['output']}/study_table.csv",
 
-    rule study_acquire_dataset:
+    # The data jobs are the default pipeline's rules on the study's paths and sizes.
+    use rule acquire_dataset as study_acquire_dataset with:
         input:
             mnist=lambda w: f"{STUDY_DIR}/size{w.size}/data/M/raw.npz" if w.dataset in ("R", "B") else [],
             mnist_test=lambda w: f"{STUDY_DIR}/size{w.size}/data/M/test.npz" if w.dataset in ("R", "B") else [],
@@ -32,17 +31,13 @@ if "study" in config:
             record=f"{STUDY_DIR}/size{{size}}/data/{{dataset}}/acquired.json",
         params:
             sheet_entry=lambda w: vars(SHEET[w.dataset]),
-            data=lambda w: {**config["data"], "samples_per_dataset": int(w.size)},
-            seed=config["seed"],
-        conda:
-            "../environment.yml"
+            data=lambda w: {**CONFIG.data.params(), "samples_per_dataset": int(w.size)},
+            seed=CONFIG.seed,
+            cache_key="{size}/{dataset}",
         log:
             f"{STUDY_DIR}/logs/size{{size}}/{{dataset}}/acquire.log",
-        threads: 1
-        script:
-            "../workflow_scripts/acquire_dataset.py"
 
-    rule study_prepare_dataset:
+    use rule prepare_dataset as study_prepare_dataset with:
         input:
             raw=f"{STUDY_DIR}/size{{size}}/data/{{dataset}}/raw.npz",
             record=f"{STUDY_DIR}/size{{size}}/data/{{dataset}}/acquired.json",
@@ -52,17 +47,13 @@ if "study" in config:
             provenance=f"{STUDY_DIR}/size{{size}}/data/{{dataset}}/provenance.json",
         params:
             samples_per_dataset=lambda w: int(w.size),
-            train_test_ratio=config["data"]["train_test_ratio"],
-            seed=config["seed"],
-        conda:
-            "../environment.yml"
+            train_test_ratio=CONFIG.data.train_test_ratio,
+            seed=CONFIG.seed,
+            cache_key="{size}/{dataset}",
         log:
             f"{STUDY_DIR}/logs/size{{size}}/{{dataset}}/prepare.log",
-        threads: 1
-        script:
-            "../workflow_scripts/prepare_dataset.py"
 
-    rule study_classifier_split:
+    use rule prepare_classifier_split as study_classifier_split with:
         input:
             raw=f"{STUDY_DIR}/size{{size}}/data/{{dataset}}/raw.npz",
         output:
@@ -70,15 +61,10 @@ if "study" in config:
             test=f"{STUDY_DIR}/size{{size}}/data/{{dataset}}/classifier_test.npz",
         params:
             samples_per_dataset=lambda w: int(w.size),
-            train_test_ratio=config["data"]["train_test_ratio"],
-            seed=config["seed"],
-        conda:
-            "../environment.yml"
+            train_test_ratio=CONFIG.data.train_test_ratio,
+            seed=CONFIG.seed,
         log:
             f"{STUDY_DIR}/logs/size{{size}}/{{dataset}}/classifier_split.log",
-        threads: 1
-        script:
-            "../workflow_scripts/prepare_classifier_split.py"
 
     rule study_autoencoders:
         input:
@@ -89,11 +75,11 @@ if "study" in config:
             deltas=f"{STUDY_DIR}/size{{size}}/seed{{replicate}}/delta_{{loss}}.json",
         params:
             datasets=DATASETS,
-            training=config["autoencoder"],
+            training=CONFIG.autoencoder.params(),
             budgets=STUDY["ae_steps"],
-            ssim=config["ssim"],
-            batch_size=config.get("eval_batch_size", 1024),
-            seed=lambda w: config["seed"] + int(w.replicate),
+            ssim=CONFIG.ssim.params(),
+            batch_size=CONFIG.eval_batch_size,
+            seed=lambda w: CONFIG.classifier.replicate_seed(CONFIG.seed, w.replicate),
         conda:
             "../environment.yml"
         log:
@@ -104,28 +90,20 @@ if "study" in config:
         script:
             "../workflow_scripts/study_autoencoders.py"
 
-    rule study_base_classifiers:
+    # The transfer baseline's rules on the study's data, per size and seed replicate.
+    use rule train_base_classifiers as study_base_classifiers with:
         input:
             train=lambda w: expand(f"{STUDY_DIR}/size{w.size}/data/{{d}}/classifier_train.npz", d=DATASETS),
             test=lambda w: expand(f"{STUDY_DIR}/size{w.size}/data/{{d}}/classifier_test.npz", d=DATASETS),
             provenance=lambda w: expand(f"{STUDY_DIR}/size{w.size}/data/{{d}}/provenance.json", d=DATASETS),
         output:
             models=expand(f"{STUDY_DIR}/size{{{{size}}}}/seed{{{{replicate}}}}/base/{{d}}.pt", d=DATASETS),
-        params:
-            classifier=config["classifier"],
-            datasets=DATASETS,
-            seed=lambda w: config["seed"] + int(w.replicate),
-        conda:
-            "../environment.yml"
         log:
             f"{STUDY_DIR}/logs/size{{size}}/seed{{replicate}}/base.log",
-        resources:
-            gpu=1,
-        threads: JOB_THREADS
-        script:
-            "../workflow_scripts/train_base_classifier.py"
+        benchmark:
+            f"{STUDY_DIR}/benchmarks/size{{size}}/seed{{replicate}}/base.tsv"
 
-    rule study_transfer:
+    use rule transfer_from_base as study_transfer with:
         input:
             models=expand(f"{STUDY_DIR}/size{{{{size}}}}/seed{{{{replicate}}}}/base/{{d}}.pt", d=DATASETS),
             train=lambda w: expand(f"{STUDY_DIR}/size{w.size}/data/{{d}}/classifier_train.npz", d=DATASETS),
@@ -134,19 +112,14 @@ if "study" in config:
         output:
             record=f"{STUDY_DIR}/size{{size}}/seed{{replicate}}/transfer.json",
         params:
-            classifier=config["classifier"],
+            classifier=CONFIG.classifier.params(),
             protocols=STUDY_PROTOCOLS,
             datasets=DATASETS,
-            seed=lambda w: config["seed"] + int(w.replicate),
-        conda:
-            "../environment.yml"
+            seed=lambda w: CONFIG.classifier.replicate_seed(CONFIG.seed, w.replicate),
         log:
             f"{STUDY_DIR}/logs/size{{size}}/seed{{replicate}}/transfer.log",
-        resources:
-            gpu=1,
-        threads: JOB_THREADS
-        script:
-            "../workflow_scripts/transfer_from_base.py"
+        benchmark:
+            f"{STUDY_DIR}/benchmarks/size{{size}}/seed{{replicate}}/transfer.tsv"
 
     rule study_table:
         input:

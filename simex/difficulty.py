@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from simex.config import Training
+
 # Larochelle et al. (2007), SVM with an RBF kernel: test error (%) of each MNIST variant.
 # mnist-basic is MNIST resplit 10k/2k/50k; R and RBI are the companion's corrected ("_new") data.
 PUBLISHED_SVM_RBF_ERROR: dict[str, float] = {"M": 3.03, "R": 11.11, "BR": 14.58, "B": 22.61, "RBI": 55.18}
@@ -96,12 +98,11 @@ def svm_error(splits: Mapping[str, tuple[np.ndarray, np.ndarray]], C_values: Seq
             "gamma": best["gamma_factor"] * scale_both, "valid_error": best["valid_error"], "grid": grid}
 
 
-def lenet_error(splits: Mapping[str, tuple[np.ndarray, np.ndarray]], section: Mapping[str, Any], seed: int,
+def lenet_error(splits: Mapping[str, tuple[np.ndarray, np.ndarray]], section: Training, seed: int,
                 device: torch.device) -> dict[str, Any]:
     """LeNet-5 trained like the transfer baseline's base classifiers, early-stopped on the validation split."""
     from simex.models import LeNet5Classifier
-    from simex.settings import train_config
-    from simex.training import classifier_batch_loss, images_to_tensor, seed_everything, train
+    from simex.training import classifier_batch_loss, images_to_tensor, seed_everything, train, train_config
     from simex.transfer import accuracy
 
     config = train_config(section, seed)

@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from simex.losses import PerSampleLoss
+from simex.inference import batched, map_images
 from simex.models import LeNet5Classifier
 from simex.similarity import check_images, delta_matrix
 from simex.stats import Direction, rowwise_rho
@@ -158,13 +159,11 @@ def mean_pair_distance(
     check_images(a, "first set")
     check_images(b, "second set")
     ia, ib = pair_indices(len(a), len(b), max_pairs, rng)
-    ta, tb = images_to_tensor(a).to(device), images_to_tensor(b).to(device)
-    total = 0.0
-    for start in range(0, len(ia), batch_size):
-        sa = torch.from_numpy(ia[start : start + batch_size]).to(device)
-        sb = torch.from_numpy(ib[start : start + batch_size]).to(device)
-        total += float(distance(ta[sa], tb[sb]).double().sum())
-    return total / len(ia)
+    ta, tb = images_to_tensor(a, device), images_to_tensor(b, device)
+    pairs = torch.from_numpy(np.stack([ia, ib], axis=1))
+    sums = batched(lambda batch: distance(ta[batch[:, 0]], tb[batch[:, 1]]).double().sum().view(1), pairs, batch_size,
+                   device)  # one sum per batch
+    return float(sum(float(total) for total in sums)) / len(ia)
 
 
 def sample_distance_matrix(
@@ -248,13 +247,12 @@ def train_nine_class(
 def mean_softmax(model: nn.Module, images: np.ndarray, device: torch.device, batch_size: int = 1024) -> np.ndarray:
     check_images(images)
     model.eval().to(device)
-    inputs = images_to_tensor(images)
-    total = None
-    for start in range(0, len(inputs), batch_size):
-        probabilities = torch.softmax(model(inputs[start : start + batch_size].to(device)).float(), dim=1).sum(dim=0)
-        total = probabilities if total is None else total + probabilities
-    assert total is not None
-    return (total / len(inputs)).double().cpu().numpy()
+    sums = map_images(lambda batch: torch.softmax(model(batch).float(), dim=1).sum(dim=0, keepdim=True), images,
+                      device, batch_size)  # one row per batch
+    total = sums[0]
+    for row in sums[1:]:
+        total = total + row
+    return (total / len(images)).double().cpu().numpy()
 
 
 def confusion_row(model: nn.Module, kept: Sequence[int], images: np.ndarray, n_classes: int,
@@ -394,4 +392,4 @@ def first_samples(images: np.ndarray, labels: np.ndarray, digits: Sequence[int],
 def reconstruct(model: nn.Module, images: np.ndarray, device: torch.device) -> np.ndarray:
     """A(x) as float images in [0, 1], shape (N, 28, 28)."""
     model.eval().to(device)
-    return model(images_to_tensor(images).to(device)).squeeze(1).float().cpu().numpy()
+    return map_images(model, images, device).squeeze(1).float().cpu().numpy()

@@ -21,6 +21,15 @@ SimEx's inference path: :class:`simex.inference.FleetEvaluator` with one member,
 path every Δ of the project takes (the tables, ``simex rank``), with the same δ
 (simex.losses), under ``torch.inference_mode`` and in large batches.
 
+Which device, and whether alone: every timed record carries :func:`simex.devices.claim_record`
+(``device``, ``device_use``, ``gpu``, ``device_wait_s``) and every row of the Fig. 5 and
+Fig. 6 tables repeats it. The rule (:func:`timed_device`): a time measured on a GPU counts
+only when the job held that GPU alone (``device_use`` ``alone``: the timing jobs claim with
+``share=False``, so no other job computes on their GPU from their claim to their end); a
+record timed on a shared GPU, or on a GPU without saying how it was held, is refused with
+an error naming it. Times measured on the CPU are marked ``cpu``: the GPU locks do not
+apply there, and they share the machine's cores with whatever else runs.
+
 Throughput is reported as samples per second per autoencoder and as a fraction of the
 machine's fp32 peak, estimated here as the best rate of a large fp32 matrix product
 measured in the same process on the same threads (:func:`matmul_peak_gflops`), with one
@@ -43,11 +52,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from simex.inference import FleetEvaluator
-from simex.losses import SSIMWindow, per_sample_loss
+from simex.inference import FleetEvaluator, delta_means
+from simex.config import OptimizerSetting, SSIMWindow, Training, derived_seed
+from simex.losses import per_sample_loss
 from simex.models import LeNet5AutoEncoder
 from simex.similarity import check_images
 from simex.training import TrainConfig, TrainResult
+from simex.tables import device_note, markdown_table
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +124,23 @@ def time_to_minimum(result: TrainResult) -> tuple[float, int]:
     if best is None:
         raise LatencyError(f"best epoch {result.best_epoch} is not in the training history")
     return best.elapsed_s, best.epoch
+
+
+def timed_device(record: Mapping[str, Any], what: str) -> dict[str, Any]:
+    """The device columns of one timed record (see the module: only GPU times measured alone count).
+
+    ``what`` names the record in the error. Records written before ``device_use`` existed
+    are accepted when they were timed on the CPU (``cpu``) and refused on a GPU.
+    """
+    device = str(record.get("device", ""))
+    use = record.get("device_use", "cpu" if device == "cpu" else None)
+    if use == "cpu" and device == "cpu" or use == "alone" and device.startswith("cuda"):
+        return {"device": device, "device_use": use, "gpu": str(record.get("gpu", "")),
+                "device_wait_s": float(record.get("device_wait_s", 0.0))}
+    held = {"shared": "on a GPU shared with other jobs", None: "without saying whether it held its GPU alone"}
+    raise LatencyError(f"{what} was timed on {device or 'an unnamed device'} {held.get(use, f'as {use!r}')}: "
+                       "its times may include other jobs' work. Fig. 5 and Fig. 6 take GPU times only from jobs "
+                       "that held their GPU alone (simex.devices, share=False); delete the record and rerun its job")
 
 
 def summary(values: Sequence[float]) -> dict[str, float]:
@@ -186,38 +214,21 @@ def hardware(device: torch.device) -> str:
 # --- the experiments -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class OptimizerSetting:
-    """One configuration of Fig. 5 (TL-k) or Fig. 6 (BT-k, AE schedules)."""
-
-    name: str
-    optimizer: str
-    lr: float
-
-
-def optimizer_settings(entries: Sequence[Mapping[str, Any]]) -> list[OptimizerSetting]:
-    settings = [OptimizerSetting(str(e["name"]), str(e["optimizer"]), float(e["lr"])) for e in entries]
-    names = [s.name for s in settings]
-    if len(set(names)) != len(names):
-        raise LatencyError(f"configuration names must be unique, got {names}")
-    return settings
-
-
-def stage_for(setting: OptimizerSetting, section: Mapping[str, Any], max_epochs: int, seed: int):
+def stage_for(setting: OptimizerSetting, section: Training, max_epochs: int, seed: int):
     """The transfer/base stage of ``classifier`` with this optimizer and at most ``max_epochs``."""
     from simex.transfer import StageSettings
 
-    fraction = float(section.get("validation_fraction", 0.0))
+    fraction = float(section.validation_fraction)
     if fraction <= 0:
         raise LatencyError("the latency of transfer learning is the time to the minimum validation loss: "
                            "classifier validation_fraction must be > 0")
-    config = TrainConfig(setting.optimizer, setting.lr, int(max_epochs), int(section["batch_size"]), seed,
-                         patience=int(section["patience"]))
+    config = TrainConfig(setting.optimizer, float(setting.lr), int(max_epochs), int(section.batch_size), seed,
+                         patience=int(section.patience))
     return StageSettings(config, fraction)
 
 
 def transfer_run(base, images: np.ndarray, labels: np.ndarray, setting: OptimizerSetting,
-                 section: Mapping[str, Any], max_epochs: int, seed: int, device: torch.device) -> dict[str, Any]:
+                 section: Training, max_epochs: int, seed: int, device: torch.device) -> dict[str, Any]:
     """One TL-k run: seconds and epoch of the minimum validation loss, epochs run."""
     from simex.transfer import transfer_classifier
 
@@ -228,7 +239,7 @@ def transfer_run(base, images: np.ndarray, labels: np.ndarray, setting: Optimize
             "stopped_early": result.stopped_early, "seconds_total": result.history[-1].elapsed_s}
 
 
-def base_training_run(images: np.ndarray, labels: np.ndarray, setting: OptimizerSetting, section: Mapping[str, Any],
+def base_training_run(images: np.ndarray, labels: np.ndarray, setting: OptimizerSetting, section: Training,
                       max_epochs: int, seed: int, device: torch.device) -> dict[str, Any]:
     """One BT-k run: a base classifier from scratch, time to its minimum validation loss."""
     from simex.transfer import train_base_classifier
@@ -240,7 +251,7 @@ def base_training_run(images: np.ndarray, labels: np.ndarray, setting: Optimizer
 
 
 def pairwise_latency(autoencoders: Mapping[str, torch.nn.Module], base, images: np.ndarray, labels: np.ndarray,
-                     tl: Sequence[OptimizerSetting], section: Mapping[str, Any], max_epochs: int, repeats: int,
+                     tl: Sequence[OptimizerSetting], section: Training, max_epochs: int, repeats: int,
                      seeds: Callable[[str, int], int], window: SSIMWindow, device: torch.device,
                      batch_size: int) -> dict[str, Any]:
     """Fig. 5's measurements: per SimEx loss and TL-k, ``repeats`` timed runs, interleaved.
@@ -255,7 +266,7 @@ def pairwise_latency(autoencoders: Mapping[str, torch.nn.Module], base, images: 
     # warm: one untimed pass of every method (allocator, thread pool, kernels chosen)
     for evaluator in simex.values():
         evaluator.delta(images)
-    warm = OptimizerSetting("warm-up", tl[0].optimizer, tl[0].lr) if tl else None
+    warm = OptimizerSetting(name="warm-up", optimizer=tl[0].optimizer, lr=tl[0].lr, panel=None) if tl else None
     if warm is not None:
         transfer_run(base, images, labels, warm, section, 1, seeds("warm-up", 0), device)
     runs: dict[str, list[dict[str, Any]]] = {**{f"SimEx-{loss}": [] for loss in simex}, **{s.name: [] for s in tl}}
@@ -285,6 +296,7 @@ def pairwise_table(record: Mapping[str, Any], primary_loss: str) -> pd.DataFrame
     simex_mean = summary([r["seconds"] for r in runs[simex_key]])["mean"]
     tl1_mean = summary([r["seconds"] for r in runs["TL-1"]])["mean"]
     samples, flops, peak = int(record["samples"]), int(record["flops_per_sample"]), float(record["peak_gflops"])
+    where = timed_device(record, "Fig. 5's record (results/latency/pairwise.json)")
     rows = []
     for name, values in runs.items():
         seconds = summary([r["seconds"] for r in values])
@@ -314,7 +326,7 @@ def pairwise_table(record: Mapping[str, Any], primary_loss: str) -> pd.DataFrame
         row.update({
             "times_simex": seconds["mean"] / simex_mean,
             "repeats": len(values), "samples": samples, "reference": record["reference"], "unknown": record["unknown"],
-            "device": record["device"], "hardware": record["hardware"], "peak_gflops": peak,
+            **where, "hardware": record["hardware"], "peak_gflops": peak,
             "peak_method": record["peak_method"], "flops_per_sample": flops,
             "paper_seconds": paper.get("seconds"), "paper_epochs": paper.get("epochs"),
             "paper_speedup_tl1_over_simex": PAPER_SPEEDUP if is_simex else math.nan, "paper_note": paper.get("note", ""),
@@ -366,6 +378,7 @@ def fig6_table(schedules: Sequence[Mapping[str, Any]], base_records: Mapping[str
     rows = []
     for record in schedules:
         setting = record["setting"]
+        where = timed_device(record, f"Fig. 6's record of schedule {setting['name']}")
         per_epoch: dict[int, list[tuple[float, float]]] = {}
         bases = []
         for repeat in record["runs"]:
@@ -383,15 +396,16 @@ def fig6_table(schedules: Sequence[Mapping[str, Any]], base_records: Mapping[str
             elapsed, rho = summary([v[0] for v in values]), summary([v[1] for v in values])
             paper = PAPER_FIG6.get((setting["optimizer"], float(setting["lr"]), epoch))
             rows.append({
-                "kind": "autoencoder", "panel": record.get("panel", ""), "name": setting["name"],
+                "kind": "autoencoder", "panel": record["panel"], "name": setting["name"],
                 "optimizer": setting["optimizer"], "lr": float(setting["lr"]), "epoch": epoch,
                 "elapsed_s_mean": elapsed["mean"], "elapsed_s_min": elapsed["min"], "elapsed_s_max": elapsed["max"],
                 "rho_mean": rho["mean"], "rho_min": rho["min"], "rho_max": rho["max"], "repeats": len(values),
-                "base_datasets": " ".join(labels[b] for b in labels if b in bases), "loss": record.get("loss", "issim"),
-                "samples_per_ae": record.get("samples_per_ae"), "device": record.get("device", ""),
+                "base_datasets": " ".join(labels[b] for b in labels if b in bases), "loss": record["loss"],
+                "samples_per_ae": record.get("samples_per_ae"), **where,
                 "paper_elapsed_s": paper[0] if paper else math.nan, "paper_rho": paper[1] if paper else math.nan,
                 "paper_note": "",
             })
+    base_where = timed_device(base_records, "Fig. 6's record of the base classifiers (BT-k)")
     for name, entry in base_records["settings"].items():
         runs = base_records["runs"][name]  # per base code
         seconds = summary([r["seconds"] for r in runs.values()])
@@ -401,7 +415,7 @@ def fig6_table(schedules: Sequence[Mapping[str, Any]], base_records: Mapping[str
             "epoch": epochs["mean"], "elapsed_s_mean": seconds["mean"], "elapsed_s_min": seconds["min"],
             "elapsed_s_max": seconds["max"], "rho_mean": math.nan, "rho_min": math.nan, "rho_max": math.nan,
             "repeats": 1, "base_datasets": " ".join(labels[b] for b in labels if b in runs), "loss": "cross-entropy",
-            "samples_per_ae": base_records.get("samples"), "device": base_records.get("device", ""),
+            "samples_per_ae": base_records.get("samples"), **base_where,
             "paper_elapsed_s": math.nan, "paper_rho": math.nan, "paper_note": PAPER_BT_NOTE,
         })
     return pd.DataFrame(rows)
@@ -409,14 +423,15 @@ def fig6_table(schedules: Sequence[Mapping[str, Any]], base_records: Mapping[str
 
 def pairwise_markdown(table: pd.DataFrame) -> str:
     """Fig. 5's numbers for the README: ours beside the paper's."""
-    lines = ["| method | ours: s (min–max) | epochs to min | × SimEx | paper |", "|---|---:|---:|---:|---|"]
+    rows = []
     for name, row in table.iterrows():
         epochs = "" if pd.isna(row["best_epoch_mean"]) else f"{row['best_epoch_mean']:.1f}"
-        if row.get("runs_at_max_epochs", 0) > 0:
+        if row["runs_at_max_epochs"] > 0:
             epochs += f" ({int(row['runs_at_max_epochs'])} of {int(row['repeats'])} at the epoch cap: a lower bound)"
-        lines.append(f"| {name} | {row['seconds_mean']:.4g} ({row['seconds_min']:.4g}–{row['seconds_max']:.4g}) | "
-                     f"{epochs} | {row['times_simex']:.1f} | {row['paper_note']} |")
-    return "\n".join(lines) + "\n"
+        rows.append([name, f"{row['seconds_mean']:.4g} ({row['seconds_min']:.4g}–{row['seconds_max']:.4g})", epochs,
+                     f"{row['times_simex']:.1f}", row["paper_note"]])
+    table_text = markdown_table(["method", "ours: s (min–max)", "epochs to min", "× SimEx", "paper"], rows, "lrrrl")
+    return table_text + f"\nAll rows {device_note(table)}.\n"
 
 
 def training_curve(train_images: Mapping[str, np.ndarray], test_images: Mapping[str, np.ndarray],
@@ -425,9 +440,7 @@ def training_curve(train_images: Mapping[str, np.ndarray], test_images: Mapping[
     """One repeat of Fig. 6 for one schedule: per base dataset Y, an autoencoder trained with
     ``loss`` and, at each checkpoint epoch, the training time so far (callbacks excluded)
     and Δ(X|Y) for every dataset X's test split (the standard Δ routine)."""
-    from simex.fleet import train_autoencoder
-    from simex.settings import derived_seed
-    from simex.similarity import per_sample_errors
+    from simex.autoencoders import train_autoencoder
 
     epochs = checkpoint_epochs(checkpoints)
     delta = per_sample_loss(loss, window)
@@ -436,14 +449,14 @@ def training_curve(train_images: Mapping[str, np.ndarray], test_images: Mapping[
         points: list[dict[str, Any]] = []
 
         def on_checkpoint(epoch: int, model: torch.nn.Module, record: Any, base: str = base, points: list = points) -> None:
-            row = {code: float(per_sample_errors(model, test, delta, device, eval_batch_size).mean())
-                   for code, test in test_images.items()}
+            means = delta_means([model], list(test_images.values()), delta, device, eval_batch_size)[:, 0]
+            row = {code: float(mean) for code, mean in zip(test_images, means)}
             model.train()
             points.append({"epoch": epoch, "elapsed_s": record.elapsed_s, "train_loss": record.train_loss, "delta": row})
             log.info("%s %s: epoch %d after %.2f s of training, Δ row %s", setting.name, base, epoch, record.elapsed_s,
                      {k: round(v, 5) for k, v in row.items()})
 
-        config = TrainConfig(setting.optimizer, setting.lr, epochs[-1], batch_size,
+        config = TrainConfig(setting.optimizer, float(setting.lr), epochs[-1], batch_size,
                              derived_seed(seed, "fig6", base), checkpoint_epochs=epochs)
         train_autoencoder(images, loss, window, config, device, on_checkpoint=on_checkpoint)
         curves[base] = points

@@ -12,32 +12,29 @@ rate and optimizer tried; with the 11-pixel window it trains normally.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 import torch
 from pytorch_msssim import ssim
 
+from simex.config import SSIMWindow
+
 LOSSES = ("mse", "issim")
 PerSampleLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-@dataclass(frozen=True)
-class SSIMWindow:
-    size: int = 11
-    sigma: float = 1.5
 
 
 def mse_per_sample(inputs: torch.Tensor, outputs: torch.Tensor) -> torch.Tensor:
     return (inputs - outputs).pow(2).flatten(1).mean(dim=1)
 
 
-def issim_per_sample(inputs: torch.Tensor, outputs: torch.Tensor, window: SSIMWindow = SSIMWindow()) -> torch.Tensor:
+def issim_per_sample(inputs: torch.Tensor, outputs: torch.Tensor, window: SSIMWindow | None = None) -> torch.Tensor:
+    window = window or SSIMWindow.default()  # the schema's ``ssim`` section
     similarity = ssim(inputs, outputs, data_range=1.0, size_average=False, win_size=window.size, win_sigma=window.sigma)
     return 1.0 - similarity
 
 
-def per_sample_loss(name: str, window: SSIMWindow = SSIMWindow()) -> PerSampleLoss:
+def per_sample_loss(name: str, window: SSIMWindow | None = None) -> PerSampleLoss:
+    """δ by name; iSSIM with ``window`` (default: the schema's ``ssim`` section)."""
     if name == "mse":
         return mse_per_sample
     if name == "issim":

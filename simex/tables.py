@@ -17,13 +17,26 @@ if TYPE_CHECKING:
     from simex.rank import Ranking
 
 
-def markdown_table(header: Sequence[object], rows: Iterable[Sequence[object]]) -> str:
-    """A GitHub-flavoured Markdown table; a ``|`` inside a cell is escaped."""
+def markdown_table(header: Sequence[object], rows: Iterable[Sequence[object]], align: str | None = None) -> str:
+    """A GitHub-flavoured Markdown table; a ``|`` inside a cell is escaped. ``align``: one
+    letter per column, ``l`` (default) or ``r`` (right-aligned, for numbers)."""
+    align = align or "l" * len(header)
+    if len(align) != len(header) or set(align) - {"l", "r"}:
+        raise ValueError(f"align {align!r}: one of l or r per column ({len(header)})")
 
     def line(cells: Sequence[object]) -> str:
+        cells = list(cells)
+        if len(cells) != len(header):
+            raise ValueError(f"a row of {len(cells)} cells in a table of {len(header)} columns: {cells}")
         return "| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells) + " |"
 
-    return "\n".join([line(header), "|" + "---|" * len(header), *map(line, rows)]) + "\n"
+    rule = "|" + "".join("---:|" if a == "r" else "---|" for a in align)
+    return "\n".join([line(header), rule, *map(line, rows)]) + "\n"
+
+
+def markdown_document(title: str, table: str, notes: Sequence[str] = ()) -> str:
+    """A title line, a blank line, a table (:func:`markdown_table`) and, after a blank line, notes."""
+    return "\n".join([title, "", table.rstrip("\n"), *([""] + list(notes) if notes else [])]) + "\n"
 
 
 def frame_markdown(frame: pd.DataFrame, cell: Callable[[object], str] = str, corner: str | None = None) -> str:
@@ -76,3 +89,19 @@ def render_ranking(ranking: Ranking, fmt: str) -> str:
     if fmt not in renderers:
         raise ValueError(f"unknown format {fmt!r}; expected {', '.join(RANKING_FORMATS)}")
     return renderers[fmt](ranking)
+
+
+# --- timed rows (Fig. 5, Fig. 6, the benchmark) -------------------------------------------
+
+
+def device_note(table: pd.DataFrame) -> str:
+    """One line for a figure: where its times were measured, alone or not, and the waits for the device."""
+    parts = []
+    for (device, use, gpu), rows in table.groupby(["device", "device_use", "gpu"], sort=False, dropna=False):
+        where = f"{device} (physical GPU {gpu})" if pd.notna(gpu) and str(gpu) else str(device)
+        held = ("alone: no other job on the GPU" if use == "alone"
+                else "CPU cores shared with whatever else ran on the machine")
+        waits = rows["device_wait_s"].astype(float)
+        wait = f"{waits.max():.0f} s" if waits.min() == waits.max() else f"{waits.min():.0f}-{waits.max():.0f} s"
+        parts.append(f"{where}, {held}" + (f"; waited {wait} for it" if use == "alone" else ""))
+    return "timed on " + "; ".join(parts)

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
+from simex.config import Training
 from simex.difficulty import (PUBLISHED_SVM_RBF_ERROR, DifficultyError, Sizes, difficulty_markdown, difficulty_table,
                               lenet_error, orders_match, svm_error, three_splits)
 from simex.plots import samples_figure
@@ -43,7 +44,8 @@ def test_svm_and_lenet_errors_grow_with_the_noise():
         errors[noise] = svm_error(splits, [1, 10], [1])
         assert errors[noise]["C"] in (1, 10) and len(errors[noise]["grid"]) == 2
     assert errors[10]["test_error"] == 0.0 and errors[255 * 4]["test_error"] > 0.5
-    section = {"optimizer": "rmsprop", "lr": 0.003, "epochs": 15, "batch_size": 16, "patience": 0, "steps": None}
+    section = Training.from_dict({"optimizer": "rmsprop", "lr": 0.003, "epochs": 15, "batch_size": 16, "patience": 0,
+                                  "validation_fraction": 0, "steps": None})
     clean = lenet_error(three_splits(*separable(20, 10), Sizes(10, 4, 6), seed=0), section, 0, torch.device("cpu"))
     assert clean["test_error"] < 0.3 and clean["epochs"] == 15
 

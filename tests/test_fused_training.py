@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from simex.fleet import train_autoencoder, train_autoencoders
+from simex.autoencoders import train_autoencoder, train_autoencoders
 from simex.losses import SSIMWindow
 from simex.training import TrainConfig, TrainResult
 
@@ -50,9 +50,9 @@ def assert_same_training(loss: str, config: TrainConfig, validation_fraction: fl
     torch.set_num_threads(1)
     image_sets = [digit_like(n, seed) for seed, n in enumerate(SIZES)]
     configs = [dataclasses.replace(config, seed=config.seed + k) for k in range(len(SIZES))]
-    fused = train_autoencoders(image_sets, loss, SSIMWindow(), configs, CPU, validation_fraction)
+    fused = train_autoencoders(image_sets, loss, SSIMWindow.default(), configs, CPU, validation_fraction)
     for images, member_config, (fused_model, fused_result) in zip(image_sets, configs, fused):
-        alone, alone_result = train_autoencoder(images, loss, SSIMWindow(), member_config, CPU, validation_fraction)
+        alone, alone_result = train_autoencoder(images, loss, SSIMWindow.default(), member_config, CPU, validation_fraction)
         assert [r.epoch for r in fused_result.history] == [r.epoch for r in alone_result.history]
         assert fused_result.best_epoch == alone_result.best_epoch
         assert fused_result.stopped_early == alone_result.stopped_early
@@ -99,16 +99,16 @@ def test_early_stopping_per_member(float64: None) -> None:
 def test_members_must_share_their_settings() -> None:
     configs = [TrainConfig("rmsprop", 1e-3, 1, 8, seed=0), TrainConfig("rmsprop", 1e-2, 1, 8, seed=1)]
     with pytest.raises(ValueError, match="only seeds may differ"):
-        train_autoencoders([digit_like(10, 0), digit_like(10, 1)], "mse", SSIMWindow(), configs, CPU)
+        train_autoencoders([digit_like(10, 0), digit_like(10, 1)], "mse", SSIMWindow.default(), configs, CPU)
 
 
 def test_rgb_members_fold_by_their_layer_shapes(float64: None) -> None:
     rng = np.random.default_rng(4)
     image_sets = [rng.integers(0, 256, size=(n, 3, 32, 32), dtype=np.uint8) for n in (20, 13)]
     configs = [TrainConfig("rmsprop", 1e-3, epochs=3, batch_size=8, seed=k) for k in range(2)]
-    fused = train_autoencoders(image_sets, "issim", SSIMWindow(), configs, CPU)
+    fused = train_autoencoders(image_sets, "issim", SSIMWindow.default(), configs, CPU)
     for images, config, (model, _) in zip(image_sets, configs, fused):
-        alone, _ = train_autoencoder(images, "issim", SSIMWindow(), config, CPU)
+        alone, _ = train_autoencoder(images, "issim", SSIMWindow.default(), config, CPU)
         assert model.input_shape == (3, 32, 32)
         for name, tensor in alone.state_dict().items():
             torch.testing.assert_close(model.state_dict()[name], tensor, rtol=1e-9, atol=1e-9)

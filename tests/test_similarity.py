@@ -7,9 +7,11 @@ import pytest
 import torch
 from scipy.signal import correlate2d
 
-from simex.fleet import load_autoencoder, save_autoencoder, train_autoencoder
+from simex.autoencoders import AutoencoderCard, load_autoencoder, save_autoencoder, train_autoencoder
 from simex.losses import SSIMWindow, issim_per_sample, mse_per_sample, per_sample_loss
-from simex.similarity import InputError, delta_matrix, mean_l2_norm, per_sample_errors
+from simex.images import InputError
+from simex.models import LeNet5AutoEncoder
+from simex.similarity import delta_matrix, mean_l2_norm, per_sample_errors
 from simex.training import TrainConfig
 
 CPU = torch.device("cpu")
@@ -32,7 +34,7 @@ def test_issim_matches_a_reference_ssim_on_the_projects_window():
     rng = np.random.default_rng(0)
     x = rng.random((28, 28))
     y = np.clip(x + rng.normal(0, 0.2, (28, 28)), 0, 1)
-    window = SSIMWindow()  # the project's window: 11 pixels, sigma 1.5
+    window = SSIMWindow.default()  # the project's window: 11 pixels, sigma 1.5
     ours = issim_per_sample(torch.tensor(x[None, None]), torch.tensor(y[None, None]), window)
     assert ours.item() == pytest.approx(1 - reference_ssim(x, y, 11, 1.5), abs=1e-6)
 
@@ -71,7 +73,7 @@ def stripes(orientation: str, n: int, seed: int) -> np.ndarray:
 def test_each_autoencoder_reconstructs_its_own_data_best(loss):
     families = ("horizontal", "vertical", "blob")
     config = TrainConfig(optimizer="rmsprop", lr=1e-3, epochs=5, batch_size=16, seed=0)
-    models = {f: train_autoencoder(stripes(f, 192, seed=1), loss, SSIMWindow(), config, CPU)[0] for f in families}
+    models = {f: train_autoencoder(stripes(f, 192, seed=1), loss, SSIMWindow.default(), config, CPU)[0] for f in families}
     held_out = {f: stripes(f, 64, seed=2) for f in families}
     matrix = delta_matrix(models, held_out, per_sample_loss(loss), CPU)
     for family in families:
@@ -79,7 +81,7 @@ def test_each_autoencoder_reconstructs_its_own_data_best(loss):
 
 
 def test_delta_is_independent_of_batch_size():
-    model = train_autoencoder(stripes("blob", 64, 3), "mse", SSIMWindow(),
+    model = train_autoencoder(stripes("blob", 64, 3), "mse", SSIMWindow.default(),
                               TrainConfig("rmsprop", 1e-3, 1, 16, seed=0), CPU)[0]
     images = stripes("vertical", 50, 4)
     a = per_sample_errors(model, images, mse_per_sample, CPU, batch_size=7)
@@ -88,11 +90,11 @@ def test_delta_is_independent_of_batch_size():
 
 
 def test_saved_autoencoder_round_trips(tmp_path):
-    model, _ = train_autoencoder(stripes("blob", 32, 5), "mse", SSIMWindow(),
+    model, _ = train_autoencoder(stripes("blob", 32, 5), "mse", SSIMWindow.default(),
                                  TrainConfig("rmsprop", 1e-3, 1, 16, seed=0), CPU)
-    save_autoencoder(tmp_path / "a.pt", model, {"dataset": "M", "loss": "mse"})
-    loaded, metadata = load_autoencoder(tmp_path / "a.pt")
-    assert metadata == {"dataset": "M", "loss": "mse"}
+    save_autoencoder(tmp_path / "a.pt", model, AutoencoderCard(dataset="M", loss="mse"))
+    loaded, card = load_autoencoder(tmp_path / "a.pt")
+    assert card == AutoencoderCard(dataset="M", loss="mse")
     images = stripes("blob", 8, 6)
     np.testing.assert_array_equal(per_sample_errors(model, images, mse_per_sample, CPU),
                                   per_sample_errors(loaded, images, mse_per_sample, CPU))
@@ -104,7 +106,7 @@ def test_saved_autoencoder_round_trips(tmp_path):
      (np.zeros((3, 28, 28), np.float64), "uint8")],
 )
 def test_bad_images_are_named(images, message):
-    model = train_autoencoder(stripes("blob", 16, 7), "mse", SSIMWindow(), TrainConfig("sgd", 1e-2, 1, 16, 0), CPU)[0]
+    model = train_autoencoder(stripes("blob", 16, 7), "mse", SSIMWindow.default(), TrainConfig("sgd", 1e-2, 1, 16, 0), CPU)[0]
     with pytest.raises(InputError, match=message):
         per_sample_errors(model, images, mse_per_sample, CPU)
 
@@ -113,3 +115,15 @@ def test_mean_l2_norm_known_value():
     images = np.zeros((2, 28, 28), np.uint8)
     images[0, :2, :2] = 255  # norm 2
     assert mean_l2_norm(images) == pytest.approx(1.0)
+
+
+def test_the_checkpoint_card_round_trips_and_reads_older_checkpoints(tmp_path):
+    model = LeNet5AutoEncoder()
+    card = AutoencoderCard(dataset="E", loss="issim", label="E*", class_index=3, class_name="d", provenance="stand-in",
+                           source="test", n_samples=57, input_shape=(1, 28, 28), ssim=SSIMWindow(7, 1.0))
+    save_autoencoder(tmp_path / "a.pt", model, card)
+    assert load_autoencoder(tmp_path / "a.pt")[1] == card
+    assert card.metadata()["class"] == 3 and card.metadata()["ssim"] == {"win_size": 7, "win_sigma": 1.0}
+    # a checkpoint written before input_shape and provenance were recorded still reads, as the paper's shape
+    old = AutoencoderCard.from_metadata({"dataset": "M", "loss": "mse", "class": None, "unknown_key": 1})
+    assert old.shape == (1, 28, 28) and old.provenance is None

@@ -4,7 +4,7 @@ from simex.data.acquire import load_split
 from simex.datasets import register_from_record
 from simex.difficulty import Sizes, lenet_error, svm_error, three_splits
 from simex.jobs import job_device, start_job
-from simex.settings import derived_seed
+from simex.config import Svm, Training, derived_seed
 
 sm = snakemake  # noqa: F821
 log = start_job(sm)
@@ -15,10 +15,11 @@ register_from_record(record)
 images, labels = load_split(sm.input.raw)
 sizes = Sizes(**sm.params.sizes)
 splits = three_splits(images, labels, sizes, derived_seed(sm.params.seed, "difficulty", dataset))
-svm = svm_error(splits, sm.params.svm["C"], sm.params.svm["gamma_factors"])
+svm_section = Svm.from_dict(sm.params.svm)
+svm = svm_error(splits, svm_section.C, svm_section.gamma_factors)
 log.info("%s: SVM_rbf test error %.2f%% (C %g, gamma factor %g)", record["label"], 100 * svm["test_error"], svm["C"],
          svm["gamma_factor"])
-lenet = lenet_error(splits, sm.params.lenet, derived_seed(sm.params.seed, "difficulty-lenet", dataset), device)
+lenet = lenet_error(splits, Training.from_dict(sm.params.lenet), derived_seed(sm.params.seed, "difficulty-lenet", dataset), device)
 log.info("%s: LeNet-5 test error %.2f%%", record["label"], 100 * lenet["test_error"])
 write_json(sm.output.errors, {"dataset": dataset, "label": record["label"], "name": record["name"],
                               "provenance": record["provenance"], "source": record["source"],

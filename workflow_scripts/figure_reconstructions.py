@@ -1,17 +1,15 @@
 # Fig. 1a: A(4) reconstructing test digits 4, 7, 9, 3, 5, with the Δ(·|4) ordering beside it.
-import torch
-
 from simex.artifacts import save_figure
 from simex.data.acquire import load_split
 from simex.datasets import labels_from_provenance
-from simex.fleet import load_autoencoder
+from simex.autoencoders import load_autoencoder
 from simex.interclass import (PAPER_FIG1A_ORDER, delta_ordering, first_samples, ordering_text, read_class_matrix,
                               reconstruct)
 from simex.jobs import job_device, start_job
 from simex.losses import per_sample_loss
 from simex.plots import reconstruction_figure
-from simex.settings import ssim_window
-from simex.training import images_to_tensor
+from simex.similarity import per_sample_errors
+from simex.config import SSIMWindow
 
 LOSS_NAMES = {"mse": "MSE", "issim": "iSSIM"}
 
@@ -23,12 +21,11 @@ reference, digits, loss = int(spec["reference"]), [int(d) for d in spec["digits"
 label = labels_from_provenance({"M": sm.input.provenance})["M"]
 model, _ = load_autoencoder(sm.input.model, device)
 images, labels = load_split(sm.input.test)
-delta = per_sample_loss(loss, ssim_window(sm.params.ssim))
+delta = per_sample_loss(loss, SSIMWindow.from_dict(sm.params.ssim))
 pairs = []
 for digit, inputs in first_samples(images, labels, digits, int(spec["samples_per_digit"])).items():
-    outputs = reconstruct(model, inputs, device)
-    errors = delta(images_to_tensor(inputs), torch.from_numpy(outputs).unsqueeze(1))
-    pairs.append((f"digit {digit}", inputs, outputs, errors.numpy()))
+    pairs.append((f"digit {digit}", inputs, reconstruct(model, inputs, device),
+                  per_sample_errors(model, inputs, delta, device)))  # δ through simex.inference
 lines = []
 others = [d for d in digits if d != reference]
 for loss_name, path in zip(sm.params.losses, sm.input.deltas):

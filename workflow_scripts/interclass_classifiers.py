@@ -8,7 +8,8 @@ from simex.artifacts import save_classifier, write_csv
 from simex.data.acquire import load_split
 from simex.interclass import class_frame, confusion_row, train_nine_class
 from simex.jobs import job_device, start_job
-from simex.settings import derived_seed, train_config
+from simex.config import NineClassTraining, derived_seed
+from simex.training import train_config
 
 sm = snakemake  # noqa: F821
 log = start_job(sm)
@@ -19,7 +20,7 @@ test_images, test_labels = load_split(sm.input.test)
 per_class = sm.params.training["samples_per_class"] or 0
 rows = []
 for k, destination in zip(classes, sm.output.models):
-    config = train_config(sm.params.training, derived_seed(sm.params.seed, "interclass", arch, k))
+    config = train_config(NineClassTraining.from_dict(sm.params.training), derived_seed(sm.params.seed, "interclass", arch, k))
     model, kept, result, n_train = train_nine_class(arch, train_images, train_labels, k, len(classes), config,
                                                     device, per_class)
     held_out = test_images[test_labels == k]

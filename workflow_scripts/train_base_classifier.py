@@ -3,20 +3,21 @@ from dataclasses import asdict
 
 from simex.artifacts import read_json, save_classifier
 from simex.jobs import job_device, start_job
-from simex.settings import derived_seed
-from simex.transfer import (ARCHITECTURE, N_CLASSES, accuracy, load_classifier_split, stage_settings, stage_summary,
+from simex.config import Classifier, derived_seed
+from simex.inference import accuracy
+from simex.transfer import (ARCHITECTURE, N_CLASSES, load_classifier_split, stage_settings, stage_summary,
                             train_base_classifier, training_per_class)
 
 sm = snakemake  # noqa: F821
 log = start_job(sm)
 device = job_device(sm)
-section, datasets = sm.params.classifier, sm.params.datasets
-per_class = training_per_class(dict(zip(datasets, sm.input.train)), section["balance"])
+section, datasets = Classifier.from_dict(sm.params.classifier), sm.params.datasets
+per_class = training_per_class(dict(zip(datasets, sm.input.train)), section.balance)
 for dataset, train, test, provenance_path, destination in zip(datasets, sm.input.train, sm.input.test,
                                                               sm.input.provenance, sm.output.models):
     train_images, train_labels = load_classifier_split(train, per_class)
     test_images, test_labels = load_classifier_split(test)
-    settings = stage_settings(section["base"], derived_seed(sm.params.seed, "clf", "base", dataset))
+    settings = stage_settings(section.base, derived_seed(sm.params.seed, "clf", "base", dataset))
     model, result = train_base_classifier(train_images, train_labels, settings, device)
     base_accuracy = accuracy(model, test_images, test_labels, device)
     provenance = read_json(provenance_path)

@@ -15,10 +15,11 @@ from typing import Any, Callable
 
 import numpy as np
 
+from simex.config import Data, derived_seed
 from simex.data import sources, standin, variants
 from simex.data.formats import DataFormatError
 from simex.data.sources import RawData, SourceUnavailable
-from simex.datasets import UNLABELLED_CLASS, SheetEntry, dataset_info
+from simex.datasets import BUILTIN, UNLABELLED_CLASS, Registry, SheetEntry, dataset_info, samples_per_class
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,40 @@ class AcquisitionPlan:
     mnist_raw: Path | None = None  # R and B are regenerated from MNIST
     # M's prepared test split: R and B never regenerate a digit that M is tested on
     mnist_test: Path | None = None
+
+
+def acquisition_plan(data: Data, seed: int, dataset: str, download_dir: Path,
+                     mnist_raw: Path | None, mnist_test: Path | None = None) -> AcquisitionPlan:
+    """The config's ``data`` section (:class:`simex.config.Data`) for one dataset."""
+    background, spec = data.background, data.emnist_standin
+    return AcquisitionPlan(
+        dataset=dataset,
+        source_chain=list(data.source_chain),
+        download_dir=download_dir,
+        timeout_s=float(data.download_timeout_s),
+        samples_per_class=acquisition_per_class(dataset, int(data.samples_per_dataset)),
+        seed=derived_seed(seed, "acquire", dataset),
+        variant=variants.VariantSpec(
+            rotation=variants.RotationSpec(int(data.rotation.interpolation_order)),
+            background=variants.BackgroundSpec(list(background.images), background.composite,
+                                               float(background.min_patch_std), int(background.patch_size),
+                                               background.contrast),
+            random_background=variants.RandomBackgroundSpec(float(data.random_background.low),
+                                                            float(data.random_background.high)),
+            composite=background.composite,
+        ),
+        standin=standin.StandinSpec(
+            font_globs=list(spec.font_globs),
+            max_rotation_deg=float(spec.max_rotation_deg),
+            max_shear=float(spec.max_shear),
+            elastic_alpha=float(spec.elastic_alpha),
+            elastic_sigma=float(spec.elastic_sigma),
+            max_stroke_width=int(spec.max_stroke_width),
+            blur_sigma=tuple(spec.blur_sigma),
+        ),
+        mnist_raw=mnist_raw,
+        mnist_test=mnist_test,
+    )
 
 
 def load_raw(path: Path) -> RawData:
@@ -189,11 +224,6 @@ def balanced_indices(labels: np.ndarray, n_classes: int, per_class: int, rng: np
     return np.concatenate(chosen)
 
 
-def samples_per_class(code: str, samples_per_dataset: int) -> int:
-    """Datasets are balanced with each other: the same total, split evenly over classes."""
-    return samples_per_dataset // dataset_info(code).n_classes
-
-
 # The transfer baseline (§5.1) classifies ten classes of every dataset (EMNIST: a-j).
 CLASSIFIER_CLASSES = 10
 
@@ -206,11 +236,13 @@ def acquisition_per_class(code: str, samples_per_dataset: int) -> int:
 
 
 def balanced_split(
-    images: np.ndarray, labels: np.ndarray, code: str, samples_per_dataset: int, train_test_ratio: int, seed: int
+    images: np.ndarray, labels: np.ndarray, code: str, samples_per_dataset: int, train_test_ratio: int, seed: int,
+    registry: Registry = BUILTIN,
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Class-balanced train and test splits in the ratio ``train_test_ratio``:1."""
-    info = dataset_info(code)
-    return _split(images, labels, code, info.n_classes, samples_per_class(code, samples_per_dataset),
+    """Class-balanced train and test splits in the ratio ``train_test_ratio``:1 (``registry``: the
+    known datasets, a user's among them)."""
+    info = dataset_info(code, registry)
+    return _split(images, labels, code, info.n_classes, samples_per_class(code, samples_per_dataset, registry),
                   train_test_ratio, seed)
 
 
