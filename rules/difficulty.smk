@@ -26,7 +26,7 @@ rule difficulty_acquire:
     params:
         sheet_entry=lambda w: {"name": w.dataset, "label": dataset_info(w.dataset).name, "source": w.dataset},
         # acquisition_per_class: samples_per_dataset / 10 a class of each of the ten classes checked
-        data={**CONFIG.data.params(), "samples_per_dataset": DIFFICULTY.per_class * 10},
+        data={**CONFIG.data.params(), "samples_per_dataset": sum(DIFFICULTY.sizes().values()) * 10},
         seed=CONFIG.seed,
     conda:
         "../environment.yml"

@@ -595,11 +595,8 @@ class Difficulty(Section):
     svm: Svm
     lenet: Training
 
-    @property
-    def per_class(self) -> int:
-        return self.train_per_class + self.valid_per_class + self.test_per_class
-
     def sizes(self) -> dict[str, int]:
+        """Samples a class in each split."""
         return {"train": self.train_per_class, "valid": self.valid_per_class, "test": self.test_per_class}
 
 

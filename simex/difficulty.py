@@ -11,7 +11,6 @@ shows the same order under the network that the transfer baseline uses.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -34,33 +33,21 @@ class DifficultyError(ValueError):
     pass
 
 
-@dataclass(frozen=True)
-class Sizes:
-    """Samples a class in each split (the published split: 1000 / 200 / 5000 a class)."""
-
-    train: int
-    valid: int
-    test: int
-
-    @property
-    def total(self) -> int:
-        return self.train + self.valid + self.test
-
-
-def three_splits(images: np.ndarray, labels: np.ndarray, sizes: Sizes,
+def three_splits(images: np.ndarray, labels: np.ndarray, sizes: Mapping[str, int],
                  seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Disjoint class-balanced train/valid/test splits of the first ten classes."""
+    """Disjoint class-balanced train/valid/test splits of the first ten classes (``sizes``: a class each)."""
     rng = np.random.default_rng(seed)
     parts: dict[str, list[np.ndarray]] = {"train": [], "valid": [], "test": []}
+    total = sum(sizes[name] for name in parts)
     for label in range(N_CLASSES):
         members = np.flatnonzero(labels == label)
-        if len(members) < sizes.total:
-            raise DifficultyError(f"class {label} has {len(members)} samples; the difficulty check needs "
-                                  f"{sizes.total} ({sizes.train} train + {sizes.valid} valid + {sizes.test} test)")
-        chosen = rng.choice(members, size=sizes.total, replace=False)
-        parts["train"].append(chosen[: sizes.train])
-        parts["valid"].append(chosen[sizes.train : sizes.train + sizes.valid])
-        parts["test"].append(chosen[sizes.train + sizes.valid :])
+        if len(members) < total:
+            raise DifficultyError(f"class {label} has {len(members)} samples; the difficulty check needs {total} "
+                                  f"({sizes['train']} train + {sizes['valid']} valid + {sizes['test']} test)")
+        chosen = rng.choice(members, size=total, replace=False)
+        parts["train"].append(chosen[: sizes["train"]])
+        parts["valid"].append(chosen[sizes["train"] : sizes["train"] + sizes["valid"]])
+        parts["test"].append(chosen[sizes["train"] + sizes["valid"] :])
     result = {}
     for name, pieces in parts.items():
         index = rng.permutation(np.concatenate(pieces))

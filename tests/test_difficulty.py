@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from simex.config import Training
-from simex.difficulty import (PUBLISHED_SVM_RBF_ERROR, DifficultyError, Sizes, difficulty_markdown, difficulty_table,
+from simex.difficulty import (PUBLISHED_SVM_RBF_ERROR, DifficultyError, difficulty_markdown, difficulty_table,
                               lenet_error, orders_match, svm_error, three_splits)
 from simex.plots import samples_figure
 
@@ -25,28 +25,28 @@ def separable(per_class: int, noise: float, seed: int = 0) -> tuple[np.ndarray, 
 
 def test_three_splits_are_balanced_disjoint_and_seeded():
     images, labels = separable(12, 30)
-    splits = three_splits(images, labels, Sizes(6, 2, 4), seed=1)
+    splits = three_splits(images, labels, {"train": 6, "valid": 2, "test": 4}, seed=1)
     for name, count in (("train", 6), ("valid", 2), ("test", 4)):
         assert np.bincount(splits[name][1]).tolist() == [count] * 10
     seen = [{image.tobytes() for image in splits[name][0]} for name in splits]
     assert not (seen[0] & seen[1] or seen[0] & seen[2] or seen[1] & seen[2])
-    again = three_splits(images, labels, Sizes(6, 2, 4), seed=1)
+    again = three_splits(images, labels, {"train": 6, "valid": 2, "test": 4}, seed=1)
     np.testing.assert_array_equal(splits["test"][0], again["test"][0])
     with pytest.raises(DifficultyError, match="class 0 has 12 samples; the difficulty check needs 13"):
-        three_splits(images, labels, Sizes(7, 2, 4), seed=1)
+        three_splits(images, labels, {"train": 7, "valid": 2, "test": 4}, seed=1)
 
 
 def test_svm_and_lenet_errors_grow_with_the_noise():
     pytest.importorskip("sklearn")
     errors = {}
     for noise in (10, 255 * 4):
-        splits = three_splits(*separable(20, noise), Sizes(10, 4, 6), seed=0)
+        splits = three_splits(*separable(20, noise), {"train": 10, "valid": 4, "test": 6}, seed=0)
         errors[noise] = svm_error(splits, [1, 10], [1])
         assert errors[noise]["C"] in (1, 10) and len(errors[noise]["grid"]) == 2
     assert errors[10]["test_error"] == 0.0 and errors[255 * 4]["test_error"] > 0.5
     section = Training.from_dict({"optimizer": "rmsprop", "lr": 0.003, "epochs": 15, "batch_size": 16, "patience": 0,
                                   "validation_fraction": 0, "steps": None})
-    clean = lenet_error(three_splits(*separable(20, 10), Sizes(10, 4, 6), seed=0), section, 0, torch.device("cpu"))
+    clean = lenet_error(three_splits(*separable(20, 10), {"train": 10, "valid": 4, "test": 6}, seed=0), section, 0, torch.device("cpu"))
     assert clean["test_error"] < 0.3 and clean["epochs"] == 15
 
 

@@ -2,7 +2,7 @@
 from simex.artifacts import read_json, write_json
 from simex.data.acquire import load_split
 from simex.datasets import register_from_record
-from simex.difficulty import Sizes, lenet_error, svm_error, three_splits
+from simex.difficulty import lenet_error, svm_error, three_splits
 from simex.jobs import job_device, start_job
 from simex.config import Svm, Training, derived_seed
 
@@ -13,8 +13,7 @@ dataset = sm.wildcards.dataset
 record = read_json(sm.input.record)
 register_from_record(record)
 images, labels = load_split(sm.input.raw)
-sizes = Sizes(**sm.params.sizes)
-splits = three_splits(images, labels, sizes, derived_seed(sm.params.seed, "difficulty", dataset))
+splits = three_splits(images, labels, sm.params.sizes, derived_seed(sm.params.seed, "difficulty", dataset))
 svm_section = Svm.from_dict(sm.params.svm)
 svm = svm_error(splits, svm_section.C, svm_section.gamma_factors)
 log.info("%s: SVM_rbf test error %.2f%% (C %g, gamma factor %g)", record["label"], 100 * svm["test_error"], svm["C"],
