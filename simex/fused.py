@@ -24,8 +24,8 @@ shapes from the layers themselves, so any input shape the model accepts folds al
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
-from typing import Sequence
+from functools import lru_cache, partial
+from typing import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -39,13 +39,19 @@ _SUBPIXEL = torch.tensor([[[1, 1, 0, 0, 0], [0, 0, 1, 1, 0], [0, 0, 0, 0, 1]],
                           [[1, 0, 0, 0, 0], [0, 1, 1, 0, 0], [0, 0, 0, 1, 1]]], dtype=torch.float64)
 
 
+@lru_cache(maxsize=None)
+def _subpixel_taps(device: torch.device) -> torch.Tensor:
+    """_SUBPIXEL on ``device``, copied there once (a CUDA graph may not copy from the host while capturing)."""
+    return _SUBPIXEL.to(device)
+
+
 def subpixel_kernel(weight: torch.Tensor) -> torch.Tensor:
     """Conv kernel (O, C, 5, 5) applied to a 2x upsampled map -> (4·O, C, 3, 3) on the small map.
 
     Output channel ``4·o + 2·a + b`` is the phase (a, b) of channel o, the order
     ``pixel_shuffle(·, 2)`` expects. Summed in float64, differentiable.
     """
-    taps = _SUBPIXEL.to(weight.device)
+    taps = _subpixel_taps(weight.device)
     folded = torch.einsum("aru,ocuv,bsv->oabcrs", taps, weight.double(), taps)
     out_channels, in_channels = weight.shape[:2]
     return folded.reshape(4 * out_channels, in_channels, 3, 3).to(weight.dtype)
@@ -56,6 +62,10 @@ def pool_max(h: torch.Tensor) -> torch.Tensor:
     h = h[..., : h.shape[-2] // 2 * 2, : h.shape[-1] // 2 * 2]
     return torch.maximum(torch.maximum(h[..., 0::2, 0::2], h[..., 0::2, 1::2]),
                          torch.maximum(h[..., 1::2, 0::2], h[..., 1::2, 1::2]))
+
+
+# The layers holding parameters, by their name in LeNet5AutoEncoder.layers()
+PARAMETER_LAYERS = ("conv1", "conv2", "fc1", "fc2", "fc3", "fc4", "deconv", "conv_out")
 
 
 @dataclass(frozen=True)
@@ -79,26 +89,35 @@ class FoldedAutoEncoders:
         if len(shapes) != 1:
             raise ValueError(f"autoencoders folded into one pass must share one input shape, got {shapes}")
         layers = [model.layers() for model in models]
+        stacked = {f"{name}.{attribute}": torch.stack([getattr(layer[name], attribute) for layer in layers])
+                   for name in PARAMETER_LAYERS for attribute in ("weight", "bias")}
+        return cls.from_stacked(stacked, tuple(layers[0]["unflatten"].unflattened_size))  # type: ignore[arg-type]
 
-        def cat(name: str, attribute: str) -> torch.Tensor:
-            return torch.cat([getattr(layer[name], attribute) for layer in layers])
+    @classmethod
+    def from_stacked(cls, stacked: Mapping[str, torch.Tensor], code_map: tuple[int, int, int]) -> "FoldedAutoEncoders":
+        """Fold parameters stacked member-first (:func:`stack_parameters`), differentiably.
 
-        fc = tuple((torch.stack([layer[name].weight.T for layer in layers]),
-                    torch.stack([layer[name].bias[None] for layer in layers]))
+        The fused trainer keeps its members' parameters in this layout and refolds them
+        every step; gradients of the folded weights reach the stacked tensors."""
+
+        def flat(name: str) -> tuple[torch.Tensor, torch.Tensor]:
+            return stacked[f"{name}.weight"].flatten(0, 1), stacked[f"{name}.bias"].flatten(0, 1)
+
+        # FC layers as x @ W: (K, in, out), biases (K, 1, out)
+        fc = tuple((stacked[f"{name}.weight"].transpose(1, 2), stacked[f"{name}.bias"].unsqueeze(1))
                    for name in ("fc1", "fc2", "fc3", "fc4"))
         # ConvTranspose2d (stride 1, no padding) = conv with the flipped, transposed kernel and full padding;
         # folded for all members at once (one einsum: a fused training step refolds every time)
-        deconv_weights = torch.stack([layer["deconv"].weight for layer in layers])  # (K, 16, 6, 5, 5)
-        deconv = subpixel_kernel(deconv_weights.flip(3, 4).transpose(1, 2).flatten(0, 1))
-        conv_out = subpixel_kernel(cat("conv_out", "weight"))
+        deconv = subpixel_kernel(stacked["deconv.weight"].flip(3, 4).transpose(1, 2).flatten(0, 1))
+        conv_out = subpixel_kernel(stacked["conv_out.weight"].flatten(0, 1))
         return cls(
-            k=len(models),
-            conv1=(cat("conv1", "weight"), cat("conv1", "bias")),
-            conv2=(cat("conv2", "weight"), cat("conv2", "bias")),
+            k=len(stacked["conv1.weight"]),
+            conv1=flat("conv1"),
+            conv2=flat("conv2"),
             fc=fc,
-            deconv=(deconv, torch.cat([layer["deconv"].bias.repeat_interleave(4) for layer in layers])),
-            conv_out=(conv_out, torch.cat([layer["conv_out"].bias.repeat_interleave(4) for layer in layers])),
-            code_map=tuple(layers[0]["unflatten"].unflattened_size),  # type: ignore[arg-type]
+            deconv=(deconv, stacked["deconv.bias"].repeat_interleave(4, dim=1).flatten()),
+            conv_out=(conv_out, stacked["conv_out.bias"].repeat_interleave(4, dim=1).flatten()),
+            code_map=code_map,
         )
 
     def to(self, device: torch.device | str) -> "FoldedAutoEncoders":
@@ -131,6 +150,23 @@ class FoldedAutoEncoders:
         h = F.pixel_shuffle(F.relu(grouped_conv(h, self.deconv, 2, k)), 2)
         y = torch.sigmoid(F.pixel_shuffle(grouped_conv(h, self.conv_out, 1, k), 2))
         return y.reshape(b, k, channels, height, width)
+
+
+def stack_parameters(models: Sequence[LeNet5AutoEncoder]) -> dict[str, torch.Tensor]:
+    """The members' parameters stacked member-first, ``{"conv1.weight": (K, 6, C, 5, 5), ...}``: new
+    tensors (copies, not views of the members), the layout :meth:`FoldedAutoEncoders.from_stacked` folds."""
+    layers = [model.layers() for model in models]
+    return {f"{name}.{attribute}": torch.stack([getattr(layer[name], attribute).detach() for layer in layers])
+            for name in PARAMETER_LAYERS for attribute in ("weight", "bias")}
+
+
+@torch.no_grad()
+def load_member(model: LeNet5AutoEncoder, stacked: Mapping[str, torch.Tensor], k: int) -> None:
+    """Copy member ``k`` of the stacked parameters into ``model``."""
+    layers = model.layers()
+    for key, tensor in stacked.items():
+        name, attribute = key.split(".")
+        getattr(layers[name], attribute).copy_(tensor[k])
 
 
 def grouped_conv(h: torch.Tensor, layer: tuple[torch.Tensor, torch.Tensor], padding: int, groups: int) -> torch.Tensor:

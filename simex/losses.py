@@ -13,10 +13,12 @@ rate and optimizer tried; with the 11-pixel window it trains normally.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable
 
 import torch
 from pytorch_msssim import ssim
+from pytorch_msssim.ssim import _fspecial_gauss_1d
 
 LOSSES = ("mse", "issim")
 PerSampleLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -32,8 +34,16 @@ def mse_per_sample(inputs: torch.Tensor, outputs: torch.Tensor) -> torch.Tensor:
     return (inputs - outputs).pow(2).flatten(1).mean(dim=1)
 
 
+@lru_cache(maxsize=None)
+def _gaussian_window(window: SSIMWindow, channels: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """pytorch-msssim's own 1-D Gaussian window, made once per device: a CUDA graph may not copy
+    it from the host while capturing the training step."""
+    return _fspecial_gauss_1d(window.size, window.sigma).repeat([channels, 1, 1, 1]).to(device, dtype)
+
+
 def issim_per_sample(inputs: torch.Tensor, outputs: torch.Tensor, window: SSIMWindow = SSIMWindow()) -> torch.Tensor:
-    similarity = ssim(inputs, outputs, data_range=1.0, size_average=False, win_size=window.size, win_sigma=window.sigma)
+    win = _gaussian_window(window, inputs.shape[1], inputs.device, inputs.dtype)
+    similarity = ssim(inputs, outputs, data_range=1.0, size_average=False, win=win)
     return 1.0 - similarity
 
 

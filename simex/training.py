@@ -26,14 +26,19 @@ log = logging.getLogger(__name__)
 
 BatchLoss = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 
+# Optimizers by name: (parameters, lr, **options) -> optimizer. The options are torch's
+# (the fused trainer passes ``capturable=True`` for a CUDA graph to those in CAPTURABLE).
 OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
     # Keras' RMSprop (rho 0.9, epsilon 1e-7), the paper's framework defaults.
-    "rmsprop": lambda params, lr: torch.optim.RMSprop(params, lr=lr, alpha=0.9, eps=1e-7),
-    "adam": lambda params, lr: torch.optim.Adam(params, lr=lr),
-    "adagrad": lambda params, lr: torch.optim.Adagrad(params, lr=lr),
-    "adadelta": lambda params, lr: torch.optim.Adadelta(params, lr=lr),
-    "sgd": lambda params, lr: torch.optim.SGD(params, lr=lr),
+    "rmsprop": lambda params, lr, **options: torch.optim.RMSprop(params, lr=lr, alpha=0.9, eps=1e-7, **options),
+    "adam": lambda params, lr, **options: torch.optim.Adam(params, lr=lr, **options),
+    "adagrad": lambda params, lr, **options: torch.optim.Adagrad(params, lr=lr, **options),
+    "adadelta": lambda params, lr, **options: torch.optim.Adadelta(params, lr=lr, **options),
+    "sgd": lambda params, lr, **options: torch.optim.SGD(params, lr=lr, **options),
 }
+# Those whose state torch keeps on the device for a captured CUDA graph (``capturable=True``);
+# Adagrad's and SGD's constructors take no such option.
+CAPTURABLE = frozenset({"rmsprop", "adam", "adadelta"})
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,40 @@ def seed_everything(seed: int) -> torch.Generator:
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
     return torch.Generator().manual_seed(seed)
+
+
+_MASK32 = 0xFFFFFFFF
+
+
+def _times32(x: torch.Tensor, constant: int) -> torch.Tensor:
+    """(x · constant) mod 2³² for 0 <= x < 2³², in int64 without overflow (constant split in 16-bit halves)."""
+    return (x * (constant & 0xFFFF) + (((x * (constant >> 16)) & 0xFFFF) << 16)) & _MASK32
+
+
+def _mix32(x: torch.Tensor) -> torch.Tensor:
+    """A bijective 32-bit integer hash (Wellons' lowbias32), elementwise on int64 tensors in [0, 2³²)."""
+    x = x ^ (x >> 16)
+    x = _times32(x, 0x7FEB352D)
+    x = x ^ (x >> 15)
+    x = _times32(x, 0x846CA68B)
+    return x ^ (x >> 16)
+
+
+def shuffle_orders(seeds: torch.Tensor, epochs: torch.Tensor, sizes: torch.Tensor, length: int) -> torch.Tensor:
+    """Each member's sample order for an epoch, made on the tensors' device: (K, length) int64.
+
+    Row k is a permutation of ``range(sizes[k])`` followed by ``sizes[k]..length-1``. It
+    depends only on the member's seed, epoch and size, never on the other members nor
+    the device: the keys are a 32-bit hash of (seed, epoch, position), bijective in the
+    position (so no two keys tie), sorted. The plain loop (one member) and the fused one
+    (all members in one call, on a GPU without a host round trip) draw the same batches.
+    """
+    seeds, epochs = seeds.to(torch.int64), epochs.to(torch.int64)
+    base = _mix32(_mix32(_mix32((seeds >> 32) & _MASK32) ^ (seeds & _MASK32)) ^ (epochs & _MASK32))
+    positions = torch.arange(length, device=seeds.device)
+    keys = _mix32(base[:, None] ^ positions)
+    keys = keys.masked_fill(positions >= sizes.to(seeds.device)[:, None], 1 << 40)  # past a member's size: last
+    return keys.argsort(dim=1, stable=True)
 
 
 def images_to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -186,6 +225,17 @@ def train(
                          member_checkpoint, None if parameters is None else [parameters])[0]
 
 
+def check_members(n_models: int, sizes: Sequence[int], configs: Sequence[TrainConfig]) -> None:
+    """Members trained together: one training set and config each, settings shared but the seed, none empty."""
+    if not n_models or not (n_models == len(sizes) == len(configs)):
+        raise ValueError(f"need one training set and config per model; got {n_models} models, "
+                         f"{len(sizes)} training sets, {len(configs)} configs")
+    if any(dataclasses.replace(c, seed=configs[0].seed) != configs[0] for c in configs):
+        raise ValueError("members trained together must share their training settings; only seeds may differ")
+    if any(size == 0 for size in sizes):
+        raise ValueError("training set is empty")
+
+
 def train_members(
     models: Sequence[nn.Module],
     step_loss: StepLoss,
@@ -211,17 +261,10 @@ def train_members(
     are seeded once, with the first member's seed. ``elapsed_s`` in the records is the
     joint training time.
     """
-    if not models or not (len(models) == len(train_data) == len(configs)):
-        raise ValueError(f"need one training set and config per model; got {len(models)} models, "
-                         f"{len(train_data)} training sets, {len(configs)} configs")
+    check_members(len(models), [len(inputs) for inputs, _ in train_data], configs)
     config = configs[0]
-    if any(dataclasses.replace(c, seed=config.seed) != config for c in configs):
-        raise ValueError("members trained together must share their training settings; only seeds may differ")
     validation = list(validation) if validation is not None else [None] * len(models)
-    if any(len(inputs) == 0 for inputs, _ in train_data):
-        raise ValueError("training set is empty")
     seed_everything(config.seed)
-    generators = [torch.Generator().manual_seed(c.seed) for c in configs]
     for model in models:
         model.to(device)
     data = [(inputs.to(device), targets.to(device)) for inputs, targets in train_data]
@@ -241,7 +284,9 @@ def train_members(
             if p.position == 0:
                 p.epoch += 1
                 models[k].train()
-                p.order = torch.randperm(p.n_samples, generator=generators[k]).to(device)
+                p.order = shuffle_orders(torch.tensor([configs[k].seed], device=device),
+                                         torch.tensor([p.epoch], device=device), torch.tensor([p.n_samples]),
+                                         p.n_samples)[0]
             index = p.order[p.position : p.position + config.batch_size]  # type: ignore[index]
             p.position += len(index)
             p.seen += len(index)
