@@ -1,4 +1,4 @@
-"""K LeNet-5 autoencoders folded into one network: one pass computes every member's output.
+"""K LeNet-5 autoencoders (or K LeNet-5 classifiers) folded into one network: one pass computes every member's output.
 
 The fused evaluator (simex.inference) and the fused trainer (simex.fleet) share this
 folding. It equals running each model on its own up to float rounding:
@@ -30,7 +30,7 @@ from typing import Mapping, Sequence
 import torch
 import torch.nn.functional as F
 
-from simex.models import LeNet5AutoEncoder
+from simex.models import LeNet5AutoEncoder, LeNet5Classifier
 
 # Rows of _SUBPIXEL[a]: which taps u of a 5-tap kernel read source offset -1, 0, +1 (or
 # -2, -1, 0 for the transposed convolution) when the output pixel has phase a ∈ {0, 1}
@@ -152,16 +152,47 @@ class FoldedAutoEncoders:
         return y.reshape(b, k, channels, height, width)
 
 
-def stack_parameters(models: Sequence[LeNet5AutoEncoder]) -> dict[str, torch.Tensor]:
+def stack_parameters(models: Sequence[LeNet5AutoEncoder | LeNet5Classifier]) -> dict[str, torch.Tensor]:
     """The members' parameters stacked member-first, ``{"conv1.weight": (K, 6, C, 5, 5), ...}``: new
-    tensors (copies, not views of the members), the layout :meth:`FoldedAutoEncoders.from_stacked` folds."""
+    tensors (copies, not views of the members), the layout ``from_stacked`` folds."""
     layers = [model.layers() for model in models]
     return {f"{name}.{attribute}": torch.stack([getattr(layer[name], attribute).detach() for layer in layers])
-            for name in PARAMETER_LAYERS for attribute in ("weight", "bias")}
+            for name in layers[0] if hasattr(layers[0][name], "weight") for attribute in ("weight", "bias")}
+
+
+@dataclass(frozen=True)
+class FoldedClassifiers:
+    """K LeNet-5 classifiers folded the way the autoencoders are: grouped convolutions, batched FC layers."""
+
+    conv1: tuple[torch.Tensor, torch.Tensor]  # (6K, C, 5, 5), (6K,)
+    conv2: tuple[torch.Tensor, torch.Tensor]  # (16K, 6, 5, 5), (16K,)
+    fc: tuple[tuple[torch.Tensor, torch.Tensor], ...]  # per FC layer: (K, in, out) for x @ W, (K, 1, out)
+
+    @classmethod
+    def from_stacked(cls, stacked: Mapping[str, torch.Tensor]) -> "FoldedClassifiers":
+        """Fold parameters stacked member-first (:func:`stack_parameters`), differentiably."""
+        return cls(
+            conv1=(stacked["conv1.weight"].flatten(0, 1), stacked["conv1.bias"].flatten(0, 1)),
+            conv2=(stacked["conv2.weight"].flatten(0, 1), stacked["conv2.bias"].flatten(0, 1)),
+            fc=tuple((stacked[f"{name}.weight"].transpose(1, 2), stacked[f"{name}.bias"].unsqueeze(1))
+                     for name in ("fc1", "fc2", "fc3")),
+        )
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (B, K, classes) of x (B, K, C, H, W), member k seeing ``x[:, k]``."""
+        b, k = x.shape[:2]
+        pool = partial(F.max_pool2d, kernel_size=2) if torch.is_grad_enabled() else pool_max
+        h = F.relu(pool(grouped_conv(x.flatten(1, 2), self.conv1, 2, k)))  # max-pool and ReLU commute
+        h = F.relu(pool(grouped_conv(h, self.conv2, 0, k)))  # (B, 16K, 5, 5)
+        h = h.reshape(b, k, -1).transpose(0, 1)  # (K, B, 400): each member's map flattened as nn.Flatten does
+        for i, (weight, bias) in enumerate(self.fc):
+            h = torch.baddbmm(bias, h, weight)
+            h = F.relu(h) if i < len(self.fc) - 1 else h
+        return h.transpose(0, 1)
 
 
 @torch.no_grad()
-def load_member(model: LeNet5AutoEncoder, stacked: Mapping[str, torch.Tensor], k: int) -> None:
+def load_member(model: LeNet5AutoEncoder | LeNet5Classifier, stacked: Mapping[str, torch.Tensor], k: int) -> None:
     """Copy member ``k`` of the stacked parameters into ``model``."""
     layers = model.layers()
     for key, tensor in stacked.items():

@@ -40,6 +40,8 @@ import torch
 from torch import nn
 
 from simex.datasets import code_of, legend_lines
+from simex.fused import FoldedClassifiers, load_member, stack_parameters
+from simex.fused_training import train_folded
 from simex.models import LeNet5Classifier
 from simex.protocols import FROZEN_FC_MODULES, Frozen, TransferProtocol, protocol_from_config
 from simex.stats import ordering_rho, rowwise_rho
@@ -205,6 +207,35 @@ def train_base_classifier(images: np.ndarray, labels: np.ndarray, settings: Stag
     model = LeNet5Classifier(N_CLASSES)
     result = fit(model, images, labels, settings, device)
     return model.eval(), result
+
+
+def folded_classifier_losses(params: Mapping[str, torch.Tensor], inputs: torch.Tensor,
+                             labels: torch.Tensor | None) -> torch.Tensor:
+    """Every member's per-sample cross-entropy from one folded pass, (B, K)."""
+    logits = FoldedClassifiers.from_stacked(params)(inputs)
+    return nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none").view(labels.shape)
+
+
+def train_base_classifiers(data: Sequence[tuple[np.ndarray, np.ndarray]], settings: Sequence[StageSettings],
+                           device: torch.device, graph: bool | None = None,
+                           ) -> list[tuple[LeNet5Classifier, TrainResult]]:
+    """Several B(Y) trained as one folded model (simex.fused_training), each equal (up to
+    float rounding) to :func:`train_base_classifier` with its own data and settings alone."""
+    models = []
+    for member in settings:
+        seed_everything(member.config.seed)  # the initial weights follow from the seed alone, as alone
+        models.append(LeNet5Classifier(N_CLASSES))
+    if len({member.validation_fraction for member in settings}) != 1:
+        raise TransferError("classifiers trained together must hold out the same validation fraction")
+    splits = [holdout(images_to_tensor(images), labels, member.validation_fraction)
+              for (images, labels), member in zip(data, settings)]
+    results, trained = train_folded(stack_parameters(models), folded_classifier_losses,
+                                    [training[0] for training, _ in splits], [training[1] for training, _ in splits],
+                                    [member.config for member in settings], device,
+                                    validation=[validation for _, validation in splits], graph=graph)
+    for k, model in enumerate(models):
+        load_member(model, trained, k)
+    return [(model.to(device).eval(), result) for model, result in zip(models, results)]
 
 
 def frozen_and_trained(model: LeNet5Classifier, frozen: Frozen) -> tuple[nn.Sequential, nn.Sequential]:

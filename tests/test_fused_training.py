@@ -25,6 +25,7 @@ import torch
 from simex.fleet import train_autoencoder, train_autoencoders
 from simex.losses import SSIMWindow
 from simex.training import TrainConfig, TrainResult, shuffle_orders
+from simex.transfer import StageSettings, train_base_classifier, train_base_classifiers
 
 CPU = torch.device("cpu")
 SIZES = (45, 29, 64)  # unequal: different epoch lengths and partial last batches (batch 8)
@@ -155,3 +156,30 @@ def test_a_graph_needs_cuda() -> None:
     with pytest.raises(ValueError, match="CUDA graph needs a CUDA device"):
         train_autoencoders([digit_like(10, 0)], "mse", SSIMWindow(), [TrainConfig("rmsprop", 1e-3, 1, 8, 0)], CPU,
                            graph=True)
+
+
+def labelled(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Ten classes of bar images, the bar's row telling the class."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 10
+    images = rng.integers(0, 30, size=(n, 28, 28)).astype(np.uint8)
+    for image, label in zip(images, labels):
+        image[2 + 2 * label : 5 + 2 * label, 4:24] = 220
+    return images, labels
+
+
+@pytest.mark.parametrize("optimizer", ["rmsprop", "adam"])
+def test_folded_lenet5_classifiers_train_as_each_alone(optimizer: str, float64: None) -> None:
+    torch.set_num_threads(1)
+    data = [labelled(n, seed) for seed, n in enumerate((60, 43, 75))]  # short last batches, unequal epochs
+    settings = [StageSettings(TrainConfig(optimizer, 2e-3, epochs=8, batch_size=8, seed=20 + k, patience=2), 0.2)
+                for k in range(len(data))]
+    folded = train_base_classifiers(data, settings, CPU)
+    for (images, labels), member, (model, result) in zip(data, settings, folded):
+        alone, alone_result = train_base_classifier(images, labels, member, CPU)
+        assert [r.epoch for r in result.history] == [r.epoch for r in alone_result.history]
+        assert result.best_epoch == alone_result.best_epoch and result.stopped_early == alone_result.stopped_early
+        np.testing.assert_allclose([r.val_loss for r in result.history], [r.val_loss for r in alone_result.history],
+                                   rtol=1e-9)
+        for name, tensor in alone.state_dict().items():
+            torch.testing.assert_close(model.state_dict()[name], tensor, rtol=1e-9, atol=1e-9)
