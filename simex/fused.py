@@ -191,10 +191,31 @@ class FoldedClassifiers:
         return h.transpose(0, 1)
 
 
+def stack_mlps(mlps: Sequence[torch.nn.Sequential]) -> dict[str, torch.Tensor]:
+    """The parameters of K equal stacks of Linear layers (ReLU between), stacked member-first by name."""
+    for mlp in mlps:
+        kinds = [type(layer).__name__ for layer in mlp]
+        if kinds != [*["Linear", "ReLU"] * (len(mlp) // 2), "Linear"]:
+            raise ValueError(f"a folded MLP alternates Linear and ReLU layers and ends in a Linear one, got {kinds}")
+    named = [dict(mlp.named_parameters()) for mlp in mlps]
+    return {name: torch.stack([parameters[name].detach() for parameters in named]) for name in named[0]}
+
+
+def folded_mlp(stacked: Mapping[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """K MLPs of :func:`stack_mlps`' layout on x (B, K, in): (B, K, out), member k seeing ``x[:, k]``."""
+    h = x.transpose(0, 1)
+    layers = sorted({int(name.split(".")[0]) for name in stacked})
+    for i, layer in enumerate(layers):
+        h = torch.baddbmm(stacked[f"{layer}.bias"].unsqueeze(1), h, stacked[f"{layer}.weight"].transpose(1, 2))
+        h = F.relu(h) if i < len(layers) - 1 else h
+    return h.transpose(0, 1)
+
+
 @torch.no_grad()
-def load_member(model: LeNet5AutoEncoder | LeNet5Classifier, stacked: Mapping[str, torch.Tensor], k: int) -> None:
-    """Copy member ``k`` of the stacked parameters into ``model``."""
-    layers = model.layers()
+def load_member(model: LeNet5AutoEncoder | LeNet5Classifier | torch.nn.Sequential,
+                stacked: Mapping[str, torch.Tensor], k: int) -> None:
+    """Copy member ``k`` of the stacked parameters into ``model`` (layers by role, or a Sequential's by index)."""
+    layers = model.layers() if hasattr(model, "layers") else dict(model.named_children())
     for key, tensor in stacked.items():
         name, attribute = key.split(".")
         getattr(layers[name], attribute).copy_(tensor[k])

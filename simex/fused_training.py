@@ -43,7 +43,10 @@ from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 import torch
+from torch import nn
 
+from simex.fused import FoldedClassifiers, load_member, stack_parameters
+from simex.models import LeNet5Classifier
 from simex.training import (CAPTURABLE, OPTIMIZERS, EarlyStopping, EpochRecord, TrainConfig, TrainResult,
                             _TrainingClock, check_members, seed_everything, shuffle_orders)
 
@@ -286,3 +289,25 @@ def _capture(step: Callable[[], None], optimizer: torch.optim.Optimizer,
     with torch.cuda.graph(cuda_graph):
         step()
     return cuda_graph.replay
+
+
+def folded_classifier_losses(params: Mapping[str, torch.Tensor], inputs: torch.Tensor,
+                             labels: torch.Tensor | None) -> torch.Tensor:
+    """Every member's per-sample cross-entropy from one folded LeNet-5 pass, (B, K)."""
+    logits = FoldedClassifiers.from_stacked(params)(inputs)
+    return nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none").view(labels.shape)
+
+
+def train_folded_classifiers(models: Sequence[LeNet5Classifier], train_data: Sequence[tuple[torch.Tensor, torch.Tensor]],
+                      configs: Sequence[TrainConfig], device: torch.device,
+                      validation: Sequence[tuple[torch.Tensor, torch.Tensor] | None] | None = None,
+                      graph: bool | None = None) -> list[TrainResult]:
+    """LeNet-5 classifiers trained in place as one folded model, each as
+    ``train(model, classifier_batch_loss, ...)`` trains it alone (up to float rounding)."""
+    results, trained = train_folded(stack_parameters(models), folded_classifier_losses,
+                                    [inputs for inputs, _ in train_data], [labels for _, labels in train_data],
+                                    configs, device, validation=validation, graph=graph)
+    for k, model in enumerate(models):
+        load_member(model, trained, k)
+        model.to(device).eval()
+    return results

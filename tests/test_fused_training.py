@@ -22,6 +22,8 @@ import numpy as np
 import pytest
 import torch
 
+from simex.augmentation import ClassifierSettings, TrainingSet, train_classifier
+from simex.augmentation import train_classifiers as train_augmentation_classifiers
 from simex.fleet import train_autoencoder, train_autoencoders
 from simex.losses import SSIMWindow
 from simex.training import TrainConfig, TrainResult, shuffle_orders
@@ -41,14 +43,6 @@ def digit_like(n: int, seed: int) -> np.ndarray:
         else:
             image[4:24, col : col + 4] = 220
     return images
-
-
-@pytest.fixture
-def float64():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
 
 
 def assert_same_training(loss: str, config: TrainConfig, validation_fraction: float = 0.0,
@@ -181,5 +175,21 @@ def test_folded_lenet5_classifiers_train_as_each_alone(optimizer: str, float64: 
         assert result.best_epoch == alone_result.best_epoch and result.stopped_early == alone_result.stopped_early
         np.testing.assert_allclose([r.val_loss for r in result.history], [r.val_loss for r in alone_result.history],
                                    rtol=1e-9)
+        for name, tensor in alone.state_dict().items():
+            torch.testing.assert_close(model.state_dict()[name], tensor, rtol=1e-9, atol=1e-9)
+
+
+def test_augmentation_trials_folded_equal_each_trial_alone(float64: None) -> None:
+    torch.set_num_threads(1)
+    settings = ClassifierSettings("rmsprop", 1e-3, steps=30, batch_size=16)  # a step budget: members of unequal size
+    sets = []
+    for seed, n in enumerate((40, 70, 55)):
+        images, labels = labelled(n, 30 + seed)
+        zeros = np.zeros(n, dtype=np.int64)
+        sets.append(TrainingSet(images, labels.astype(np.int64), zeros, labels.astype(np.int64), np.arange(n)))
+    seeds = [101, 102, 103]
+    folded = train_augmentation_classifiers(sets, settings, seeds, CPU)
+    for data, seed, model in zip(sets, seeds, folded):
+        alone = train_classifier(data, settings, seed, CPU)
         for name, tensor in alone.state_dict().items():
             torch.testing.assert_close(model.state_dict()[name], tensor, rtol=1e-9, atol=1e-9)
