@@ -25,6 +25,7 @@ import torch
 from simex.augmentation import ClassifierSettings, TrainingSet, train_classifier
 from simex.augmentation import train_classifiers as train_augmentation_classifiers
 from simex.fleet import train_autoencoder, train_autoencoders
+from simex.interclass import train_nine_class, train_nine_class_all
 from simex.losses import SSIMWindow
 from simex.training import TrainConfig, TrainResult, shuffle_orders
 from simex.transfer import StageSettings, train_base_classifier, train_base_classifiers
@@ -191,5 +192,20 @@ def test_augmentation_trials_folded_equal_each_trial_alone(float64: None) -> Non
     folded = train_augmentation_classifiers(sets, settings, seeds, CPU)
     for data, seed, model in zip(sets, seeds, folded):
         alone = train_classifier(data, settings, seed, CPU)
+        for name, tensor in alone.state_dict().items():
+            torch.testing.assert_close(model.state_dict()[name], tensor, rtol=1e-9, atol=1e-9)
+
+
+def test_nine_class_lenet5s_folded_equal_each_alone(float64: None) -> None:
+    torch.set_num_threads(1)
+    images, labels = labelled(90, 40)
+    excluded = [0, 4, 9]
+    configs = [TrainConfig("rmsprop", 1e-3, epochs=3, batch_size=16, seed=50 + k) for k in excluded]
+    folded = train_nine_class_all("lenet5", images, labels, excluded, 10, configs, CPU)
+    for k, config, (model, kept, result, n_train) in zip(excluded, configs, folded):
+        alone, alone_kept, alone_result, alone_n = train_nine_class("lenet5", images, labels, k, 10, config, CPU)
+        assert kept == alone_kept and n_train == alone_n and k not in kept
+        np.testing.assert_allclose([r.train_loss for r in result.history],
+                                   [r.train_loss for r in alone_result.history], rtol=1e-9)
         for name, tensor in alone.state_dict().items():
             torch.testing.assert_close(model.state_dict()[name], tensor, rtol=1e-9, atol=1e-9)
