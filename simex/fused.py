@@ -42,7 +42,8 @@ _SUBPIXEL = torch.tensor([[[1, 1, 0, 0, 0], [0, 0, 1, 1, 0], [0, 0, 0, 0, 1]],
 @lru_cache(maxsize=None)
 def _subpixel_taps(device: torch.device) -> torch.Tensor:
     """_SUBPIXEL on ``device``, copied there once (a CUDA graph may not copy from the host while capturing)."""
-    return _SUBPIXEL.to(device)
+    with torch.inference_mode(False):  # a normal tensor, which training may save for backward
+        return _SUBPIXEL.to(device)
 
 
 def subpixel_kernel(weight: torch.Tensor) -> torch.Tensor:

@@ -38,7 +38,8 @@ def mse_per_sample(inputs: torch.Tensor, outputs: torch.Tensor) -> torch.Tensor:
 def _gaussian_window(window: SSIMWindow, channels: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     """pytorch-msssim's own 1-D Gaussian window, made once per device: a CUDA graph may not copy
     it from the host while capturing the training step."""
-    return _fspecial_gauss_1d(window.size, window.sigma).repeat([channels, 1, 1, 1]).to(device, dtype)
+    with torch.inference_mode(False):  # a normal tensor, which training may save for backward
+        return _fspecial_gauss_1d(window.size, window.sigma).repeat([channels, 1, 1, 1]).to(device, dtype)
 
 
 def issim_per_sample(inputs: torch.Tensor, outputs: torch.Tensor, window: SSIMWindow = SSIMWindow()) -> torch.Tensor:
