@@ -3,8 +3,11 @@
 Optimizer by name and learning rate, epochs, optional early stopping on a held-out
 split (restoring the best weights), callbacks at chosen epochs, a seed, and progress
 and loss per epoch in the job's log. Elapsed time counts only the training work.
-:func:`train_members` is the loop, for K models trained together (a fused fleet: each
-member exactly as it would train alone); :func:`train` runs it with one model.
+:func:`train_members` is the loop, host-driven (one Python step per batch, any module);
+:func:`train` runs it with one model, the plain path every fused one is tested against.
+Models that fold (LeNet-5 autoencoders and classifiers, FC stacks) train together as one
+folded model on the device with simex.fused_training, each as it would train here alone;
+both loops draw the same sample orders (:func:`shuffle_orders`).
 """
 
 from __future__ import annotations
@@ -250,7 +253,7 @@ def train_members(
     """Train K models together, each exactly as :func:`train` would train it alone.
 
     Every optimizer step takes the next batch of each member still training, from its own
-    data in its own shuffled order (a generator seeded with its config's seed), and
+    data in its own shuffled order (:func:`shuffle_orders` of its seed and epoch), and
     back-propagates the sum of the members' losses (``step_loss``; a fused model computes
     them in one pass). The members' parameters are distinct tensors and the optimizers
     are elementwise, so each member's gradient and optimizer state are its own. Members
