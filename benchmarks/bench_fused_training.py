@@ -70,7 +70,7 @@ def main() -> None:
     sets = class_sets(args.data, args.classes, args.per_class, 0)
     config = TrainConfig("rmsprop", 1e-3, args.epochs, args.batch_size, seed=0)
     configs = [dataclasses.replace(config, seed=k) for k in range(len(sets))]
-    window = SSIMWindow()
+    window = SSIMWindow.default()
     work = sum(len(s) for s in sets) * args.epochs  # samples x members
 
     def sequential() -> None:

@@ -83,7 +83,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    window = SSIMWindow()
+    window = SSIMWindow.default()
     images, labels = unknown_samples(args.unknown, args.samples, args.seed)
     autoencoder, base, trained_ae, trained_clf = reference_models(args.reference, args.loss, device)
     print(f"{hardware(device)}; device {device}")

@@ -22,6 +22,8 @@ with ``--untrained K`` it measures only [1], on K untrained autoencoders and ran
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import argparse
 import statistics
 import time
@@ -155,8 +157,8 @@ def express_agreement(fleet: Fleet, tests: dict[str, np.ndarray], trials: int, s
         weights = rng.dirichlet(np.ones(len(picked)))
         n = int(rng.integers(300, 1500))
         images = np.concatenate([tests[c][rng.integers(0, len(tests[c]), int(round(n * w)))] for c, w in zip(picked, weights)])
-        full = fleet.rank(images, settings=RankSettings(bootstrap=200, seed=trial))
-        express = fleet.rank(images, settings=RankSettings(bootstrap=200, seed=trial, express=True))
+        full = fleet.rank(images, settings=replace(RankSettings.from_config(seed=trial), bootstrap=200))
+        express = fleet.rank(images, settings=replace(RankSettings.from_config(seed=trial, express=True), bootstrap=200))
         agree += express.top == full.top
         read.append(express.n_used / express.n_total)
         total += 1
@@ -204,7 +206,7 @@ def main() -> None:
     images, labels = per_dataset[unknown_code]
     full_s = timed(lambda: fleet.rank(images, args.batch_size))
     ranking = fleet.rank(images, args.batch_size)
-    express = fleet.rank(images, args.batch_size, RankSettings(express=True))
+    express = fleet.rank(images, args.batch_size, RankSettings.from_config(express=True))
     express_s = express.seconds
     print(f"\n[2] ranking {len(images)} samples of {fleet.labels[-1]} against the fleet: "
           f"full pass {full_s:.2f} s (top {ranking.top}), express {express_s:.2f} s "
@@ -227,7 +229,7 @@ def main() -> None:
     tests = {c: load_split(REPO / f"results/data/{c}/test.npz")[0] for c in codes}
     share, read, total = express_agreement(fleet, tests, args.trials, args.seed)
     print(f"\n[3] express vs full pass, {total} held-out trials (test splits; single datasets and two-dataset "
-          f"mixtures, 300-1500 samples; express step/min {RankSettings().step}): top-1 agreement {share:.1%}, mean share of samples read {read:.1%}")
+          f"mixtures, 300-1500 samples; express step/min {RankSettings.from_config().step}): top-1 agreement {share:.1%}, mean share of samples read {read:.1%}")
 
 
 if __name__ == "__main__":

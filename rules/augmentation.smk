@@ -4,12 +4,10 @@
 # for the configured pairing losses only) -> one pairing job (SimEx, sample-MSE,
 # embeddings; greedy pairing) -> one batched augmentation job per Y plus one for the
 # no-borrowing reference -> the merged table -> Fig. 7.
-from simex.augmentation_grid import config_problems
-
-AUGMENTATION = config["augmentation"]
+AUGMENTATION = CONFIG.augmentation.params()
 # Y: every other configured paper dataset lends classes to MNIST, in the paper's order
 # (a user's datasets of the sheet are not references of Fig. 7).
-AUG_REFERENCES = [code for code in in_paper_order(d for d in DATASETS if SHEET[d].paper) if code != MNIST]
+AUG_REFERENCES = list(CONFIG.augmentation_references)
 AUG_CLASS_MODELS = [
     class_ae(reference, loss, label)
     for reference in AUG_REFERENCES
@@ -17,12 +15,8 @@ AUG_CLASS_MODELS = [
     for label in dataset_info(reference).class_labels
 ]
 
-_skipped = mnist_missing() or (None if AUG_REFERENCES else "it needs a dataset besides MNIST to borrow from")
-if not _skipped:
-    # Fail at parse time when the grid asks for more samples than the splits will hold.
-    _problems = config_problems(config, AUG_REFERENCES)
-    if _problems:
-        raise WorkflowError("config: " + "; ".join(_problems))
+# (simex.config.Config checked the grid against the splits' sizes when Fig. 7 runs)
+_skipped = CONFIG.augmentation_skipped()
 register(
     "fig7",
     [
@@ -84,8 +78,8 @@ rule pair_classes:
     params:
         references=AUG_REFERENCES,
         settings=AUGMENTATION,
-        ssim=config["ssim"],
-        batch_size=config["eval_batch_size"],
+        ssim=CONFIG.ssim.params(),
+        batch_size=CONFIG.eval_batch_size,
     conda:
         "../environment.yml"
     log:
@@ -115,8 +109,8 @@ rule augmentation_test_set:
         test="results/tables/augmentation/mnist_test.npz",
     params:
         regenerated_from_mnist=AUG_REGENERATED,
-        data=config["data"],
-        seed=config["seed"],
+        data=CONFIG.data.params(),
+        seed=CONFIG.seed,
         per_class=AUGMENTATION["test_per_class"],
     conda:
         "../environment.yml"
@@ -140,7 +134,7 @@ rule augment_with_reference:
         reference="|".join(AUG_REFERENCES),
     params:
         settings=AUGMENTATION,
-        seed=config["seed"],
+        seed=CONFIG.seed,
     conda:
         "../environment.yml"
     log:
@@ -161,7 +155,7 @@ rule augment_without_borrowing:
         runs="results/tables/augmentation/none.csv",
     params:
         settings=AUGMENTATION,
-        seed=config["seed"],
+        seed=CONFIG.seed,
     conda:
         "../environment.yml"
     log:

@@ -13,9 +13,9 @@ rule train_dataset_autoencoders:
         **{d: dataset_ae(d, "{loss}") for d in DATASETS},
     params:
         datasets=DATASETS,
-        training=config["autoencoder"],
-        ssim=config["ssim"],
-        seed=config["seed"],
+        training=CONFIG.autoencoder.params(),
+        ssim=CONFIG.ssim.params(),
+        seed=CONFIG.seed,
         cache_key="{loss}",  # the between-workflow cache hashes params, never wildcards
     # `--cache` shares trained fleets between workflows and configs (see README); a cached
     # rule may not have a benchmark: the training time is in the model's history instead.
@@ -51,9 +51,9 @@ for _dataset in DATASETS:
         params:
             dataset=_dataset,
             labels=_classes,
-            training=config["class_autoencoder"],
-            ssim=config["ssim"],
-            seed=config["seed"],
+            training=CONFIG.class_autoencoder.params(),
+            ssim=CONFIG.ssim.params(),
+            seed=CONFIG.seed,
             cache_key=f"{_dataset}/{{loss}}",  # the between-workflow cache hashes params, never wildcards
         cache: True
         conda:

@@ -5,6 +5,7 @@ import pandas as pd
 from snakemake.logging import logger
 from snakemake.utils import validate
 
+from simex.config import Config, ConfigError
 from simex.datasets import MNIST, dataset_info, in_paper_order, read_sheet, sheet_class_names
 
 # The known datasets come from the dataset sheet (config/datasets.tsv by default), its
@@ -12,18 +13,20 @@ from simex.datasets import MNIST, dataset_info, in_paper_order, read_sheet, shee
 _sheet_table = pd.read_csv(config["dataset_sheet"], sep="\t", comment="#", dtype=str, keep_default_na=False)
 validate(_sheet_table, "../config/datasets.schema.yaml")
 SHEET = read_sheet(config["dataset_sheet"])
-DATASETS = list(config.get("datasets") or SHEET)
-_unknown = [name for name in DATASETS if name not in SHEET]
-if _unknown:
-    raise WorkflowError(f"config validation: datasets {', '.join(map(repr, _unknown))} not in the dataset sheet "
-                        f"{config['dataset_sheet']} (its names: {', '.join(SHEET)})")
-config["datasets"] = DATASETS  # the effective selection, for the code that reads the config
-LOSSES = list(config["losses"])
+# The one config object (simex.config): the schema-validated config (the Snakefile's
+# validate) as frozen typed sections, checked across sections. Rules read CONFIG, never
+# `config`; jobs get plain mappings through params: (section.params()).
+try:
+    CONFIG = Config.from_dict(config, SHEET)
+except ConfigError as err:
+    raise WorkflowError(str(err)) from None
+DATASETS = list(CONFIG.datasets)  # the effective selection: the config's, else every row of the sheet
+LOSSES = list(CONFIG.losses)
 # Threads of every compute job (training, inference); bookkeeping jobs use one.
-JOB_THREADS = config["threads_per_job"]
+JOB_THREADS = CONFIG.threads_per_job
 # Classes of each dataset, read cheaply now: per-class autoencoders are one job per class.
 CLASS_NAMES = {name: sheet_class_names(SHEET[name]) for name in DATASETS}
-USER_DATASETS = [name for name in DATASETS if not SHEET[name].paper]
+USER_DATASETS = [name for name in DATASETS if not SHEET[name].builtin]
 # §5.1's transfer baseline trains LeNet-5 on ten classes of a dataset, as the paper; its
 # matrix (Fig. 4c, Table 1, and Fig. 6, which orders by it) needs every dataset to have ten.
 TEN_CLASS_DATASETS = [name for name in DATASETS if len(CLASS_NAMES[name]) >= 10]
@@ -67,21 +70,21 @@ def data_file(dataset, name):
 def regeneration_source(wildcards):
     """mnist-rot and mnist-back-image are regenerated from MNIST when not downloadable."""
     entry = SHEET[wildcards.dataset]
-    source = dataset_info(entry.source).derived_from if entry.paper else None
+    source = dataset_info(entry.source).derived_from if entry.builtin else None
     return data_file(source, "raw.npz") if source else []
 
 
 def regeneration_test_split(wildcards):
     """The test split of the dataset a regenerated one comes from: none of its digits is reused."""
     entry = SHEET[wildcards.dataset]
-    source = dataset_info(entry.source).derived_from if entry.paper else None
+    source = dataset_info(entry.source).derived_from if entry.builtin else None
     return data_file(source, "test.npz") if source else []
 
 
 def user_files(wildcards):
     """A user's dataset files (folder or file, IDX labels), so a change to them reruns its jobs."""
     entry = SHEET[wildcards.dataset]
-    return [] if entry.paper else [entry.path, *([entry.labels] if entry.labels else [])]
+    return [] if entry.builtin else [entry.path, *([entry.labels] if entry.labels else [])]
 
 
 def dataset_ae(dataset, loss):

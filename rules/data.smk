@@ -12,8 +12,8 @@ rule acquire_dataset:
         record=data_file("{dataset}", "acquired.json"),
     params:
         sheet_entry=lambda w: vars(SHEET[w.dataset]),
-        data=config["data"],
-        seed=config["seed"],
+        data=CONFIG.data.params(),
+        seed=CONFIG.seed,
         cache_key="{dataset}",  # the between-workflow cache hashes params, never wildcards
     # `--cache`: acquired and prepared datasets are shared between workflows (see README)
     cache: True
@@ -35,9 +35,9 @@ rule prepare_dataset:
         test=data_file("{dataset}", "test.npz"),
         provenance=data_file("{dataset}", "provenance.json"),
     params:
-        samples_per_dataset=config["data"]["samples_per_dataset"],
-        train_test_ratio=config["data"]["train_test_ratio"],
-        seed=config["seed"],
+        samples_per_dataset=CONFIG.data.samples_per_dataset,
+        train_test_ratio=CONFIG.data.train_test_ratio,
+        seed=CONFIG.seed,
         cache_key="{dataset}",
     cache: True
     conda:

@@ -3,7 +3,7 @@
 # self-describing fleet folders, and a check that `simex rank` puts each held-out test
 # split's own autoencoder first (full pass and express mode).
 
-FLEETS = config["fleets"]
+FLEETS = CONFIG.fleets.params()
 # per-class fleets: MNIST's (the inter-class experiment trains them) and every labelled user dataset's
 CLASS_FLEETS = {
     **({f"class-{MNIST}": MNIST} if MNIST in DATASETS else {}),
@@ -58,7 +58,7 @@ rule fleet_rank_check:
     params:
         datasets=DATASETS,
         settings=FLEETS,
-        seed=config["seed"],
+        seed=CONFIG.seed,
     conda:
         "../environment.yml"
     log:

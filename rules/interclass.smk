@@ -2,7 +2,7 @@
 # from the per-class autoencoders A(0)..A(9), sample-space distances, and the confusion of
 # ten 9-class classifiers C_k per architecture, each trained without class k.
 
-INTERCLASS = config["interclass"]
+INTERCLASS = CONFIG.interclass.params()
 INTERCLASS_DATASET = MNIST
 INTERCLASS_CLASSES = dataset_info(INTERCLASS_DATASET).class_labels
 CLASSIFIER_ARCHS = list(INTERCLASS["classifiers"])
@@ -31,8 +31,8 @@ rule interclass_delta:
         table="results/tables/interclass/delta_{loss}.csv",
     params:
         classes=INTERCLASS_CLASSES,
-        ssim=config["ssim"],
-        batch_size=config["eval_batch_size"],
+        ssim=CONFIG.ssim.params(),
+        batch_size=CONFIG.eval_batch_size,
     conda:
         "../environment.yml"
     log:
@@ -53,8 +53,8 @@ rule interclass_sample_distance:
     params:
         n_classes=len(INTERCLASS_CLASSES),
         max_pairs=INTERCLASS["sample_distance"]["max_pairs"],
-        ssim=config["ssim"],
-        seed=config["seed"],
+        ssim=CONFIG.ssim.params(),
+        seed=CONFIG.seed,
     conda:
         "../environment.yml"
     log:
@@ -78,8 +78,8 @@ rule nine_class_classifiers:
     params:
         training=lambda w: INTERCLASS["classifiers"][w.arch],
         classes=INTERCLASS_CLASSES,
-        batch_size=config["eval_batch_size"],
-        seed=config["seed"],
+        batch_size=CONFIG.eval_batch_size,
+        seed=CONFIG.seed,
     conda:
         "../environment.yml"
     log:
@@ -114,7 +114,7 @@ rule table2_spearman:
         losses=LOSSES,
         archs=CLASSIFIER_ARCHS,
         classifiers=INTERCLASS["classifiers"],
-        class_autoencoder=config["class_autoencoder"],
+        class_autoencoder=CONFIG.class_autoencoder.params(),
         max_pairs=INTERCLASS["sample_distance"]["max_pairs"],
     conda:
         "../environment.yml"
@@ -168,7 +168,7 @@ rule figure_reconstructions:
     params:
         losses=LOSSES,
         fig1a=INTERCLASS["fig1a"],
-        ssim=config["ssim"],
+        ssim=CONFIG.ssim.params(),
     conda:
         "../environment.yml"
     log:

@@ -7,15 +7,11 @@
 
 import re
 
-from simex.latency_config import config_problems, schedule_slug
-
-LATENCY = config["latency"]
-LAT_REFERENCE, LAT_UNKNOWN = LATENCY["reference"], LATENCY["unknown"]
+# (simex.config.Config checked the section against the rest of the config)
+LATENCY = CONFIG.latency.params()
+LAT_REFERENCE, LAT_UNKNOWN = CONFIG.latency.reference, CONFIG.latency.unknown
 LAT_TIME = LATENCY["training_time"]
-_latency_problems = config_problems(config)
-if _latency_problems:
-    raise WorkflowError("config: " + "; ".join(_latency_problems))
-LAT_SCHEDULES = {schedule_slug(entry): entry for entry in LAT_TIME["schedules"]}
+LAT_SCHEDULES = {slug: entry.params() for slug, entry in CONFIG.latency.training_time.schedules_by_slug.items()}
 
 TARGETS["fig5"] = ["results/tables/latency_pairwise.csv", "results/figures/fig5_latency.png"]
 # Fig. 6 orders by the transfer baseline, which needs ten classes in every dataset (rules/common.smk)
@@ -37,9 +33,9 @@ rule latency_pairwise:
         record="results/latency/pairwise.json",
     params:
         latency=LATENCY,
-        classifier=config["classifier"],
-        ssim=config["ssim"],
-        seed=config["seed"],
+        classifier=CONFIG.classifier.params(),
+        ssim=CONFIG.ssim.params(),
+        seed=CONFIG.seed,
     conda:
         "../environment.yml"
     log:
@@ -93,9 +89,9 @@ rule latency_ae_training:
         schedule=lambda wildcards: LAT_SCHEDULES[wildcards.schedule],
         training_time=LAT_TIME,
         datasets=DATASETS,
-        ssim=config["ssim"],
-        seed=config["seed"],
-        eval_batch_size=config["eval_batch_size"],
+        ssim=CONFIG.ssim.params(),
+        seed=CONFIG.seed,
+        eval_batch_size=CONFIG.eval_batch_size,
     conda:
         "../environment.yml"
     log:
@@ -118,9 +114,9 @@ rule latency_base_training:
         record="results/latency/base_training.json",
     params:
         latency=LATENCY,
-        classifier=config["classifier"],
+        classifier=CONFIG.classifier.params(),
         datasets=DATASETS,
-        seed=config["seed"],
+        seed=CONFIG.seed,
     conda:
         "../environment.yml"
     log:

@@ -21,8 +21,8 @@ rule delta_dataset:
         ),
     params:
         datasets=DATASETS,
-        ssim=config["ssim"],
-        batch_size=config["eval_batch_size"],
+        ssim=CONFIG.ssim.params(),
+        batch_size=CONFIG.eval_batch_size,
     conda:
         "../environment.yml"
     log:

@@ -3,9 +3,9 @@
 # study.results, apart from the default run's results/; the table and the figure go to study.output.
 # The data, base-classifier and transfer jobs run the default pipeline's scripts on the study's paths.
 
-if "study" in config:
+if CONFIG.study is not None:
 
-    STUDY = config["study"]
+    STUDY = CONFIG.study.params()
     STUDY_DIR = STUDY["results"]
     STUDY_SIZES = list(STUDY["sizes"])
     STUDY_SEEDS = list(range(STUDY["seeds"]))
@@ -15,9 +15,7 @@ if "study" in config:
         size=r"\d+",
         replicate=r"\d+",
 
-    from simex.protocols import protocol_grid  # no torch: cheap at parse time
-
-    STUDY_PROTOCOLS = protocol_grid(STUDY["protocols"])
+    STUDY_PROTOCOLS = CONFIG.study.protocol_grid
 
     rule study:
         input:
@@ -32,8 +30,8 @@ if "study" in config:
             record=f"{STUDY_DIR}/size{{size}}/data/{{dataset}}/acquired.json",
         params:
             sheet_entry=lambda w: vars(SHEET[w.dataset]),
-            data=lambda w: {**config["data"], "samples_per_dataset": int(w.size)},
-            seed=config["seed"],
+            data=lambda w: {**CONFIG.data.params(), "samples_per_dataset": int(w.size)},
+            seed=CONFIG.seed,
         conda:
             "../environment.yml"
         log:
@@ -52,8 +50,8 @@ if "study" in config:
             provenance=f"{STUDY_DIR}/size{{size}}/data/{{dataset}}/provenance.json",
         params:
             samples_per_dataset=lambda w: int(w.size),
-            train_test_ratio=config["data"]["train_test_ratio"],
-            seed=config["seed"],
+            train_test_ratio=CONFIG.data.train_test_ratio,
+            seed=CONFIG.seed,
         conda:
             "../environment.yml"
         log:
@@ -70,8 +68,8 @@ if "study" in config:
             test=f"{STUDY_DIR}/size{{size}}/data/{{dataset}}/classifier_test.npz",
         params:
             samples_per_dataset=lambda w: int(w.size),
-            train_test_ratio=config["data"]["train_test_ratio"],
-            seed=config["seed"],
+            train_test_ratio=CONFIG.data.train_test_ratio,
+            seed=CONFIG.seed,
         conda:
             "../environment.yml"
         log:
@@ -89,11 +87,11 @@ if "study" in config:
             deltas=f"{STUDY_DIR}/size{{size}}/seed{{replicate}}/delta_{{loss}}.json",
         params:
             datasets=DATASETS,
-            training=config["autoencoder"],
+            training=CONFIG.autoencoder.params(),
             budgets=STUDY["ae_steps"],
-            ssim=config["ssim"],
-            batch_size=config.get("eval_batch_size", 1024),
-            seed=lambda w: config["seed"] + int(w.replicate),
+            ssim=CONFIG.ssim.params(),
+            batch_size=CONFIG.eval_batch_size,
+            seed=lambda w: CONFIG.classifier.replicate_seed(CONFIG.seed, w.replicate),
         conda:
             "../environment.yml"
         log:
@@ -112,9 +110,9 @@ if "study" in config:
         output:
             models=expand(f"{STUDY_DIR}/size{{{{size}}}}/seed{{{{replicate}}}}/base/{{d}}.pt", d=DATASETS),
         params:
-            classifier=config["classifier"],
+            classifier=CONFIG.classifier.params(),
             datasets=DATASETS,
-            seed=lambda w: config["seed"] + int(w.replicate),
+            seed=lambda w: CONFIG.classifier.replicate_seed(CONFIG.seed, w.replicate),
         conda:
             "../environment.yml"
         log:
@@ -134,10 +132,10 @@ if "study" in config:
         output:
             record=f"{STUDY_DIR}/size{{size}}/seed{{replicate}}/transfer.json",
         params:
-            classifier=config["classifier"],
+            classifier=CONFIG.classifier.params(),
             protocols=STUDY_PROTOCOLS,
             datasets=DATASETS,
-            seed=lambda w: config["seed"] + int(w.replicate),
+            seed=lambda w: CONFIG.classifier.replicate_seed(CONFIG.seed, w.replicate),
         conda:
             "../environment.yml"
         log:

@@ -2,7 +2,7 @@
 # classifier per dataset (one job), then every base transferred to every other dataset
 # under each protocol of classifier.protocols (one job), then the tables over replicates.
 
-CLF_REPLICATES = list(range(config["classifier"]["replicates"]))
+CLF_REPLICATES = list(range(CONFIG.classifier.replicates))
 
 # transfer_missing (rules/common.smk): every dataset of the sheet needs the ten classes the baseline trains on
 register("table1", ["results/tables/transfer_accuracy.csv", "results/tables/table1_spearman.csv",
@@ -20,9 +20,9 @@ rule prepare_classifier_split:
         train=data_file("{dataset}", "classifier_train.npz"),
         test=data_file("{dataset}", "classifier_test.npz"),
     params:
-        samples_per_dataset=config["data"]["samples_per_dataset"],
-        train_test_ratio=config["data"]["train_test_ratio"],
-        seed=config["seed"],
+        samples_per_dataset=CONFIG.data.samples_per_dataset,
+        train_test_ratio=CONFIG.data.train_test_ratio,
+        seed=CONFIG.seed,
     conda:
         "../environment.yml"
     log:
@@ -40,9 +40,9 @@ rule train_base_classifiers:
     output:
         models=expand("results/models/clf/seed{{replicate}}/base/{d}.pt", d=DATASETS),
     params:
-        classifier=config["classifier"],
+        classifier=CONFIG.classifier.params(),
         datasets=DATASETS,
-        seed=lambda w: config["seed"] + int(w.replicate),
+        seed=lambda w: CONFIG.classifier.replicate_seed(CONFIG.seed, w.replicate),
     conda:
         "../environment.yml"
     log:
@@ -65,10 +65,10 @@ rule transfer_from_base:
     output:
         record="results/models/clf/seed{replicate}/transfer.json",
     params:
-        classifier=config["classifier"],
-        protocols=config["classifier"]["protocols"],
+        classifier=CONFIG.classifier.params(),
+        protocols=CONFIG.classifier.params()["protocols"],
         datasets=DATASETS,
-        seed=lambda w: config["seed"] + int(w.replicate),
+        seed=lambda w: CONFIG.classifier.replicate_seed(CONFIG.seed, w.replicate),
     conda:
         "../environment.yml"
     log:

@@ -30,7 +30,6 @@ Design choices (the paper does not state them):
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -38,11 +37,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from simex.augmentation_grid import Grid, grid_problems, train_per_class  # noqa: F401 (part of this module's API)
+from simex.config import GRID_ADVICE, AugmentationClassifier, Grid, derived_seed
 from simex.fused_training import train_folded_classifiers
+from simex.inference import accuracy
 from simex.models import LeNet5Classifier
-from simex.settings import derived_seed
 from simex.training import TrainConfig, classifier_batch_loss, images_to_tensor, train
+from simex.tables import markdown_document, markdown_table
 
 log = logging.getLogger(__name__)
 
@@ -54,19 +54,9 @@ class AugmentationConfigError(ValueError):
     pass
 
 
-@dataclass(frozen=True)
-class ClassifierSettings:
-    optimizer: str
-    lr: float
-    steps: int  # optimizer steps, whatever the size of the training set
-    batch_size: int
-
-    @classmethod
-    def from_config(cls, section: Mapping[str, Any]) -> "ClassifierSettings":
-        return cls(section["optimizer"], float(section["lr"]), int(section["steps"]), int(section["batch_size"]))
-
-    def train_config(self, seed: int) -> TrainConfig:
-        return TrainConfig(self.optimizer, self.lr, 1, self.batch_size, seed, steps=self.steps)
+def classifier_train_config(settings: AugmentationClassifier, seed: int) -> TrainConfig:
+    """The 10-class LeNet-5's training: ``steps`` optimizer steps, whatever the training-set size."""
+    return TrainConfig(settings.optimizer, float(settings.lr), 1, int(settings.batch_size), seed, steps=int(settings.steps))
 
 
 # ---------------------------------------------------------------------------------------
@@ -74,11 +64,9 @@ class ClassifierSettings:
 
 
 def check_grid(grid: Grid, available: Mapping[str, int]) -> None:
-    problems = grid_problems(grid, available)
+    problems = grid.problems(available)
     if problems:
-        raise AugmentationConfigError(
-            "; ".join(problems) + ": lower the grid or raise data.samples_per_dataset "
-            "(borrowed samples come from the reference dataset's train split)")
+        raise AugmentationConfigError("; ".join(problems) + ": " + GRID_ADVICE)
 
 
 # ---------------------------------------------------------------------------------------
@@ -135,15 +123,15 @@ def training_set(
 # Training and testing
 
 
-def train_classifier(data: TrainingSet, settings: ClassifierSettings, seed: int, device: torch.device) -> LeNet5Classifier:
-    config = settings.train_config(seed)
+def train_classifier(data: TrainingSet, settings: AugmentationClassifier, seed: int, device: torch.device) -> LeNet5Classifier:
+    config = classifier_train_config(settings, seed)
     torch.manual_seed(seed)  # the initial weights, too, are the trial's
     model = LeNet5Classifier(10)
     train(model, classifier_batch_loss, (images_to_tensor(data.images), torch.from_numpy(data.labels)), config, device)
     return model.eval()
 
 
-def train_classifiers(sets: Sequence[TrainingSet], settings: ClassifierSettings, seeds: Sequence[int],
+def train_classifiers(sets: Sequence[TrainingSet], settings: AugmentationClassifier, seeds: Sequence[int],
                       device: torch.device) -> list[LeNet5Classifier]:
     """:func:`train_classifier` for several training sets, trained as one folded model
     (simex.fused_training): each equal, up to float rounding, to its training alone."""
@@ -152,18 +140,8 @@ def train_classifiers(sets: Sequence[TrainingSet], settings: ClassifierSettings,
         torch.manual_seed(seed)
         models.append(LeNet5Classifier(10))
     train_folded_classifiers(models, [(images_to_tensor(data.images), torch.from_numpy(data.labels)) for data in sets],
-                             [settings.train_config(seed) for seed in seeds], device)
+                             [classifier_train_config(settings, seed) for seed in seeds], device)
     return models
-
-
-@torch.inference_mode()
-def accuracy(model: torch.nn.Module, images: np.ndarray, labels: np.ndarray, device: torch.device,
-             batch_size: int = 1024) -> float:
-    model.eval().to(device)
-    inputs = images_to_tensor(images)
-    predictions = torch.cat([model(inputs[s : s + batch_size].to(device)).argmax(1).cpu()
-                             for s in range(0, len(inputs), batch_size)])
-    return float((predictions.numpy() == labels).mean())
 
 
 def mnist_orders(labels: np.ndarray, seed: int, trial: int) -> list[np.ndarray]:
@@ -180,7 +158,7 @@ def training_seed(seed: int, trial: int, n_mnist: int, n_borrowed: int) -> int:
 
 
 def run_reference(mnist_train: tuple[np.ndarray, np.ndarray], mnist_test: tuple[np.ndarray, np.ndarray],
-                  grid: Grid, settings: ClassifierSettings, seed: int, device: torch.device) -> pd.DataFrame:
+                  grid: Grid, settings: AugmentationClassifier, seed: int, device: torch.device) -> pd.DataFrame:
     """The no-borrowing runs: n(c_M) MNIST samples per class only, every trial, trained as one folded model."""
     runs = []
     for trial in range(grid.trials):
@@ -198,7 +176,7 @@ def run_reference(mnist_train: tuple[np.ndarray, np.ndarray], mnist_test: tuple[
 
 def run_borrowing(mnist_train: tuple[np.ndarray, np.ndarray], mnist_test: tuple[np.ndarray, np.ndarray],
                   reference_train: tuple[np.ndarray, np.ndarray], n_reference_classes: int, reference: str, label: str,
-                  pairings: Mapping[str, Mapping[int, int]], grid: Grid, settings: ClassifierSettings, seed: int,
+                  pairings: Mapping[str, Mapping[int, int]], grid: Grid, settings: AugmentationClassifier, seed: int,
                   device: torch.device) -> pd.DataFrame:
     """Every (method, n(c_M), n(c_Y), trial) for one reference dataset Y; identical sets are trained once,
     all distinct ones as one folded model."""
@@ -231,7 +209,7 @@ def run_borrowing(mnist_train: tuple[np.ndarray, np.ndarray], mnist_test: tuple[
 
 def result_row(method: str, label: str, reference: str, n_mnist: int, n_borrowed: int, trial: int, seed: int,
                acc: float, data: TrainingSet, test: tuple[np.ndarray, np.ndarray],
-               settings: ClassifierSettings) -> dict[str, Any]:
+               settings: AugmentationClassifier) -> dict[str, Any]:
     return {"method": method, "Y": label, "dataset": reference, "n_mnist": n_mnist, "n_borrowed": n_borrowed,
             "trial": trial, "seed": seed, "accuracy": acc, "n_train": len(data.labels), "n_test": len(test[1]),
             "steps": settings.steps}
@@ -322,18 +300,18 @@ def benefit_markdown(table: pd.DataFrame) -> str:
     labels = table.drop_duplicates("dataset").set_index("dataset")["Y"]
     lines = []
     for n_mnist, part in table.groupby("n_mnist"):
-        lines += [f"n(c_M) = {n_mnist}: gain in accuracy over no borrowing, mean over {part['trials'].max()} trials "
-                  f"[min, max over trials], averaged over n(c_Y); columns in the paper's order of SimEx's gains",
-                  "", "| method | " + " | ".join(labels[c] for c in order) + " | order of Y by gain |",
-                  "|---|" + "---:|" * len(order) + "---|"]
+        title = (f"n(c_M) = {n_mnist}: gain in accuracy over no borrowing, mean over {part['trials'].max()} trials "
+                 f"[min, max over trials], averaged over n(c_Y); columns in the paper's order of SimEx's gains")
+        body = []
         for method, rows in part.groupby("method", sort=False):
             rows = rows.set_index("dataset")
             cells = [f"{signed(rows.loc[c, 'gain_all'])} [{signed(rows.loc[c, 'gain_all_min'])}, "
                      f"{signed(rows.loc[c, 'gain_all_max'])}]" if c in rows.index else "n/a" for c in order]
-            ranking = " > ".join(labels[c] for c in rows.sort_values("gain_all", ascending=False).index)
-            lines.append(f"| {method} | " + " | ".join(cells) + f" | {ranking} |")
+            body.append([method, *cells, " > ".join(labels[c] for c in rows.sort_values("gain_all", ascending=False).index)])
         paper = " > ".join(labels[c] for c in order if c in PAPER_BENEFIT_RANK)
-        lines += ["", f"The paper's order of SimEx's gains: {paper}.", ""]
+        header = ["method", *(labels[c] for c in order), "order of Y by gain"]
+        lines.append(markdown_document(title, markdown_table(header, body, "l" + "r" * len(order) + "l"),
+                                       [f"The paper's order of SimEx's gains: {paper}."]))
     return "\n".join(lines)
 
 

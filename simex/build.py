@@ -29,7 +29,7 @@ from simex.images import (DEFAULT_SHAPE, DatasetInputError, DuplicateNameError, 
                           check_samples, read_dataset)
 from simex.losses import LOSSES, SSIMWindow
 from simex.fleets import export_fleet
-from simex.settings import derived_seed
+from simex.config import derived_seed
 from simex.training import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ def plan_members(datasets: Sequence[ImageDataset], per_class: bool, min_samples:
 
 
 def build_fleet(datasets: Sequence[tuple[str, str]], out: Path | str, loss: str, config: TrainConfig, *,
-                per_class: bool = False, shape: InputShape = DEFAULT_SHAPE, window: SSIMWindow = SSIMWindow(),
+                per_class: bool = False, shape: InputShape = DEFAULT_SHAPE, window: SSIMWindow | None = None,
                 device: torch.device | str = "cpu", min_samples: int = 20, name: str | None = None,
                 progress: bool = True, report=print) -> dict[str, Any]:
     """Train one autoencoder per dataset (or class) and write the fleet to ``out/{loss}``.
@@ -107,6 +107,7 @@ def build_fleet(datasets: Sequence[tuple[str, str]], out: Path | str, loss: str,
     destination.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{destination.name}.build.", dir=destination.parent))
     try:
+        window = window or SSIMWindow.default()
         paths = [train_member(member, loss, window, config, device, scratch, progress) for member in members]
         manifest = export_fleet(paths, destination, name or Path(out).name,
                                 description=f"built by simex fleet build from {', '.join(d.name for d in loaded)}")

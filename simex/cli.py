@@ -15,6 +15,7 @@ import argparse
 import sys
 
 from simex import __version__
+from simex.config import schema_default
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE = 0, 1, 2
 
@@ -35,17 +36,22 @@ def build_parser() -> argparse.ArgumentParser:
     rank.add_argument("--loss", choices=["mse", "issim"], help="which fleet, when the folder holds several")
     rank.add_argument("--format", choices=["table", "json", "csv"], default="table")
     rank.add_argument("--output", help="write the result to this file (atomically) instead of stdout")
-    rank.add_argument("--batch-size", type=int, default=1024)
+    # defaults: the config's `fleets` section in config/schema.yaml
+    rank.add_argument("--batch-size", type=int, default=schema_default("fleets", "batch_size"))
     rank.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
-    rank.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals")
-    rank.add_argument("--confidence", type=float, default=0.95)
+    rank.add_argument("--bootstrap", type=int, default=schema_default("fleets", "bootstrap"),
+                      help="bootstrap resamples for the intervals")
+    rank.add_argument("--confidence", type=float, default=schema_default("fleets", "confidence"))
     rank.add_argument("--seed", type=int, default=0, help="seeds the bootstrap and the express reading order")
     express = rank.add_argument_group("express mode")
     express.add_argument("--express", action="store_true",
                          help="stop reading samples once the top two intervals no longer overlap")
-    express.add_argument("--budget", type=int, default=5000, help="read at most this many samples (0: no limit)")
-    express.add_argument("--step", type=int, default=128, help="samples read between checks")
-    express.add_argument("--min-samples", type=int, default=128, help="never stop before this many samples")
+    express.add_argument("--budget", type=int, default=schema_default("fleets", "express", "budget"),
+                         help="read at most this many samples (0: no limit)")
+    express.add_argument("--step", type=int, default=schema_default("fleets", "express", "step"),
+                         help="samples read between checks")
+    express.add_argument("--min-samples", type=int, default=schema_default("fleets", "express", "min_samples"),
+                         help="never stop before this many samples")
     add_fleet_build(commands)
     return parser
 
@@ -65,12 +71,14 @@ def add_fleet_build(commands: argparse._SubParsersAction) -> None:
     build.add_argument("--loss", required=True, choices=["mse", "issim"], help="δ, the training and ranking loss")
     build.add_argument("--per-class", action="store_true", help="one member per class of each (labelled) dataset")
     budget = build.add_mutually_exclusive_group()
-    budget.add_argument("--epochs", type=int, help="epochs per member (default 10, the pipeline's)")
+    budget.add_argument("--epochs", type=int, default=schema_default("autoencoder", "epochs"),
+                        help="epochs per member (default: the pipeline's, %(default)s)")
     budget.add_argument("--steps", type=int, help="optimizer steps per member instead of epochs")
     build.add_argument("--shape", default="1,28,28",
                        help="input shape C,H,W (default 1,28,28, the paper's; e.g. 3,32,32 for CIFAR-like data)")
-    build.add_argument("--batch-size", type=int, default=32)
-    build.add_argument("--lr", type=float, default=1e-3, help="RMSprop learning rate (the pipeline's optimizer)")
+    build.add_argument("--batch-size", type=int, default=schema_default("autoencoder", "batch_size"))
+    build.add_argument("--lr", type=float, default=schema_default("autoencoder", "lr"),
+                       help="learning rate of the pipeline's optimizer (config/schema.yaml's autoencoder section)")
     build.add_argument("--min-samples", type=int, default=20, help="refuse members with fewer training images")
     build.add_argument("--seed", type=int, default=0)
     build.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
@@ -95,8 +103,9 @@ def run_rank(args: argparse.Namespace) -> str:
 
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be positive, got {args.batch_size}")
-    settings = RankSettings(bootstrap=args.bootstrap, confidence=args.confidence, seed=args.seed,
-                            express=args.express, budget=args.budget, step=args.step, min_samples=args.min_samples)
+    settings = RankSettings(bootstrap=args.bootstrap, confidence=args.confidence, seed=args.seed, express=args.express,
+                            budget=args.budget, step=args.step, min_samples=args.min_samples,
+                            check_resamples=schema_default("fleets", "express", "check_resamples"))
     fleet = Fleet.load(args.fleet, loss=args.loss, device=pick_device(args.device))
     return render_ranking(fleet.rank(args.data, batch_size=args.batch_size, settings=settings), args.format)
 
@@ -107,8 +116,8 @@ def run_fleet_build(args: argparse.Namespace) -> None:
     from simex.training import TrainConfig
 
     datasets = parse_dataset_arguments(args.datasets)
-    config = TrainConfig("rmsprop", args.lr, epochs=args.epochs or 10, batch_size=args.batch_size, seed=args.seed,
-                         steps=args.steps)
+    config = TrainConfig(schema_default("autoencoder", "optimizer"), args.lr, epochs=args.epochs,
+                         batch_size=args.batch_size, seed=args.seed, steps=args.steps)
     build_fleet(datasets, args.out, args.loss, config, per_class=args.per_class, shape=InputShape.parse(args.shape),
                 device=pick_device(args.device), min_samples=args.min_samples, name=args.name,
                 progress=not args.quiet, report=lambda line: print(line, flush=True))

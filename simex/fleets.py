@@ -111,7 +111,7 @@ def export_fleet(model_paths: Sequence[Path | str], destination: Path | str, nam
         shapes = sorted({tuple(meta.get("input_shape", DEFAULT_INPUT_SHAPE)) for _, meta in loaded})
         if len(shapes) != 1:
             raise FleetError(f"{destination}: the autoencoders have different input shapes {shapes}; a fleet has one")
-        ssim = loaded[0][1].get("ssim") or asdict(SSIMWindow())
+        ssim = loaded[0][1].get("ssim") or SSIMWindow.default().params()
         manifest = {
             "format": FORMAT, "format_version": FORMAT_VERSION, "name": name, "description": description,
             "architecture": ARCHITECTURE, "loss": loss, "ssim": {"win_size": int(ssim["win_size"]),
@@ -213,5 +213,5 @@ def read_fleet(path: Path | str, loss: str | None = None) -> FleetFolder:
             raise FleetError(f"{file}: input shape {model.input_shape}, the manifest says {shape}")
         models.append(model)
     ssim = manifest.get("ssim")
-    window = SSIMWindow(int(ssim["win_size"]), float(ssim["win_sigma"])) if ssim else SSIMWindow()
+    window = SSIMWindow.from_dict(ssim) if ssim else SSIMWindow.default()
     return FleetFolder(folder, str(manifest.get("name", folder.name)), fleet_loss, window, members, models, shape)

@@ -41,7 +41,12 @@ MODE_NAMES = {1: "grayscale", 3: "RGB", 4: "RGBA"}
 ASPECT_TOLERANCE = 0.02  # relative; aspect ratios closer than this count as one
 
 
-class DatasetInputError(ValueError):
+class InputError(ValueError):
+    """Images handed to SimEx are not what it can compare; the message names the problem.
+    The one input-error hierarchy: every reader, converter and check raises it or a subclass."""
+
+
+class DatasetInputError(InputError):
     """A dataset handed to SimEx cannot be used as it is; the message names the problem."""
 
 
@@ -131,18 +136,25 @@ def to_nhwc(array: np.ndarray, name: str) -> np.ndarray:
     return to_uint8(array, name)
 
 
-def to_uint8(array: np.ndarray, name: str) -> np.ndarray:
+def check_pixels(array: np.ndarray, name: str) -> None:
+    """The one pixel check: uint8 (0..255), or float in [0, 1] without NaN or infinities."""
     if array.dtype == np.uint8:
-        return array
+        return
     if not np.issubdtype(array.dtype, np.floating):
-        raise DatasetInputError(f"{name}: pixels must be uint8 (0..255) or float (0..1), got {array.dtype}")
-    if not np.isfinite(array).all():
-        raise DatasetInputError(f"{name}: the images contain NaN or infinite values")
+        raise InputError(f"{name}: pixels must be uint8 (0..255) or float (0..1), got {array.dtype}")
+    finite = np.isfinite(array)
+    if not finite.all():
+        bad = np.flatnonzero(~finite.reshape(len(array), -1).all(axis=1))
+        raise InputError(f"{name}: {len(bad)} sample(s) contain NaN or infinite values (first: sample {bad[0]})")
     low, high = float(array.min()), float(array.max())
     if low < 0.0 or high > 1.0:
         hint = " (0..255 floats? pass uint8 or divide by 255)" if high > 1.0 else ""
-        raise DatasetInputError(f"{name}: float pixels must lie in [0, 1], found [{low:g}, {high:g}]{hint}")
-    return np.round(array * 255.0).astype(np.uint8)
+        raise InputError(f"{name}: float pixels must lie in [0, 1], found [{low:g}, {high:g}]{hint}")
+
+
+def to_uint8(array: np.ndarray, name: str) -> np.ndarray:
+    check_pixels(array, name)
+    return array if array.dtype == np.uint8 else np.round(array * 255.0).astype(np.uint8)
 
 
 def read_image(path: Path) -> np.ndarray:

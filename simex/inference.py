@@ -21,6 +21,7 @@ import torch
 from simex.fused import FoldedAutoEncoders
 from simex.losses import PerSampleLoss
 from simex.models import LeNet5AutoEncoder
+from simex.training import images_to_tensor
 
 
 def batched(fn: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor, batch_size: int,
@@ -32,14 +33,21 @@ def batched(fn: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor, ba
                       for start in range(0, len(inputs), batch_size)])
 
 
-def pixels_to_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
-    """uint8 (N, H, W) or (N, C, H, W) to float (N, C, H, W) in [0, 1] on ``device``, converted
-    there (a quarter of the bytes to copy); (N, H, W) gets C = 1."""
-    pixels = torch.from_numpy(np.ascontiguousarray(images))
-    if device.type == "cuda":
-        pixels = pixels.pin_memory()
-    pixels = pixels.to(device, non_blocking=True)
-    return (pixels.unsqueeze(1) if pixels.ndim == 3 else pixels).to(torch.get_default_dtype()).div_(255.0)
+@torch.inference_mode()
+def map_images(fn: Callable[[torch.Tensor], torch.Tensor], images: np.ndarray, device: torch.device | str,
+               batch_size: int = 1024) -> torch.Tensor:
+    """``fn`` (a model in eval mode, an encoder, ...) over uint8 images in batches on ``device``."""
+    return batched(fn, images_to_tensor(images, device), batch_size)
+
+
+def accuracy(model: torch.nn.Module, images: np.ndarray, labels: np.ndarray, device: torch.device | str,
+             batch_size: int = 1024) -> float:
+    """Fraction of ``images`` a classifier labels correctly."""
+    if len(images) == 0:
+        raise ValueError("cannot measure accuracy on an empty test set")
+    model.eval().to(device)
+    predicted = map_images(model, images, device, batch_size).argmax(1).cpu()
+    return float((predicted.numpy() == np.asarray(labels)).mean())
 
 
 CPU_PASS_SAMPLE_MEMBERS = 1024
@@ -78,7 +86,16 @@ class FleetEvaluator:
     @torch.inference_mode()
     def image_errors(self, images: np.ndarray, batch_size: int = 1024) -> torch.Tensor:
         """δ of uint8 images, (N, H, W) or (N, C, H, W), through every member: (N, K) on the evaluator's device."""
-        return batched(self.errors, pixels_to_tensor(images, self.device), batch_size)
+        return batched(self.errors, images_to_tensor(images, self.device), batch_size)
+
+
+def delta_means(models: Sequence[LeNet5AutoEncoder], inputs: Sequence[np.ndarray], delta: PerSampleLoss,
+                device: torch.device | str, batch_size: int = 1024) -> np.ndarray:
+    """The one Δ entry point: Δ = mean δ of every image set (uint8) through every autoencoder,
+    (len(inputs), len(models)), float64; the fleet folded once for all of them."""
+    evaluator = FleetEvaluator(models, delta, device)
+    return np.stack([evaluator.image_errors(images, batch_size).double().mean(dim=0).cpu().numpy()
+                     for images in inputs])
 
 
 @torch.inference_mode()

@@ -39,6 +39,7 @@ from torch import nn
 
 from simex.fused_training import train_folded_classifiers
 from simex.losses import PerSampleLoss
+from simex.inference import map_images
 from simex.models import LeNet5Classifier
 from simex.similarity import check_images, delta_matrix
 from simex.stats import Direction, rowwise_rho
@@ -271,13 +272,12 @@ def train_nine_class_all(
 def mean_softmax(model: nn.Module, images: np.ndarray, device: torch.device, batch_size: int = 1024) -> np.ndarray:
     check_images(images)
     model.eval().to(device)
-    inputs = images_to_tensor(images)
-    total = None
-    for start in range(0, len(inputs), batch_size):
-        probabilities = torch.softmax(model(inputs[start : start + batch_size].to(device)).float(), dim=1).sum(dim=0)
-        total = probabilities if total is None else total + probabilities
-    assert total is not None
-    return (total / len(inputs)).double().cpu().numpy()
+    sums = map_images(lambda batch: torch.softmax(model(batch).float(), dim=1).sum(dim=0, keepdim=True), images,
+                      device, batch_size)  # one row per batch
+    total = sums[0]
+    for row in sums[1:]:
+        total = total + row
+    return (total / len(images)).double().cpu().numpy()
 
 
 def confusion_row(model: nn.Module, kept: Sequence[int], images: np.ndarray, n_classes: int,
@@ -417,4 +417,4 @@ def first_samples(images: np.ndarray, labels: np.ndarray, digits: Sequence[int],
 def reconstruct(model: nn.Module, images: np.ndarray, device: torch.device) -> np.ndarray:
     """A(x) as float images in [0, 1], shape (N, 28, 28)."""
     model.eval().to(device)
-    return model(images_to_tensor(images).to(device)).squeeze(1).float().cpu().numpy()
+    return map_images(model, images, device).squeeze(1).float().cpu().numpy()

@@ -43,11 +43,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from simex.inference import FleetEvaluator
-from simex.losses import SSIMWindow, per_sample_loss
+from simex.inference import FleetEvaluator, delta_means
+from simex.config import OptimizerSetting, SSIMWindow, Training, derived_seed
+from simex.losses import per_sample_loss
 from simex.models import LeNet5AutoEncoder
 from simex.similarity import check_images
 from simex.training import TrainConfig, TrainResult
+from simex.tables import markdown_table
 
 log = logging.getLogger(__name__)
 
@@ -186,38 +188,21 @@ def hardware(device: torch.device) -> str:
 # --- the experiments -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class OptimizerSetting:
-    """One configuration of Fig. 5 (TL-k) or Fig. 6 (BT-k, AE schedules)."""
-
-    name: str
-    optimizer: str
-    lr: float
-
-
-def optimizer_settings(entries: Sequence[Mapping[str, Any]]) -> list[OptimizerSetting]:
-    settings = [OptimizerSetting(str(e["name"]), str(e["optimizer"]), float(e["lr"])) for e in entries]
-    names = [s.name for s in settings]
-    if len(set(names)) != len(names):
-        raise LatencyError(f"configuration names must be unique, got {names}")
-    return settings
-
-
-def stage_for(setting: OptimizerSetting, section: Mapping[str, Any], max_epochs: int, seed: int):
+def stage_for(setting: OptimizerSetting, section: Training, max_epochs: int, seed: int):
     """The transfer/base stage of ``classifier`` with this optimizer and at most ``max_epochs``."""
     from simex.transfer import StageSettings
 
-    fraction = float(section.get("validation_fraction", 0.0))
+    fraction = float(section.validation_fraction)
     if fraction <= 0:
         raise LatencyError("the latency of transfer learning is the time to the minimum validation loss: "
                            "classifier validation_fraction must be > 0")
-    config = TrainConfig(setting.optimizer, setting.lr, int(max_epochs), int(section["batch_size"]), seed,
-                         patience=int(section["patience"]))
+    config = TrainConfig(setting.optimizer, float(setting.lr), int(max_epochs), int(section.batch_size), seed,
+                         patience=int(section.patience))
     return StageSettings(config, fraction)
 
 
 def transfer_run(base, images: np.ndarray, labels: np.ndarray, setting: OptimizerSetting,
-                 section: Mapping[str, Any], max_epochs: int, seed: int, device: torch.device) -> dict[str, Any]:
+                 section: Training, max_epochs: int, seed: int, device: torch.device) -> dict[str, Any]:
     """One TL-k run: seconds and epoch of the minimum validation loss, epochs run."""
     from simex.transfer import transfer_classifier
 
@@ -228,7 +213,7 @@ def transfer_run(base, images: np.ndarray, labels: np.ndarray, setting: Optimize
             "stopped_early": result.stopped_early, "seconds_total": result.history[-1].elapsed_s}
 
 
-def base_training_run(images: np.ndarray, labels: np.ndarray, setting: OptimizerSetting, section: Mapping[str, Any],
+def base_training_run(images: np.ndarray, labels: np.ndarray, setting: OptimizerSetting, section: Training,
                       max_epochs: int, seed: int, device: torch.device) -> dict[str, Any]:
     """One BT-k run: a base classifier from scratch, time to its minimum validation loss."""
     from simex.transfer import train_base_classifier
@@ -240,7 +225,7 @@ def base_training_run(images: np.ndarray, labels: np.ndarray, setting: Optimizer
 
 
 def pairwise_latency(autoencoders: Mapping[str, torch.nn.Module], base, images: np.ndarray, labels: np.ndarray,
-                     tl: Sequence[OptimizerSetting], section: Mapping[str, Any], max_epochs: int, repeats: int,
+                     tl: Sequence[OptimizerSetting], section: Training, max_epochs: int, repeats: int,
                      seeds: Callable[[str, int], int], window: SSIMWindow, device: torch.device,
                      batch_size: int) -> dict[str, Any]:
     """Fig. 5's measurements: per SimEx loss and TL-k, ``repeats`` timed runs, interleaved.
@@ -255,7 +240,7 @@ def pairwise_latency(autoencoders: Mapping[str, torch.nn.Module], base, images: 
     # warm: one untimed pass of every method (allocator, thread pool, kernels chosen)
     for evaluator in simex.values():
         evaluator.delta(images)
-    warm = OptimizerSetting("warm-up", tl[0].optimizer, tl[0].lr) if tl else None
+    warm = OptimizerSetting(name="warm-up", optimizer=tl[0].optimizer, lr=tl[0].lr, panel=None) if tl else None
     if warm is not None:
         transfer_run(base, images, labels, warm, section, 1, seeds("warm-up", 0), device)
     runs: dict[str, list[dict[str, Any]]] = {**{f"SimEx-{loss}": [] for loss in simex}, **{s.name: [] for s in tl}}
@@ -383,11 +368,11 @@ def fig6_table(schedules: Sequence[Mapping[str, Any]], base_records: Mapping[str
             elapsed, rho = summary([v[0] for v in values]), summary([v[1] for v in values])
             paper = PAPER_FIG6.get((setting["optimizer"], float(setting["lr"]), epoch))
             rows.append({
-                "kind": "autoencoder", "panel": record.get("panel", ""), "name": setting["name"],
+                "kind": "autoencoder", "panel": record["panel"], "name": setting["name"],
                 "optimizer": setting["optimizer"], "lr": float(setting["lr"]), "epoch": epoch,
                 "elapsed_s_mean": elapsed["mean"], "elapsed_s_min": elapsed["min"], "elapsed_s_max": elapsed["max"],
                 "rho_mean": rho["mean"], "rho_min": rho["min"], "rho_max": rho["max"], "repeats": len(values),
-                "base_datasets": " ".join(labels[b] for b in labels if b in bases), "loss": record.get("loss", "issim"),
+                "base_datasets": " ".join(labels[b] for b in labels if b in bases), "loss": record["loss"],
                 "samples_per_ae": record.get("samples_per_ae"), "device": record.get("device", ""),
                 "paper_elapsed_s": paper[0] if paper else math.nan, "paper_rho": paper[1] if paper else math.nan,
                 "paper_note": "",
@@ -409,14 +394,14 @@ def fig6_table(schedules: Sequence[Mapping[str, Any]], base_records: Mapping[str
 
 def pairwise_markdown(table: pd.DataFrame) -> str:
     """Fig. 5's numbers for the README: ours beside the paper's."""
-    lines = ["| method | ours: s (min–max) | epochs to min | × SimEx | paper |", "|---|---:|---:|---:|---|"]
+    rows = []
     for name, row in table.iterrows():
         epochs = "" if pd.isna(row["best_epoch_mean"]) else f"{row['best_epoch_mean']:.1f}"
-        if row.get("runs_at_max_epochs", 0) > 0:
+        if row["runs_at_max_epochs"] > 0:
             epochs += f" ({int(row['runs_at_max_epochs'])} of {int(row['repeats'])} at the epoch cap: a lower bound)"
-        lines.append(f"| {name} | {row['seconds_mean']:.4g} ({row['seconds_min']:.4g}–{row['seconds_max']:.4g}) | "
-                     f"{epochs} | {row['times_simex']:.1f} | {row['paper_note']} |")
-    return "\n".join(lines) + "\n"
+        rows.append([name, f"{row['seconds_mean']:.4g} ({row['seconds_min']:.4g}–{row['seconds_max']:.4g})", epochs,
+                     f"{row['times_simex']:.1f}", row["paper_note"]])
+    return markdown_table(["method", "ours: s (min–max)", "epochs to min", "× SimEx", "paper"], rows, "lrrrl")
 
 
 def training_curve(train_images: Mapping[str, np.ndarray], test_images: Mapping[str, np.ndarray],
@@ -426,8 +411,6 @@ def training_curve(train_images: Mapping[str, np.ndarray], test_images: Mapping[
     ``loss`` and, at each checkpoint epoch, the training time so far (callbacks excluded)
     and Δ(X|Y) for every dataset X's test split (the standard Δ routine)."""
     from simex.fleet import train_autoencoder
-    from simex.settings import derived_seed
-    from simex.similarity import per_sample_errors
 
     epochs = checkpoint_epochs(checkpoints)
     delta = per_sample_loss(loss, window)
@@ -436,14 +419,14 @@ def training_curve(train_images: Mapping[str, np.ndarray], test_images: Mapping[
         points: list[dict[str, Any]] = []
 
         def on_checkpoint(epoch: int, model: torch.nn.Module, record: Any, base: str = base, points: list = points) -> None:
-            row = {code: float(per_sample_errors(model, test, delta, device, eval_batch_size).mean())
-                   for code, test in test_images.items()}
+            means = delta_means([model], list(test_images.values()), delta, device, eval_batch_size)[:, 0]
+            row = {code: float(mean) for code, mean in zip(test_images, means)}
             model.train()
             points.append({"epoch": epoch, "elapsed_s": record.elapsed_s, "train_loss": record.train_loss, "delta": row})
             log.info("%s %s: epoch %d after %.2f s of training, Δ row %s", setting.name, base, epoch, record.elapsed_s,
                      {k: round(v, 5) for k, v in row.items()})
 
-        config = TrainConfig(setting.optimizer, setting.lr, epochs[-1], batch_size,
+        config = TrainConfig(setting.optimizer, float(setting.lr), epochs[-1], batch_size,
                              derived_seed(seed, "fig6", base), checkpoint_epochs=epochs)
         train_autoencoder(images, loss, window, config, device, on_checkpoint=on_checkpoint)
         curves[base] = points

@@ -12,7 +12,6 @@ rate and optimizer tried; with the 11-pixel window it trains normally.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
 
@@ -20,14 +19,10 @@ import torch
 from pytorch_msssim import ssim
 from pytorch_msssim.ssim import _fspecial_gauss_1d
 
+from simex.config import SSIMWindow
+
 LOSSES = ("mse", "issim")
 PerSampleLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-@dataclass(frozen=True)
-class SSIMWindow:
-    size: int = 11
-    sigma: float = 1.5
 
 
 def mse_per_sample(inputs: torch.Tensor, outputs: torch.Tensor) -> torch.Tensor:
@@ -42,13 +37,15 @@ def _gaussian_window(window: SSIMWindow, channels: int, device: torch.device, dt
         return _fspecial_gauss_1d(window.size, window.sigma).repeat([channels, 1, 1, 1]).to(device, dtype)
 
 
-def issim_per_sample(inputs: torch.Tensor, outputs: torch.Tensor, window: SSIMWindow = SSIMWindow()) -> torch.Tensor:
+def issim_per_sample(inputs: torch.Tensor, outputs: torch.Tensor, window: SSIMWindow | None = None) -> torch.Tensor:
+    window = window or SSIMWindow.default()  # the schema's ``ssim`` section
     win = _gaussian_window(window, inputs.shape[1], inputs.device, inputs.dtype)
     similarity = ssim(inputs, outputs, data_range=1.0, size_average=False, win=win)
     return 1.0 - similarity
 
 
-def per_sample_loss(name: str, window: SSIMWindow = SSIMWindow()) -> PerSampleLoss:
+def per_sample_loss(name: str, window: SSIMWindow | None = None) -> PerSampleLoss:
+    """δ by name; iSSIM with ``window`` (default: the schema's ``ssim`` section)."""
     if name == "mse":
         return mse_per_sample
     if name == "issim":

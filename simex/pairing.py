@@ -26,7 +26,9 @@ import torch
 from torch import nn
 
 from simex.losses import PerSampleLoss
-from simex.similarity import InputError, check_images, per_sample_errors
+from simex.images import InputError
+from simex.inference import delta_means, map_images
+from simex.similarity import check_images
 from simex.tables import frame_markdown
 from simex.training import images_to_tensor
 
@@ -121,11 +123,9 @@ def class_members(images: np.ndarray, labels: np.ndarray, n_classes: int, name: 
 def simex_scores(class_autoencoders: Sequence[nn.Module], mnist_classes: Sequence[np.ndarray],
                  delta: PerSampleLoss, device: torch.device, batch_size: int = 1024) -> np.ndarray:
     """Δ(c_M^i | c_Y^k): rows i (MNIST classes), columns k (one autoencoder per Y class)."""
-    matrix = np.empty((len(mnist_classes), len(class_autoencoders)))
-    for k, model in enumerate(class_autoencoders):
-        for i, images in enumerate(mnist_classes):
-            matrix[i, k] = per_sample_errors(model, images, delta, device, batch_size).mean()
-    return matrix
+    for images in mnist_classes:
+        check_images(images)
+    return delta_means(class_autoencoders, mnist_classes, delta, device, batch_size)
 
 
 def mean_pairwise_distance(a: torch.Tensor, b: torch.Tensor, chunk: int = 2048) -> float:
@@ -149,8 +149,7 @@ def flat_pixels(images: np.ndarray, device: torch.device) -> torch.Tensor:
 def codes(model: nn.Module, images: np.ndarray, device: torch.device, batch_size: int = 1024) -> torch.Tensor:
     """Bottleneck codes of ``images`` from an autoencoder with ``encode`` (LeNet5AutoEncoder)."""
     model.eval().to(device)
-    inputs = images_to_tensor(images)
-    return torch.cat([model.encode(inputs[s : s + batch_size].to(device)) for s in range(0, len(inputs), batch_size)])
+    return map_images(model.encode, images, device, batch_size)
 
 
 def sample_mse_scores(mnist_classes: Sequence[np.ndarray], reference_classes: Sequence[np.ndarray],

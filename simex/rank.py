@@ -24,12 +24,13 @@ import numpy as np
 import pandas as pd
 import torch
 
+from simex.config import Fleets
 from simex.fleets import FleetFolder, read_fleet
 from simex.images import InputShape
 from simex.inference import FleetEvaluator, batched
 from simex.losses import per_sample_loss
 from simex.readers import ArraySource, SampleSource, open_samples
-from simex.similarity import InputError
+from simex.images import InputError
 from simex.stats import bootstrap_means, percentile_intervals
 
 
@@ -75,7 +76,7 @@ class Fleet(FleetFolder):
     def rank(self, images: np.ndarray | str | Path | SampleSource, batch_size: int = 1024,
              settings: "RankSettings | None" = None) -> "Ranking":
         """Order the members by Δ (most similar first) for the unknown ``images``."""
-        settings = settings or RankSettings()
+        settings = settings or RankSettings.from_config()
         started = time.perf_counter()
         source = as_source(images, self.input_shape)
         n_total = len(source)
@@ -114,16 +115,27 @@ def as_source(images: np.ndarray | str | Path | SampleSource, shape: InputShape)
 # --- bootstrap and the ranking ---------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RankSettings:
-    bootstrap: int = 1000  # resamples for the confidence intervals
-    confidence: float = 0.95
-    seed: int = 0
-    express: bool = False
-    budget: int = 5000  # express: read at most this many samples (0: no budget)
-    step: int = 128  # express: samples read between checks
-    min_samples: int = 128  # express: never stop before this many
-    check_resamples: int = 200  # express: resamples per check
+    """How `simex rank` ranks: the config's ``fleets`` section (defaults in config/schema.yaml)
+    with a seed, and whether to read in express mode."""
+
+    bootstrap: int  # resamples for the confidence intervals
+    confidence: float
+    seed: int
+    express: bool
+    budget: int  # express: read at most this many samples (0: no budget)
+    step: int  # express: samples read between checks
+    min_samples: int  # express: never stop before this many
+    check_resamples: int  # express: resamples per check
+
+    @classmethod
+    def from_config(cls, fleets: Fleets | None = None, seed: int = 0, express: bool = False) -> "RankSettings":
+        """From a ``fleets`` section (default: the schema's)."""
+        fleets = fleets or Fleets.default()
+        return cls(bootstrap=int(fleets.bootstrap), confidence=float(fleets.confidence), seed=int(seed), express=express,
+                   budget=int(fleets.express.budget), step=int(fleets.express.step),
+                   min_samples=int(fleets.express.min_samples), check_resamples=int(fleets.express.check_resamples))
 
     def __post_init__(self) -> None:
         if self.bootstrap < 1 or self.step < 1 or self.check_resamples < 1 or self.budget < 0:

@@ -4,7 +4,7 @@ autoencoder (dataset or class) first, with a full pass and in express mode?"""
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -12,7 +12,7 @@ from simex.rank import Fleet, RankSettings
 
 
 def check_rows(fleet: Fleet, inputs: dict[str, tuple[str, np.ndarray]], settings: RankSettings,
-               batch_size: int = 1024) -> list[dict[str, Any]]:
+               batch_size: int) -> list[dict[str, Any]]:
     """One row per input: ``inputs`` maps a data label to (the member label expected first, images).
 
     The full ranking and an express ranking are both recorded, so the table shows whether
@@ -36,10 +36,3 @@ def check_rows(fleet: Fleet, inputs: dict[str, tuple[str, np.ndarray]], settings
         })
     return rows
 
-
-def rank_settings(section: Mapping[str, Any], seed: int) -> RankSettings:
-    """RankSettings from the validated config's ``fleets`` section."""
-    express = section["express"]
-    return RankSettings(bootstrap=int(section["bootstrap"]), confidence=float(section["confidence"]), seed=seed,
-                        budget=int(express["budget"]), step=int(express["step"]),
-                        min_samples=int(express["min_samples"]), check_resamples=int(express["check_resamples"]))

@@ -30,9 +30,8 @@ from typing import Protocol
 
 import numpy as np
 
-from simex.images import (DEFAULT_SHAPE, NPZ_IMAGE_KEYS, DatasetInputError, InputShape, convert_image,
+from simex.images import (DEFAULT_SHAPE, NPZ_IMAGE_KEYS, InputError, InputShape, check_pixels, convert_image,
                           convert_images, describe_conversion, image_files, read_image, to_nhwc)
-from simex.similarity import InputError
 
 
 class SampleSource(Protocol):
@@ -58,20 +57,10 @@ def normalize_images(array: np.ndarray, name: str, shape: InputShape = DEFAULT_S
     array = np.asarray(array)
     check_shape(array.shape, name, shape)
     array = array.reshape(len(array), *shape.as_tuple())
+    check_pixels(array, name)
     if array.dtype == np.uint8:
         return array.astype(np.float32) / np.float32(255.0)
-    if not np.issubdtype(array.dtype, np.floating):
-        raise InputError(f"{name}: pixels must be uint8 (0..255) or float (0..1), got {array.dtype}")
-    images = array.astype(np.float32)
-    finite = np.isfinite(images)
-    if not finite.all():
-        bad = np.flatnonzero(~finite.reshape(len(images), -1).all(axis=1))
-        raise InputError(f"{name}: {len(bad)} sample(s) contain NaN or infinite values (first: sample {bad[0]})")
-    low, high = float(images.min()), float(images.max())
-    if low < 0.0 or high > 1.0:
-        hint = " (0..255 floats? pass uint8 or divide by 255)" if high > 1.0 else ""
-        raise InputError(f"{name}: float pixels must lie in [0, 1], found [{low:g}, {high:g}]{hint}")
-    return images
+    return array.astype(np.float32)
 
 
 def check_shape(shape: tuple[int, ...], name: str, target: InputShape = DEFAULT_SHAPE) -> None:
@@ -88,7 +77,7 @@ class ArraySource:
     """An in-memory or memory-mapped array, validated per read, converted when not in the fleet's shape."""
 
     def __init__(self, array: np.ndarray, name: str, shape: InputShape = DEFAULT_SHAPE) -> None:
-        if array.dtype != np.uint8 and not np.issubdtype(array.dtype, np.floating):
+        if array.dtype != np.uint8 and not np.issubdtype(array.dtype, np.floating):  # values: per read
             raise InputError(f"{name}: pixels must be uint8 (0..255) or float (0..1), got {array.dtype}")
         self.array, self.name, self.shape = array, name, shape
         self.direct = in_shape(array.shape, shape)
@@ -96,10 +85,7 @@ class ArraySource:
             check_shape(array.shape, name, shape)
             self.conversion = f"none (already {shape})"
         else:
-            try:
-                first = to_nhwc(np.asarray(array[:1]), name)
-            except DatasetInputError as err:
-                raise InputError(str(err)) from err
+            first = to_nhwc(np.asarray(array[:1]), name)
             self.conversion = describe_conversion([first.shape[1:]], shape)
 
     def __len__(self) -> int:
@@ -109,19 +95,13 @@ class ArraySource:
         batch = np.asarray(self.array[np.asarray(indices)])
         if self.direct:
             return normalize_images(batch, self.name, self.shape)
-        try:
-            converted = convert_images(to_nhwc(batch, self.name), self.shape)
-        except DatasetInputError as err:
-            raise InputError(str(err)) from err
+        converted = convert_images(to_nhwc(batch, self.name), self.shape)
         return converted.astype(np.float32) / np.float32(255.0)
 
 
 def image_to_array(path: Path, shape: InputShape = DEFAULT_SHAPE) -> np.ndarray:
     """One image file as uint8 (H, W) for a grayscale shape, (C, H, W) otherwise, converted by :mod:`simex.images`."""
-    try:
-        converted = convert_image(read_image(path), shape)
-    except DatasetInputError as err:
-        raise InputError(str(err)) from err
+    converted = convert_image(read_image(path), shape)
     return converted[0] if shape.channels == 1 else converted
 
 
@@ -134,10 +114,7 @@ class FolderSource:
 
     def __init__(self, folder: Path, shape: InputShape = DEFAULT_SHAPE) -> None:
         self.name, self.shape = str(folder), shape
-        try:
-            entries = image_files(folder)
-        except DatasetInputError as err:
-            raise InputError(str(err)) from err
+        entries = image_files(folder)
         if not entries:
             raise InputError(f"{folder}: the folder holds no image files (the dataset is empty)")
         self.files = entries
@@ -145,10 +122,7 @@ class FolderSource:
 
     @staticmethod
     def _raw_shape(path: Path) -> tuple[int, int, int]:
-        try:
-            return read_image(path).shape
-        except DatasetInputError as err:
-            raise InputError(str(err)) from err
+        return read_image(path).shape
 
     def __len__(self) -> int:
         return len(self.files)

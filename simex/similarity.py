@@ -9,16 +9,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from simex.inference import FleetEvaluator
+from simex.images import InputError
+from simex.inference import FleetEvaluator, delta_means
 from simex.losses import PerSampleLoss
 from simex.models import LeNet5AutoEncoder
 
 
-class InputError(ValueError):
-    """Images handed to SimEx are not what it can compare."""
-
-
 def check_images(images: np.ndarray, name: str = "images") -> None:
+    """The pipeline's prepared splits: uint8 (N, 28, 28), N > 0 (the pixel check is simex.images')."""
     if images.ndim != 3 or images.shape[1:] != (28, 28):
         raise InputError(f"{name}: expected shape (N, 28, 28), got {images.shape}")
     if len(images) == 0:
@@ -48,10 +46,8 @@ def delta_matrix(
     """
     for name, images in inputs.items():
         check_images(images, name)
-    evaluator = FleetEvaluator(list(autoencoders.values()), delta, device)
-    columns = {x: evaluator.image_errors(images, batch_size).double().mean(dim=0).cpu().numpy()
-               for x, images in inputs.items()}
-    frame = pd.DataFrame(columns, index=list(autoencoders))
+    means = delta_means(list(autoencoders.values()), list(inputs.values()), delta, device, batch_size)
+    frame = pd.DataFrame(means.T, index=list(autoencoders), columns=list(inputs))
     frame.index.name = "autoencoder A(Y)"
     frame.columns.name = "input X"
     return frame

@@ -31,9 +31,10 @@ from torch import nn
 from simex.losses import SSIMWindow, per_sample_loss
 from simex.models import LeNet5AutoEncoder
 from simex.training import BatchLoss, TrainConfig, autoencoder_batch_loss, images_to_tensor, seed_everything, train
-from simex.protocols import TransferProtocol, protocol_from_config
+from simex.config import TransferProtocol
 from simex.transfer import (accuracy_matrix, normalised_accuracy, over_replicates, per_target_view, spearman_rows,
                             variance_shares)
+from simex.tables import markdown_document, markdown_table
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +136,7 @@ def study_table(deltas: Mapping[tuple[int, int, str], Mapping[int, pd.DataFrame]
         if record is None:
             raise StudyError(f"no transfer record for size {size}, seed {seed}")
         for name, protocol in record["protocols"].items():
-            protocols[name] = protocol_from_config(protocol["protocol"])
+            protocols[name] = TransferProtocol.from_dict(protocol["protocol"])
             raw = accuracy_matrix(protocol["bases"], record["labels"])
             for steps, delta in by_steps.items():
                 per_seed.setdefault((size, steps, name, loss), []).append(seed_metrics(delta, raw, loss))
@@ -166,13 +167,11 @@ def _range(row: pd.Series, metric: str, digits: int = 2) -> str:
 
 def study_markdown(table: pd.DataFrame, command: str) -> str:
     """The study table for docs/: one row per variant, mean [min, max] over seeds."""
-    header = ("| loss | size | AE steps | protocol | Table 1 mean ρ | per-target ρ (X out) | top-1 agrees (of 5) "
-              "| source share | target share |")
-    lines = [header, "|---|---:|---:|---|---:|---:|---:|---:|---:|"]
-    for _, row in table.iterrows():
-        lines.append(f"| {row['loss']} | {row['size']} | {row['ae_steps']} | {row['protocol']} | "
-                     f"{_range(row, 'table1_mean')} | {_range(row, 'per_target_rho')} | {_range(row, 'top1', 1)} | "
-                     f"{_range(row, 'source_share')} | {_range(row, 'target_share')} |")
+    header = ["loss", "size", "AE steps", "protocol", "Table 1 mean ρ", "per-target ρ (X out)", "top-1 agrees (of 5)",
+              "source share", "target share"]
+    rows = [[row["loss"], row["size"], row["ae_steps"], row["protocol"], _range(row, "table1_mean"),
+             _range(row, "per_target_rho"), _range(row, "top1", 1), _range(row, "source_share"),
+             _range(row, "target_share")] for _, row in table.iterrows()]
     seeds = sorted(set(table["seeds"]))
     notes = [
         f"Mean over {', '.join(map(str, seeds))} seed replicates, [min, max] over them. Protocol "
@@ -184,4 +183,4 @@ def study_markdown(table: pd.DataFrame, command: str) -> str:
         "independent of the loss and the AE steps).",
         f"Made by: `{command}`",
     ]
-    return "\n".join(["Table 1 fidelity study", "", *lines, "", *notes]) + "\n"
+    return markdown_document("Table 1 fidelity study", markdown_table(header, rows, "lrrlrrrrr"), notes)

@@ -17,13 +17,26 @@ if TYPE_CHECKING:
     from simex.rank import Ranking
 
 
-def markdown_table(header: Sequence[object], rows: Iterable[Sequence[object]]) -> str:
-    """A GitHub-flavoured Markdown table; a ``|`` inside a cell is escaped."""
+def markdown_table(header: Sequence[object], rows: Iterable[Sequence[object]], align: str | None = None) -> str:
+    """A GitHub-flavoured Markdown table; a ``|`` inside a cell is escaped. ``align``: one
+    letter per column, ``l`` (default) or ``r`` (right-aligned, for numbers)."""
+    align = align or "l" * len(header)
+    if len(align) != len(header) or set(align) - {"l", "r"}:
+        raise ValueError(f"align {align!r}: one of l or r per column ({len(header)})")
 
     def line(cells: Sequence[object]) -> str:
+        cells = list(cells)
+        if len(cells) != len(header):
+            raise ValueError(f"a row of {len(cells)} cells in a table of {len(header)} columns: {cells}")
         return "| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells) + " |"
 
-    return "\n".join([line(header), "|" + "---|" * len(header), *map(line, rows)]) + "\n"
+    rule = "|" + "".join("---:|" if a == "r" else "---|" for a in align)
+    return "\n".join([line(header), rule, *map(line, rows)]) + "\n"
+
+
+def markdown_document(title: str, table: str, notes: Sequence[str] = ()) -> str:
+    """A title line, a blank line, a table (:func:`markdown_table`) and, after a blank line, notes."""
+    return "\n".join([title, "", table.rstrip("\n"), *([""] + list(notes) if notes else [])]) + "\n"
 
 
 def frame_markdown(frame: pd.DataFrame, cell: Callable[[object], str] = str, corner: str | None = None) -> str:

@@ -42,10 +42,13 @@ from torch import nn
 from simex.datasets import code_of, legend_lines
 from simex.fused import folded_mlp, load_member, stack_mlps
 from simex.fused_training import train_folded, train_folded_classifiers
+from simex.inference import accuracy, map_images
 from simex.models import LeNet5Classifier
-from simex.protocols import FROZEN_FC_MODULES, Frozen, TransferProtocol, protocol_from_config
+from simex.config import FROZEN_FC_MODULES, Frozen, Training, TransferProtocol
 from simex.stats import ordering_rho, rowwise_rho
-from simex.training import TrainConfig, TrainResult, classifier_batch_loss, images_to_tensor, seed_everything, train
+from simex.training import (TrainConfig, TrainResult, classifier_batch_loss, images_to_tensor, seed_everything, train,
+                            train_config)
+from simex.tables import frame_markdown, markdown_document, markdown_table
 
 log = logging.getLogger(__name__)
 
@@ -175,22 +178,9 @@ class StageSettings:
     validation_fraction: float
 
 
-def stage_settings(section: Mapping[str, Any], seed: int) -> StageSettings:
-    from simex.settings import train_config
-
-    return StageSettings(train_config(section, seed), float(section["validation_fraction"]))
-
-
-@torch.inference_mode()
-def accuracy(model: nn.Module, images: np.ndarray, labels: np.ndarray, device: torch.device, batch_size: int = 1024) -> float:
-    """Fraction of ``images`` whose predicted class is the label."""
-    if len(images) == 0:
-        raise TransferError("cannot measure accuracy on an empty test set")
-    model.eval().to(device)
-    inputs = images_to_tensor(images)
-    predicted = torch.cat([model(inputs[s : s + batch_size].to(device)).argmax(1).cpu()
-                           for s in range(0, len(inputs), batch_size)])
-    return float((predicted.numpy() == np.asarray(labels)).mean())
+def stage_settings(section: Training, seed: int) -> StageSettings:
+    """``classifier.base`` or ``classifier.transfer`` with a seed."""
+    return StageSettings(train_config(section, seed), float(section.validation_fraction))
 
 
 def fit(model: LeNet5Classifier, images: np.ndarray, labels: np.ndarray, settings: StageSettings,
@@ -262,8 +252,7 @@ def transfer_classifier(base: LeNet5Classifier, images: np.ndarray, labels: np.n
 def embed(layers: nn.Module, images: np.ndarray, device: torch.device, batch_size: int = 1024) -> torch.Tensor:
     """The outputs of ``layers`` for every image, on the CPU."""
     layers.eval().to(device)
-    inputs = images_to_tensor(images)
-    return torch.cat([layers(inputs[s : s + batch_size].to(device)).cpu() for s in range(0, len(inputs), batch_size)])
+    return map_images(layers, images, device, batch_size).cpu()
 
 
 def transfer_on_features(base: LeNet5Classifier, images: np.ndarray, labels: np.ndarray, settings: StageSettings,
@@ -320,7 +309,7 @@ def transfers_on_features(pairs: Sequence[tuple[LeNet5Classifier, np.ndarray, np
 
 def transfer_all(bases: Mapping[str, LeNet5Classifier],
                  targets: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
-                 section: Mapping[str, Any], seeds: Mapping[tuple[str, str], int], subset_seeds: Mapping[str, int],
+                 section: Training, seeds: Mapping[tuple[str, str], int], subset_seeds: Mapping[str, int],
                  protocol: TransferProtocol, device: torch.device) -> dict[str, dict[str, dict[str, Any]]]:
     """Transfer every base B(Y) to every other target X: (train images, labels, test images, labels) each.
 
@@ -396,11 +385,15 @@ def align(delta: pd.DataFrame, accuracy: pd.DataFrame) -> pd.DataFrame:
     return accuracy.loc[delta.index, delta.columns]
 
 
-def spearman_rows(deltas: Mapping[str, pd.DataFrame], accuracy: pd.DataFrame) -> pd.DataFrame:
-    """ρ per loss (rows) and base dataset (columns): Δ(X|Y) ascending vs accuracy descending."""
+def spearman_rows(deltas: Mapping[str, pd.DataFrame], accuracy: pd.DataFrame, with_self: bool = True) -> pd.DataFrame:
+    """ρ per loss (rows) and base dataset (columns): Δ(X|Y) ascending vs accuracy descending.
+
+    ``with_self``: the paper's Table 1 ranks Y itself among the targets; without it, each
+    row orders the other datasets only (see :func:`table1_chance`).
+    """
     rows = {}
     for loss, delta in deltas.items():
-        rows[loss] = rowwise_rho(delta, "ascending", align(delta, accuracy), "descending")
+        rows[loss] = rowwise_rho(delta, "ascending", align(delta, accuracy), "descending", exclude_diagonal=not with_self)
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.name = "loss"
     return frame
@@ -485,26 +478,44 @@ def mean_matrix(matrices: Sequence[pd.DataFrame]) -> pd.DataFrame:
     return mean
 
 
+def table1_chance(self_entry: str, n_datasets: int) -> float:
+    """Expected ρ of a random order against the truth, Table 1's chance level.
+
+    Without Y itself: 0. With it, when both orders put Y first (its own Δ smallest, its
+    normalised accuracy 1 the largest): the other n − 1 share the same rank differences,
+    so 1 − ρ_with = (1 − ρ_without)(n − 2)/(n + 1), and a random order scores 3/(n + 1):
+    0.5 for the paper's five datasets, where ρ_with = 0.5 + 0.5 ρ_without.
+    """
+    return 3.0 / (n_datasets + 1) if self_entry == "with" else 0.0
+
+
 def table1(deltas: Mapping[str, pd.DataFrame], raws: Mapping[str, Sequence[pd.DataFrame]],
            paper: Mapping[str, Mapping[str, float]] = PAPER_TABLE1) -> pd.DataFrame:
     """Table 1 per protocol (reading), loss and base dataset, over seed replicates, beside the paper's.
 
     ``raws``: per protocol, one raw accuracy matrix per replicate. Long form: one row per
-    (protocol, loss, base) with ρ's mean, min and max over replicates and the paper's ρ;
-    base ``mean`` is the mean over bases (per replicate, then over replicates).
+    (protocol, self entry, loss, base) with ρ's mean, min and max over replicates, the
+    chance level and the paper's ρ; base ``mean`` is the mean over bases (per replicate,
+    then over replicates). ``self_entry`` ``with`` is the paper's Table 1 (Y ranked among
+    its own targets); ``without`` orders the other datasets only, and its paper value is
+    the one implied by the paper's, 2ρ − 1, which holds when both orders put Y first.
     """
     rows = []
     for protocol, matrices in raws.items():
-        rhos = [spearman_rows(deltas, normalised_accuracy(raw)) for raw in matrices]
-        for loss in deltas:
-            per_replicate = pd.DataFrame([rho.loc[loss] for rho in rhos])
-            per_replicate["mean"] = per_replicate.mean(axis=1)
-            for label in per_replicate.columns:
-                code = "mean" if label == "mean" else code_of(label)
-                paper_value = (float(np.mean(list(paper[loss].values()))) if code == "mean" else paper[loss].get(code, np.nan)) \
-                    if loss in paper else np.nan
-                rows.append({"protocol": protocol, "loss": loss, "base": label, **_summary(per_replicate[label]),
-                             "paper": paper_value})
+        for self_entry, with_self in (("with", True), ("without", False)):
+            rhos = [spearman_rows(deltas, normalised_accuracy(raw), with_self) for raw in matrices]
+            for loss in deltas:
+                per_replicate = pd.DataFrame([rho.loc[loss] for rho in rhos])
+                per_replicate["mean"] = per_replicate.mean(axis=1)
+                for label in per_replicate.columns:
+                    code = "mean" if label == "mean" else code_of(label)
+                    paper_value = (float(np.mean(list(paper[loss].values()))) if code == "mean" else paper[loss].get(code, np.nan)) \
+                        if loss in paper else np.nan
+                    if not with_self:  # the paper's five datasets: ρ_with = 0.5 + 0.5 ρ_without (table1_chance)
+                        paper_value = 2.0 * paper_value - 1.0
+                    rows.append({"protocol": protocol, "self_entry": self_entry, "loss": loss, "base": label,
+                                 **_summary(per_replicate[label]), "chance": table1_chance(self_entry, len(per_replicate.columns) - 1),
+                                 "paper": paper_value})
     return pd.DataFrame(rows)
 
 
@@ -516,18 +527,22 @@ def _summary(values: pd.Series) -> dict[str, float]:
 def table1_markdown(table: pd.DataFrame, protocols: Mapping[str, str]) -> str:
     """Table 1 for the README: per protocol and loss, ours (mean [min, max] over seeds) beside the paper's."""
     bases = list(dict.fromkeys(table["base"]))
-    header = "| Protocol | ρ, SimEx | " + " | ".join(f"{b} | {'mean' if b == 'mean' else code_of(b)} (paper)" for b in bases) + " |"
-    lines = [header, "|---|---|" + "---:|" * (2 * len(bases))]
-    for (protocol, loss), part in table.groupby(["protocol", "loss"], sort=False):
+    header = ["Protocol", "Y itself", "chance", "ρ, SimEx",
+              *(cell for b in bases for cell in (b, f"{'mean' if b == 'mean' else code_of(b)} (paper)"))]
+    rows = []
+    for (protocol, self_entry, loss), part in table.groupby(["protocol", "self_entry", "loss"], sort=False):
         part = part.set_index("base")
-        cells = [f"{_ranged(part.loc[b])} | {_fmt(part.loc[b, 'paper'])}" for b in bases]
-        lines.append(f"| {protocol} | {LOSS_NAMES.get(loss, loss)} | " + " | ".join(cells) + " |")
+        rows.append([protocol, self_entry, _fmt(part["chance"].iloc[0]), LOSS_NAMES.get(loss, loss),
+                     *(cell for b in bases for cell in (_ranged(part.loc[b]), _fmt(part.loc[b, "paper"])))])
     replicates = int(table["replicates"].max())
     title = "Table 1: Spearman's ρ between SimEx-predicted orders (Δ ascending) and retrained accuracy orders"
     notes = [f"Ours: mean [min, max] over {replicates} seed replicates of the transfer baseline (the autoencoders "
              "are not replicated). Protocols: " + "; ".join(f"{name}: {text}" for name, text in protocols.items()) + ".",
+             "Y itself: `with` ranks the base's own dataset among its targets, as the paper's Table 1 does; both "
+             "orders put it first, so a random order of the others scores 3/(n + 1), 0.5 for five datasets (the chance column). `without` orders "
+             "the other datasets only (chance 0); its paper column is the value the paper's implies, 2ρ − 1.",
              *legend_lines(bases)]
-    return "\n".join([title, "", *lines, "", *notes]) + "\n"
+    return markdown_document(title, markdown_table(header, rows, "llrl" + "r" * (2 * len(bases))), notes)
 
 
 def _ranged(row: pd.Series) -> str:
@@ -566,30 +581,27 @@ def per_target_markdown(table: pd.DataFrame) -> str:
     """The per-target view for the README: per protocol and loss, one column per new dataset X."""
     targets = [t for t in dict.fromkeys(table["target"]) if t != "mean"]
     replicates = int(table["replicates"].max())
-    header = "| Protocol | SimEx | " + " | ".join(targets) + " | mean ρ | top-1 agrees (of " + str(len(targets)) + ") |"
-    lines = [header, "|---|---|" + "---:|" * (len(targets) + 2)]
+    header = ["Protocol", "SimEx", *targets, "mean ρ", f"top-1 agrees (of {len(targets)})"]
+    rows = []
     for (protocol, loss), part in table.groupby(["protocol", "loss"], sort=False):
         part = part.set_index("target")
         cells = [f"{_ranged(part.loc[t])}; {part.loc[t, 'simex_pick']}→{part.loc[t, 'best_base']} "
                  f"({int(part.loc[t, 'top1_agrees'])}/{replicates})" for t in targets]
         summary = part.loc["mean"]
-        lines.append(f"| {protocol} | {LOSS_NAMES.get(loss, loss)} | " + " | ".join(cells) + f" | {_ranged(summary)} | "
-                     f"{summary['top1_agrees']:.1f} [{summary['top1_min']:.0f}, {summary['top1_max']:.0f}] |")
+        rows.append([protocol, LOSS_NAMES.get(loss, loss), *cells, _ranged(summary),
+                     f"{summary['top1_agrees']:.1f} [{summary['top1_min']:.0f}, {summary['top1_max']:.0f}]"])
     title = "Which known dataset to transfer from: per new dataset X (X left out of the library)"
     notes = [f"Per X: ρ between Δ(X|Y) and B(Y)'s raw accuracy retrained on X over the four other Y, mean [min, max] "
              f"over {replicates} seed replicates; then SimEx's pick → the base that transferred best (most often), and "
              f"in how many replicates they agree. Last columns: mean ρ over X, and the targets whose top-1 agrees "
              f"(mean [min, max] over replicates).", *legend_lines(targets)]
-    return "\n".join([title, "", *lines, "", *notes]) + "\n"
+    return markdown_document(title, markdown_table(header, rows, "ll" + "r" * (len(targets) + 2)), notes)
 
 
 def matrix_markdown(frame: pd.DataFrame, title: str, value_format: str = "{:.3f}") -> str:
     corner = f"{frame.index.name or ''} \\ {frame.columns.name or ''}".strip()
-    lines = ["| " + " | ".join([corner, *map(str, frame.columns)]) + " |", "|" + "---|" * (frame.shape[1] + 1)]
-    for label, row in frame.iterrows():
-        lines.append("| " + " | ".join([str(label), *(value_format.format(v) for v in row)]) + " |")
-    notes = legend_lines([*frame.index, *frame.columns])
-    return "\n".join([title, "", *lines, *([""] + notes if notes else [])]) + "\n"
+    table = frame_markdown(frame, value_format.format, corner)
+    return markdown_document(title, table, legend_lines([*frame.index, *frame.columns]))
 
 
 def _fmt(value: float) -> str:

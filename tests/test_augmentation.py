@@ -12,20 +12,19 @@ from simex.augmentation import (
     NO_BORROWING,
     REFERENCE_SOURCE,
     AugmentationConfigError,
-    ClassifierSettings,
-    Grid,
     benefit_table,
     check_grid,
     class_orders,
+    classifier_train_config,
     mnist_orders,
     reference_orders,
     run_borrowing,
     run_reference,
     benefit_markdown,
     mnist_test_set,
-    train_per_class,
     training_set,
 )
+from simex.config import AugmentationClassifier, Grid, train_per_class
 from simex.data.acquire import balanced_split
 from simex.training import classifier_batch_loss, train
 
@@ -101,9 +100,9 @@ def test_train_per_class_matches_the_prepared_split(code, expected):
 
 
 def test_every_training_set_gets_the_same_number_of_optimizer_steps():
-    settings = ClassifierSettings("rmsprop", 1e-3, 40, 32)
+    settings = AugmentationClassifier("rmsprop", 1e-3, 40, 32)
     for n_train in (100, 1000):  # 4 and 32 steps an epoch
-        config = settings.train_config(seed=0)
+        config = classifier_train_config(settings, seed=0)
         assert config.steps == 40 and config.epochs_for(n_train) * 32 >= 40
     small, large = tagged_split(10, 10, 1), tagged_split(10, 100, 2)
     counts = []
@@ -112,7 +111,7 @@ def test_every_training_set_gets_the_same_number_of_optimizer_steps():
         optimizer_steps = []
         model.register_forward_hook(lambda *_: optimizer_steps.append(1))
         train_data = (torch.from_numpy(images).float().unsqueeze(1), torch.from_numpy(labels))
-        train(model, classifier_batch_loss, train_data, settings.train_config(0), CPU)
+        train(model, classifier_batch_loss, train_data, classifier_train_config(settings, 0), CPU)
         counts.append(len(optimizer_steps))
     assert counts == [40, 40]
 
@@ -140,7 +139,7 @@ def test_mnist_test_set_is_the_published_test_split_less_every_digit_training_ma
 
 def test_runs_share_training_for_identical_pairings_and_reference_rows_borrow_nothing():
     mnist, test, reference = tagged_split(10, 12, 1), tagged_split(10, 3, 4), tagged_split(10, 12, 3)
-    grid, settings = Grid((2,), (1, 3), 1), ClassifierSettings("adam", 1e-3, 2, 32)
+    grid, settings = Grid((2,), (1, 3), 1), AugmentationClassifier("adam", 1e-3, 2, 32)
     identity = {i: i for i in range(10)}
     runs = run_borrowing(mnist, test, reference, 10, "B", "B†", {"SimEx-MSE": identity, "sample-MSE": dict(identity)},
                          grid, settings, 5, CPU)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import json
+import re
 import subprocess
 import sys
 
 import pytest
 import yaml
 
+from simex import config
 from tests.conftest import REPO, copy_workflow, deep_merge, tiny_config
 
 
@@ -59,3 +64,95 @@ def test_an_experiment_the_config_cannot_run_is_skipped_with_a_warning(tmp_path)
     for experiment in ("fig7", "fig8", "fig1a"):
         assert f"skipping {experiment}: it needs dataset M" in output
     assert "rule pair_classes" not in output and "rule delta_dataset" in output
+
+
+# --- simex.config: the one config object ---------------------------------------------------
+
+
+def snakemake_validated(raw):
+    """What Snakemake's own validate(set_default=True) makes of ``raw`` (the Snakefile's call)."""
+    from snakemake.utils import validate
+
+    config = copy.deepcopy(raw)
+    validate(config, str(REPO / "config" / "schema.yaml"), set_default=True)
+    return config
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "paper.yaml", "study.yaml", "interclass.yaml", "tiny"])
+def test_validation_fills_the_same_defaults_as_snakemake_and_params_round_trip(name):
+    base = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    raw = tiny_config() if name == "tiny" else deep_merge(base, yaml.safe_load((REPO / "config" / name).read_text()))
+    ours = config.validated(raw)
+    assert ours == snakemake_validated(raw)
+    built = config.Config.from_dict(ours)
+    # the mappings rules pass to jobs are the validated sections, so params (and the cache's hash) keep their values
+    assert json.dumps(built.params(), sort_keys=True) == json.dumps({**ours, "datasets": list(built.datasets)},
+                                                                     sort_keys=True)
+    assert config.Training.from_dict(built.autoencoder.params()) == built.autoencoder
+
+
+def test_sections_are_typed_and_frozen():
+    built = config.load()
+    assert built.autoencoder.epochs == 10 and built.class_autoencoder.epochs is None
+    assert built.class_autoencoder.steps == 1000
+    assert built.classifier.protocols["literal"] == config.TransferProtocol(None, "base", "conv")
+    assert built.latency.training_time.schedules[0].slug == "rmsprop-0.0002"
+    assert built.augmentation.grid == config.Grid((10, 50), (10, 25, 50), 3)
+    assert built.datasets == ("M", "E", "R", "B", "F") and built.augmentation_references == ("E", "R", "B", "F")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.autoencoder.lr = 1.0  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ({"autoencoder": {"epocs": 3}}, "epocs"),
+        ({"fleets": {"confidence": 1.5}}, "fleets/confidence"),
+        ({"datasets": ["M", "Q"]}, "'Q' not in the dataset sheet"),
+        ({"latency": {"unknown": "M"}}, "latency.reference and latency.unknown must differ"),
+        ({"latency": {"losses": ["issim"]}, "losses": ["mse"]}, "latency.losses: issim"),
+        ({"classifier": {"base": {"validation_fraction": 0.0}}}, "classifier.base.validation_fraction must be > 0"),
+        ({"augmentation": {"n_borrowed": [500]}}, "augmentation.n_borrowed asks to borrow 500"),
+        ({"augmentation": {"pairing_losses": ["issim"]}, "losses": ["mse"],
+          "latency": {"losses": ["mse"]}}, "augmentation uses loss 'issim'"),
+    ],
+)
+def test_bad_configs_raise_one_config_error_naming_the_problem(override, named):
+    with pytest.raises(config.ConfigError, match=re.escape(named)):
+        config.load(REPO / "config" / "config.yaml", override)
+
+
+def test_the_augmentation_grid_is_only_checked_when_fig7_runs():
+    # without MNIST Fig. 7 is skipped, so a grid the data could not supply is no error
+    built = config.load(REPO / "config" / "config.yaml",
+                        {"datasets": ["E", "F"], "augmentation": {"n_borrowed": [500]},
+                         "latency": {"reference": "E", "unknown": "F", "training_time": {"base_datasets": ["F"]}}})
+    assert built.augmentation_skipped() and not built.augmentation_problems()
+
+
+def test_schema_defaults_are_the_cli_defaults():
+    from simex.cli import build_parser
+
+    rank = build_parser().parse_args(["rank", "--fleet", "f", "--data", "d"])
+    assert (rank.bootstrap, rank.confidence, rank.batch_size, rank.budget, rank.step, rank.min_samples) == \
+        (1000, 0.95, 1024, 5000, 128, 128)
+    assert config.schema_default("fleets") == {"bootstrap": 1000, "confidence": 0.95, "batch_size": 1024,
+                                               "express": {"budget": 5000, "step": 128, "min_samples": 128,
+                                                           "check_resamples": 200}}
+    build = build_parser().parse_args(["fleet", "build", "--out", "o", "--loss", "mse", "a=b"])
+    assert (build.epochs, build.batch_size, build.lr) == (10, 32, 0.001)
+    assert config.SSIMWindow.default() == config.SSIMWindow(11, 1.5)
+    with pytest.raises(KeyError, match="no default for seed"):
+        config.schema_default("seed")
+
+
+def test_derived_seeds_are_stable_and_distinct():
+    assert config.derived_seed(20190617, "ae", "M", "mse", None) == config.derived_seed(20190617, "ae", "M", "mse", None)
+    assert len({config.derived_seed(1, "ae", code) for code in "MERBF"}) == 5
+    assert 0 <= config.derived_seed(2**40, "x") < 2**31
+
+
+def test_config_imports_no_torch():
+    code = "import sys, simex.config; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert result.stdout.strip() == "False"

@@ -22,8 +22,9 @@ import numpy as np
 import pytest
 import torch
 
-from simex.augmentation import ClassifierSettings, TrainingSet, train_classifier
+from simex.augmentation import TrainingSet, train_classifier
 from simex.augmentation import train_classifiers as train_augmentation_classifiers
+from simex.config import AugmentationClassifier
 from simex.fleet import train_autoencoder, train_autoencoders
 from simex.interclass import train_nine_class, train_nine_class_all
 from simex.losses import SSIMWindow
@@ -51,9 +52,9 @@ def assert_same_training(loss: str, config: TrainConfig, validation_fraction: fl
     torch.set_num_threads(1)
     image_sets = [digit_like(n, seed) for seed, n in enumerate(SIZES)]
     configs = [dataclasses.replace(config, seed=config.seed + k) for k in range(len(SIZES))]
-    fused = train_autoencoders(image_sets, loss, SSIMWindow(), configs, CPU, validation_fraction)
+    fused = train_autoencoders(image_sets, loss, SSIMWindow.default(), configs, CPU, validation_fraction)
     for images, member_config, (fused_model, fused_result) in zip(image_sets, configs, fused):
-        alone, alone_result = train_autoencoder(images, loss, SSIMWindow(), member_config, CPU, validation_fraction)
+        alone, alone_result = train_autoencoder(images, loss, SSIMWindow.default(), member_config, CPU, validation_fraction)
         assert [r.epoch for r in fused_result.history] == [r.epoch for r in alone_result.history]
         assert fused_result.best_epoch == alone_result.best_epoch
         assert fused_result.stopped_early == alone_result.stopped_early
@@ -100,16 +101,16 @@ def test_early_stopping_per_member(float64: None) -> None:
 def test_members_must_share_their_settings() -> None:
     configs = [TrainConfig("rmsprop", 1e-3, 1, 8, seed=0), TrainConfig("rmsprop", 1e-2, 1, 8, seed=1)]
     with pytest.raises(ValueError, match="only seeds may differ"):
-        train_autoencoders([digit_like(10, 0), digit_like(10, 1)], "mse", SSIMWindow(), configs, CPU)
+        train_autoencoders([digit_like(10, 0), digit_like(10, 1)], "mse", SSIMWindow.default(), configs, CPU)
 
 
 def test_rgb_members_fold_by_their_layer_shapes(float64: None) -> None:
     rng = np.random.default_rng(4)
     image_sets = [rng.integers(0, 256, size=(n, 3, 32, 32), dtype=np.uint8) for n in (20, 13)]
     configs = [TrainConfig("rmsprop", 1e-3, epochs=3, batch_size=8, seed=k) for k in range(2)]
-    fused = train_autoencoders(image_sets, "issim", SSIMWindow(), configs, CPU)
+    fused = train_autoencoders(image_sets, "issim", SSIMWindow.default(), configs, CPU)
     for images, config, (model, _) in zip(image_sets, configs, fused):
-        alone, _ = train_autoencoder(images, "issim", SSIMWindow(), config, CPU)
+        alone, _ = train_autoencoder(images, "issim", SSIMWindow.default(), config, CPU)
         assert model.input_shape == (3, 32, 32)
         for name, tensor in alone.state_dict().items():
             torch.testing.assert_close(model.state_dict()[name], tensor, rtol=1e-9, atol=1e-9)
@@ -137,8 +138,8 @@ def test_cuda_graph_equals_the_eager_step(optimizer: str, loss: str, float64: No
     image_sets = [digit_like(n, seed) for seed, n in enumerate(SIZES)]
     configs = [TrainConfig(optimizer, 1.0 if optimizer == "adadelta" else 1e-3, epochs=4, batch_size=8, seed=k,
                            patience=2) for k in range(len(SIZES))]
-    eager = train_autoencoders(image_sets, loss, SSIMWindow(), configs, cuda, 0.25, graph=False)
-    graphed = train_autoencoders(image_sets, loss, SSIMWindow(), configs, cuda, 0.25, graph=True)
+    eager = train_autoencoders(image_sets, loss, SSIMWindow.default(), configs, cuda, 0.25, graph=False)
+    graphed = train_autoencoders(image_sets, loss, SSIMWindow.default(), configs, cuda, 0.25, graph=True)
     for (eager_model, eager_result), (graph_model, graph_result) in zip(eager, graphed):
         assert [r.epoch for r in graph_result.history] == [r.epoch for r in eager_result.history]
         np.testing.assert_allclose([r.train_loss for r in graph_result.history],
@@ -149,7 +150,7 @@ def test_cuda_graph_equals_the_eager_step(optimizer: str, loss: str, float64: No
 
 def test_a_graph_needs_cuda() -> None:
     with pytest.raises(ValueError, match="CUDA graph needs a CUDA device"):
-        train_autoencoders([digit_like(10, 0)], "mse", SSIMWindow(), [TrainConfig("rmsprop", 1e-3, 1, 8, 0)], CPU,
+        train_autoencoders([digit_like(10, 0)], "mse", SSIMWindow.default(), [TrainConfig("rmsprop", 1e-3, 1, 8, 0)], CPU,
                            graph=True)
 
 
@@ -182,7 +183,7 @@ def test_folded_lenet5_classifiers_train_as_each_alone(optimizer: str, float64: 
 
 def test_augmentation_trials_folded_equal_each_trial_alone(float64: None) -> None:
     torch.set_num_threads(1)
-    settings = ClassifierSettings("rmsprop", 1e-3, steps=30, batch_size=16)  # a step budget: members of unequal size
+    settings = AugmentationClassifier("rmsprop", 1e-3, steps=30, batch_size=16)  # a step budget: members of unequal size
     sets = []
     for seed, n in enumerate((40, 70, 55)):
         images, labels = labelled(n, 30 + seed)

@@ -136,7 +136,7 @@ def test_sample_distance_matrix_orientation_and_diagonal() -> None:
     np.testing.assert_allclose(matrix.to_numpy(), expected, atol=1e-7)
     four = reference_labels < 4
     issim = sample_distance_matrix(reference[four], reference_labels[four], reference[four], reference_labels[four],
-                                   per_sample_loss("issim", SSIMWindow()), 4, 0, 0)
+                                   per_sample_loss("issim", SSIMWindow.default()), 4, 0, 0)
     np.testing.assert_allclose(np.diag(issim.to_numpy()), 0.0, atol=1e-5)
     assert (issim.to_numpy()[~np.eye(4, dtype=bool)] > 0).all()
 

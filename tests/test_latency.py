@@ -13,11 +13,12 @@ from torch import nn
 
 from simex import latency, training
 from simex.inference import plain_errors
-from simex.latency import (LatencyError, OptimizerSetting, PairwiseSimEx, Stopwatch, checkpoint_rho, fig6_table,
+from simex.config import OptimizerSetting, Training
+from simex.latency import (LatencyError, PairwiseSimEx, Stopwatch, checkpoint_rho, fig6_table,
                            pairwise_latency, pairwise_table, time_to_minimum)
 from simex.losses import SSIMWindow, per_sample_loss
 from simex.models import LeNet5AutoEncoder, LeNet5Classifier
-from simex.similarity import InputError
+from simex.images import InputError
 from simex.training import images_to_tensor
 from simex.training import EarlyStopping, TrainConfig, train
 
@@ -128,7 +129,7 @@ def test_pairwise_simex_equals_the_plain_model(loss):
     model = LeNet5AutoEncoder().eval()
     images = np.random.default_rng(0).integers(0, 256, size=(70, 28, 28), dtype=np.uint8)
     expected = plain_errors([model], images_to_tensor(images), per_sample_loss(loss)).double().mean()
-    fast = PairwiseSimEx(model, loss, SSIMWindow(), CPU, batch_size=32)
+    fast = PairwiseSimEx(model, loss, SSIMWindow.default(), CPU, batch_size=32)
     assert fast.delta(images) == pytest.approx(float(expected), rel=1e-5)
     with pytest.raises(InputError, match="shape"):
         fast.delta(images[:, :27])
@@ -143,9 +144,10 @@ def test_pairwise_latency_measures_every_method_and_the_table_says_so():
     images = rng.integers(0, 256, size=(60, 28, 28), dtype=np.uint8)
     labels = np.arange(60) % 10
     tl = [OptimizerSetting("TL-1", "rmsprop", 1e-3), OptimizerSetting("TL-5", "rmsprop", 1e-4)]
-    section = {"batch_size": 16, "patience": 1, "validation_fraction": 0.2}
+    section = Training(optimizer="rmsprop", lr=1e-3, epochs=3, batch_size=16, patience=1, validation_fraction=0.2,
+                       steps=None)
     record = pairwise_latency({"mse": LeNet5AutoEncoder()}, LeNet5Classifier(), images, labels, tl, section,
-                              max_epochs=3, repeats=2, seeds=lambda name, repeat: repeat, window=SSIMWindow(),
+                              max_epochs=3, repeats=2, seeds=lambda name, repeat: repeat, window=SSIMWindow.default(),
                               device=CPU, batch_size=32)
     assert set(record["runs"]) == {"SimEx-mse", "TL-1", "TL-5"}
     assert all(len(runs) == 2 for runs in record["runs"].values())
@@ -169,7 +171,9 @@ def test_pairwise_table_needs_tl1():
 
 def test_transfer_latency_needs_a_validation_split():
     with pytest.raises(LatencyError, match="validation_fraction"):
-        latency.stage_for(OptimizerSetting("TL-1", "rmsprop", 1e-3), {"batch_size": 32}, 5, 0)
+        section = Training(optimizer="rmsprop", lr=1e-3, epochs=5, batch_size=32, patience=0, validation_fraction=0.0,
+                           steps=None)
+        latency.stage_for(OptimizerSetting("TL-1", "rmsprop", 1e-3), section, 5, 0)
 
 
 LABELS = {"M": "M", "E": "E*", "F": "F"}
@@ -193,7 +197,7 @@ def test_fig6_table_has_a_row_per_checkpoint_and_bt_rows():
     bad_m = {"M": 0.3, "E": 0.2, "F": 0.1}  # ρ = -1
     repeat_1 = {k: point(3, 10.0, bad_m, good_f)[k] + point(5, 20.0, good_m, good_f)[k] for k in ("M", "F")}
     repeat_2 = {k: point(3, 12.0, good_m, good_f)[k] + point(5, 22.0, good_m, good_f)[k] for k in ("M", "F")}
-    schedule = {"setting": {"name": "RMSprop lr 2e-4", "optimizer": "rmsprop", "lr": 0.0002}, "panel": "a",
+    schedule = {"setting": {"name": "RMSprop lr 2e-4", "optimizer": "rmsprop", "lr": 0.0002}, "panel": "a", "loss": "issim",
                 "runs": [repeat_1, repeat_2]}
     base = {"settings": {"BT-1": {"optimizer": "rmsprop", "lr": 0.001}},
             "runs": {"BT-1": {"M": {"seconds": 4.0, "best_epoch": 3}, "F": {"seconds": 6.0, "best_epoch": 5}}}}

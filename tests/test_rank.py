@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import functools
 import json
 import shutil
@@ -21,7 +23,7 @@ from simex.losses import SSIMWindow, per_sample_loss
 from simex.models import LeNet5AutoEncoder
 from simex.rank import Fleet, RankSettings
 from simex.readers import image_to_array, normalize_images, open_samples
-from simex.similarity import InputError
+from simex.images import InputError
 from simex.tables import ranking_csv, ranking_json, ranking_text
 from simex.training import TrainConfig
 
@@ -63,7 +65,7 @@ def trained_models(loss: str = "mse") -> tuple[LeNet5AutoEncoder, LeNet5AutoEnco
     """A(squares) and A(bright), three epochs each (about a second on a CPU)."""
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     config = TrainConfig("rmsprop", 1e-3, epochs=3, batch_size=32, seed=7)
-    return tuple(train_autoencoder(data, loss, SSIMWindow(), config, torch.device("cpu"))[0]  # type: ignore[return-value]
+    return tuple(train_autoencoder(data, loss, SSIMWindow.default(), config, torch.device("cpu"))[0]  # type: ignore[return-value]
                  for data in (squares(256, 1), bright(256, 2)))
 
 
@@ -138,7 +140,7 @@ def test_uint8_and_float_inputs_give_the_same_ranking(fleet_dir: Path) -> None:
 
 def test_express_stops_early_once_settled_and_says_so(fleet_dir: Path) -> None:
     fleet = Fleet.load(fleet_dir)
-    settings = RankSettings(express=True, step=32, min_samples=32, budget=0, seed=3)
+    settings = replace(RankSettings.from_config(seed=3, express=True), step=32, min_samples=32, budget=0)
     ranking = fleet.rank(squares(2000, 6), settings=settings)
     assert ranking.stopped_early and ranking.stop_reason == "settled"
     assert ranking.n_used < 2000 and ranking.top == "M"
@@ -149,7 +151,7 @@ def test_express_stops_at_the_budget(fleet_dir: Path) -> None:
     fleet = Fleet.load(fleet_dir)
     # Half of each: the two members are hard to separate, the budget ends the reading.
     data = np.concatenate([squares(300, 7), bright(300, 8)])
-    settings = RankSettings(express=True, step=50, min_samples=50, budget=100, seed=0)
+    settings = replace(RankSettings.from_config(express=True), step=50, min_samples=50, budget=100)
     ranking = fleet.rank(data, settings=settings)
     assert ranking.n_used <= 100 and ranking.stopped_early
     assert ranking.stop_reason in ("budget", "settled")

@@ -25,16 +25,17 @@ def sheet(tmp_path: Path, *rows: str) -> Path:
     return path
 
 
-def test_the_default_sheet_is_the_papers_five() -> None:
+def test_the_default_sheet_is_the_papers_five_and_the_other_builtins() -> None:
     entries = read_sheet(REPO / "config" / "datasets.tsv")
-    assert list(entries) == ["M", "E", "R", "B", "F"] and all(e.paper for e in entries.values())
+    assert list(entries) == ["M", "E", "R", "B", "F", "BR", "RBI", "A"] and all(e.builtin for e in entries.values())
     assert sheet_class_names(entries["E"])[:3] == ("a", "b", "c")
 
 
 @pytest.mark.parametrize("row, message", [
     ("M\tMNIST\tM\t\t\nM\tagain\tM\t\t", "used twice"),
     ("X\tmine\tM\t\t", "keeps its code as its name"),
-    ("F\tmine\tnpz\t/x.npz\t", "one of the paper's codes"),
+    ("F\tmine\tnpz\t/x.npz\t", "a built-in dataset's code"),
+    ("RBI\tmine\tnpz\t/x.npz\t", "a built-in dataset's code"),
     ("mine\tmine\tnpz\t\t", "needs a path"),
     ("mine\tmine\tpictures\t/x\t", "unknown source 'pictures'"),
     ("mine\tmine\tnpz\t/x.npz\t/y", "labels file goes with an IDX"),
@@ -73,7 +74,8 @@ def test_dry_run_on_a_custom_sheet_plans_every_experiment_that_makes_sense(tmp_p
     copy_workflow(workdir)
     custom = sheet(tmp_path, "M\tMNIST\tM\t\t", "F\tFashion-MNIST\tF\t\t",
                    f"shapes\tmy shapes\tclass-folders\t{shapes}\t", f"stripes\tmy stripes\tnpz\t{stripes}\t")
-    (workdir / "tiny.yaml").write_text(yaml.safe_dump({**tiny_config(), "dataset_sheet": str(custom)}))
+    (workdir / "tiny.yaml").write_text(yaml.safe_dump({**tiny_config(), "dataset_sheet": str(custom),
+                                                       "datasets": ["M", "F", "shapes", "stripes"]}))
     result = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--quiet", "rules",
                              "--configfile", "tiny.yaml"], cwd=workdir, capture_output=True, text=True, timeout=600)
     output = result.stdout + result.stderr

@@ -9,7 +9,8 @@ from scipy.signal import correlate2d
 
 from simex.fleet import load_autoencoder, save_autoencoder, train_autoencoder
 from simex.losses import SSIMWindow, issim_per_sample, mse_per_sample, per_sample_loss
-from simex.similarity import InputError, delta_matrix, mean_l2_norm, per_sample_errors
+from simex.images import InputError
+from simex.similarity import delta_matrix, mean_l2_norm, per_sample_errors
 from simex.training import TrainConfig
 
 CPU = torch.device("cpu")
@@ -32,7 +33,7 @@ def test_issim_matches_a_reference_ssim_on_the_projects_window():
     rng = np.random.default_rng(0)
     x = rng.random((28, 28))
     y = np.clip(x + rng.normal(0, 0.2, (28, 28)), 0, 1)
-    window = SSIMWindow()  # the project's window: 11 pixels, sigma 1.5
+    window = SSIMWindow.default()  # the project's window: 11 pixels, sigma 1.5
     ours = issim_per_sample(torch.tensor(x[None, None]), torch.tensor(y[None, None]), window)
     assert ours.item() == pytest.approx(1 - reference_ssim(x, y, 11, 1.5), abs=1e-6)
 
@@ -71,7 +72,7 @@ def stripes(orientation: str, n: int, seed: int) -> np.ndarray:
 def test_each_autoencoder_reconstructs_its_own_data_best(loss):
     families = ("horizontal", "vertical", "blob")
     config = TrainConfig(optimizer="rmsprop", lr=1e-3, epochs=5, batch_size=16, seed=0)
-    models = {f: train_autoencoder(stripes(f, 192, seed=1), loss, SSIMWindow(), config, CPU)[0] for f in families}
+    models = {f: train_autoencoder(stripes(f, 192, seed=1), loss, SSIMWindow.default(), config, CPU)[0] for f in families}
     held_out = {f: stripes(f, 64, seed=2) for f in families}
     matrix = delta_matrix(models, held_out, per_sample_loss(loss), CPU)
     for family in families:
@@ -79,7 +80,7 @@ def test_each_autoencoder_reconstructs_its_own_data_best(loss):
 
 
 def test_delta_is_independent_of_batch_size():
-    model = train_autoencoder(stripes("blob", 64, 3), "mse", SSIMWindow(),
+    model = train_autoencoder(stripes("blob", 64, 3), "mse", SSIMWindow.default(),
                               TrainConfig("rmsprop", 1e-3, 1, 16, seed=0), CPU)[0]
     images = stripes("vertical", 50, 4)
     a = per_sample_errors(model, images, mse_per_sample, CPU, batch_size=7)
@@ -88,7 +89,7 @@ def test_delta_is_independent_of_batch_size():
 
 
 def test_saved_autoencoder_round_trips(tmp_path):
-    model, _ = train_autoencoder(stripes("blob", 32, 5), "mse", SSIMWindow(),
+    model, _ = train_autoencoder(stripes("blob", 32, 5), "mse", SSIMWindow.default(),
                                  TrainConfig("rmsprop", 1e-3, 1, 16, seed=0), CPU)
     save_autoencoder(tmp_path / "a.pt", model, {"dataset": "M", "loss": "mse"})
     loaded, metadata = load_autoencoder(tmp_path / "a.pt")
@@ -104,7 +105,7 @@ def test_saved_autoencoder_round_trips(tmp_path):
      (np.zeros((3, 28, 28), np.float64), "uint8")],
 )
 def test_bad_images_are_named(images, message):
-    model = train_autoencoder(stripes("blob", 16, 7), "mse", SSIMWindow(), TrainConfig("sgd", 1e-2, 1, 16, 0), CPU)[0]
+    model = train_autoencoder(stripes("blob", 16, 7), "mse", SSIMWindow.default(), TrainConfig("sgd", 1e-2, 1, 16, 0), CPU)[0]
     with pytest.raises(InputError, match=message):
         per_sample_errors(model, images, mse_per_sample, CPU)
 

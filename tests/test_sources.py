@@ -68,7 +68,7 @@ def larochelle_zip(folder: Path, dataset: str) -> tuple[np.ndarray, str]:
     return images, hashlib.sha1(buffer.getvalue()).hexdigest()
 
 
-@pytest.mark.parametrize("dataset", ["R", "B"])
+@pytest.mark.parametrize("dataset", ["R", "B", "BR", "RBI"])
 def test_canonical_larochelle_zip_is_downloaded_checked_and_parsed(tmp_path, monkeypatch, dataset):
     served = tmp_path / "mirror"
     served.mkdir()

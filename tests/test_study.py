@@ -72,7 +72,7 @@ def test_a_ten_class_datasets_classifier_split_is_its_balanced_split():
 
 def test_the_step_s_snapshot_is_the_autoencoder_a_budget_s_run_ends_with():
     images, _ = digits(5)  # 50 images, batch 16: 4 steps an epoch, so budget 6 ends mid-epoch
-    window = SSIMWindow()
+    window = SSIMWindow.default()
     snapshots = autoencoder_snapshots(images, "mse", window, TrainConfig("rmsprop", 1e-3, 1, 16, 7, steps=9), [3, 6, 9], CPU)
     for budget in (3, 6, 9):
         alone, _ = train_autoencoder(images, "mse", window, TrainConfig("rmsprop", 1e-3, 1, 16, 7, steps=budget), CPU)

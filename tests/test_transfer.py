@@ -9,7 +9,7 @@ import torch
 
 from simex.artifacts import load_classifier, save_classifier
 from simex.models import LeNet5Classifier
-from simex.protocols import ProtocolError, TransferProtocol, protocol_from_config, protocol_grid
+from simex.config import ProtocolError, Training, TransferProtocol, protocol_grid
 from simex.training import TrainConfig, images_to_tensor
 from simex.transfer import (
     ARCHITECTURE,
@@ -122,7 +122,7 @@ def test_n_samples_per_class_are_drawn_from_every_class_and_the_draw_is_seeded()
 
 
 def test_protocols_from_config_are_named_validated_and_crossed():
-    assert protocol_from_config({"samples_per_class": "all", "fc_init": "base", "frozen": "conv"}) == \
+    assert TransferProtocol.from_dict({"samples_per_class": "all", "fc_init": "base", "frozen": "conv"}) == \
         TransferProtocol(None, "base", "conv")
     assert TransferProtocol(10, "reinit", "conv+fc1").name == "n10-reinit-conv+fc1"
     grid = protocol_grid({"samples_per_class": ["all", 10], "fc_init": ["base", "reinit"], "frozen": ["conv"]})
@@ -200,8 +200,8 @@ def test_transfer_all_respects_n_per_class_and_skips_the_base_itself():
     images, labels = class_images(60, 10, seed=10)
     bases = {"M": LeNet5Classifier(), "E": LeNet5Classifier()}
     data = (images, labels, images[:20], labels[:20])
-    section = {"optimizer": "rmsprop", "lr": 1e-3, "epochs": 1, "batch_size": 16, "patience": 0,
-               "validation_fraction": 0.0, "steps": None}  # a validated config section
+    section = Training.from_dict({"optimizer": "rmsprop", "lr": 1e-3, "epochs": 1, "batch_size": 16, "patience": 0,
+                                  "validation_fraction": 0.0, "steps": None})  # a validated config section
     every = TransferProtocol(None, "base", "conv")
     seeds = {(y, x): 1 + i for i, (y, x) in enumerate((y, x) for y in "ME" for x in "MEF")}
     results = transfer_all(bases, {"M": data, "E": data, "F": data}, section, seeds, {"M": 0, "E": 0, "F": 0}, every,
@@ -300,15 +300,23 @@ def test_table1_over_replicates_shows_mean_range_and_the_papers_values():
     same = square((1.0 - delta).to_numpy().tolist(), "retrained on X")
     reverse = square(delta.to_numpy().tolist(), "retrained on X")
     table = table1({"mse": delta, "issim": delta}, {"literal": [same, reverse], "adopted": [same, same, same]})
-    row = table.set_index(["protocol", "loss", "base"])
+    both = table.set_index(["protocol", "self_entry", "loss", "base"])
+    row = table[table["self_entry"] == "with"].set_index(["protocol", "loss", "base"])
     assert row.loc[("literal", "mse", "M"), ["rho", "rho_min", "rho_max"]].tolist() == pytest.approx([0.0, -1.0, 1.0])
     assert row.loc[("adopted", "issim", "mean"), "rho"] == pytest.approx(1.0)
     assert row.loc[("adopted", "issim", "mean"), "replicates"] == 3
     assert row.loc[("adopted", "mse", "mean"), "paper"] == pytest.approx(0.84)
     assert row.loc[("adopted", "issim", "mean"), "paper"] == pytest.approx(0.92)
     assert row.loc[("adopted", "mse", "B†"), "paper"] == PAPER_TABLE1["mse"]["B"]
+    # without Y itself: the other four datasets only; chance 0 against 0.5 with it; the paper's implied value
+    assert both.loc[("adopted", "without", "issim", "mean"), "rho"] == pytest.approx(1.0)
+    assert both.loc[("literal", "without", "mse", "M"), ["rho_min", "rho_max"]].tolist() == pytest.approx([-1.0, 1.0])
+    assert both.loc[("adopted", "with", "mse", "M"), "chance"] == 0.5
+    assert both.loc[("adopted", "without", "mse", "M"), "chance"] == 0.0
+    assert both.loc[("adopted", "without", "issim", "mean"), "paper"] == pytest.approx(2 * 0.92 - 1)
     markdown = table1_markdown(table, {"literal": "all-base-conv", "adopted": "n10-base-conv"})
-    assert "| adopted | iSSIM | 1.00 [1.00, 1.00] | 0.90 |" in markdown
+    assert "| adopted | with | 0.50 | iSSIM | 1.00 [1.00, 1.00] | 0.90 |" in markdown
+    assert "| adopted | without | 0.00 | iSSIM | 1.00 [1.00, 1.00] | 0.80 |" in markdown
     assert "synthetic stand-in" in markdown and "regenerated" in markdown
 
 
@@ -362,11 +370,12 @@ def test_tiny_run_table1_and_transfer_matrix(tiny_run):
     tables = tiny_run / "results" / "tables"
     table = pd.read_csv(tables / "table1_spearman.csv")
     assert set(table["protocol"]) == {"literal", "adopted"} and set(table["loss"]) == {"mse", "issim"}
+    assert set(table["self_entry"]) == {"with", "without"}
     ours = table[table["base"] != "mean"]
-    assert len(ours) == 2 * 2 * 5 and "E*" in set(ours["base"])  # the stand-in is marked
+    assert len(ours) == 2 * 2 * 2 * 5 and "E*" in set(ours["base"])  # the stand-in is marked
     assert ((ours["rho_min"] <= ours["rho"]) & (ours["rho"] <= ours["rho_max"])).all()
     assert set(table["replicates"]) == {3}
-    for _, row in ours.iterrows():
+    for _, row in ours[ours["self_entry"] == "with"].iterrows():
         assert row["paper"] == PAPER_TABLE1[row["loss"]][row["base"].rstrip("*†")]
     per_target = pd.read_csv(tables / "table1_per_target.csv")
     assert len(per_target) == 2 * 2 * 6  # protocols x losses x (five targets + mean)

@@ -5,7 +5,8 @@ from pathlib import Path
 import pandas as pd
 
 from simex.artifacts import write_csv
-from simex.augmentation import ClassifierSettings, Grid, check_grid, run_borrowing, run_reference
+from simex.augmentation import check_grid, run_borrowing, run_reference
+from simex.config import Augmentation
 from simex.data.acquire import load_split
 from simex.datasets import dataset_info, labels_from_provenance
 from simex.jobs import job_device, start_job
@@ -13,8 +14,8 @@ from simex.jobs import job_device, start_job
 sm = snakemake  # noqa: F821
 start_job(sm)
 device = job_device(sm)
-settings = sm.params.settings
-grid, classifier = Grid.from_config(settings), ClassifierSettings.from_config(settings["classifier"])
+settings = Augmentation.from_dict(sm.params.settings)
+grid, classifier = settings.grid, settings.classifier
 mnist_train = load_split(sm.input.mnist_train)
 mnist_test = load_split(sm.input.mnist_test)
 if "reference" in sm.wildcards.keys():

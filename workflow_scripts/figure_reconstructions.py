@@ -10,7 +10,7 @@ from simex.interclass import (PAPER_FIG1A_ORDER, delta_ordering, first_samples, 
 from simex.jobs import job_device, start_job
 from simex.losses import per_sample_loss
 from simex.plots import reconstruction_figure
-from simex.settings import ssim_window
+from simex.config import SSIMWindow
 from simex.training import images_to_tensor
 
 LOSS_NAMES = {"mse": "MSE", "issim": "iSSIM"}
@@ -23,7 +23,7 @@ reference, digits, loss = int(spec["reference"]), [int(d) for d in spec["digits"
 label = labels_from_provenance({"M": sm.input.provenance})["M"]
 model, _ = load_autoencoder(sm.input.model, device)
 images, labels = load_split(sm.input.test)
-delta = per_sample_loss(loss, ssim_window(sm.params.ssim))
+delta = per_sample_loss(loss, SSIMWindow.from_dict(sm.params.ssim))
 pairs = []
 for digit, inputs in first_samples(images, labels, digits, int(spec["samples_per_digit"])).items():
     outputs = reconstruct(model, inputs, device)

@@ -8,20 +8,20 @@ from simex.artifacts import write_csv
 from simex.data.acquire import load_split
 from simex.datasets import dataset_info, labels_from_provenance
 from simex.jobs import job_device, start_job
-from simex.rank import Fleet
-from simex.rank_check import check_rows, rank_settings
-from simex.settings import derived_seed
+from simex.config import Fleets, derived_seed
+from simex.rank import Fleet, RankSettings
+from simex.rank_check import check_rows
 
 sm = snakemake  # noqa: F821
 log = start_job(sm)
 device = job_device(sm)
-datasets = sm.params.datasets
+datasets, section = sm.params.datasets, Fleets.from_dict(sm.params.settings)
 labels = labels_from_provenance(dict(zip(datasets, map(Path, sm.input.provenance))))
 splits = {code: load_split(path) for code, path in zip(datasets, sm.input.tests)}
 rows = []
 for folder in map(Path, sm.input.fleets):
     fleet = Fleet.load(folder, device=device)
-    settings = rank_settings(sm.params.settings, derived_seed(sm.params.seed, "fleet-check", folder))
+    settings = RankSettings.from_config(section, derived_seed(sm.params.seed, "fleet-check", folder))
     if fleet.members[0].class_index is None:
         inputs = {labels[c]: (labels[c], images) for c, (images, _) in splits.items()}
     else:
@@ -30,7 +30,7 @@ for folder in map(Path, sm.input.fleets):
         names = dataset_info(code).class_names
         inputs = {f"{labels[code]}:{names[k]}": (f"{labels[code]}:{names[k]}", images[classes == k])
                   for k in sorted(set(classes.tolist()))}
-    for row in check_rows(fleet, inputs, settings, int(sm.params.settings["batch_size"])):
+    for row in check_rows(fleet, inputs, settings, int(section.batch_size)):
         log.info("%s/%s %s: %s", row["fleet"], row["loss"], row["data"], row["ranking"])
         rows.append(row)
 table = pd.DataFrame(rows)

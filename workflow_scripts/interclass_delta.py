@@ -5,13 +5,13 @@ from simex.fleet import load_autoencoder
 from simex.interclass import interclass_delta
 from simex.jobs import job_device, start_job
 from simex.losses import per_sample_loss
-from simex.settings import ssim_window
+from simex.config import SSIMWindow
 
 sm = snakemake  # noqa: F821
 start_job(sm)
 device = job_device(sm)
 models = {label: load_autoencoder(path, device)[0] for label, path in zip(sm.params.classes, sm.input.models)}
 images, labels = load_split(sm.input.test)
-delta = per_sample_loss(sm.wildcards.loss, ssim_window(sm.params.ssim))
+delta = per_sample_loss(sm.wildcards.loss, SSIMWindow.from_dict(sm.params.ssim))
 write_csv(sm.output.table, interclass_delta(models, images, labels, delta, device, sm.params.batch_size),
           float_format="%.6g")

@@ -4,7 +4,7 @@ from simex.data.acquire import load_split
 from simex.interclass import sample_distance_matrix
 from simex.jobs import job_device, start_job
 from simex.losses import per_sample_loss
-from simex.settings import derived_seed, ssim_window
+from simex.config import derived_seed, SSIMWindow
 
 sm = snakemake  # noqa: F821
 log = start_job(sm)
@@ -15,6 +15,6 @@ inputs, input_labels = load_split(sm.input.test)
 max_pairs = sm.params.max_pairs or 0
 log.info("sample-%s: %s pairs per pair of classes", loss, f"at most {max_pairs} (seeded subsample)" if max_pairs else "all")
 table = sample_distance_matrix(reference, reference_labels, inputs, input_labels,
-                               per_sample_loss(loss, ssim_window(sm.params.ssim)), sm.params.n_classes,
+                               per_sample_loss(loss, SSIMWindow.from_dict(sm.params.ssim)), sm.params.n_classes,
                                max_pairs, derived_seed(sm.params.seed, "interclass", "sample", loss), device)
 write_csv(sm.output.table, table, float_format="%.6g")

@@ -2,22 +2,22 @@
 from simex.artifacts import write_json
 from simex.data.acquire import load_split
 from simex.jobs import job_device, start_job
-from simex.latency import OptimizerSetting, training_curve
-from simex.settings import derived_seed, ssim_window
+from simex.config import OptimizerSetting, SSIMWindow, derived_seed
+from simex.latency import training_curve
 
 sm = snakemake  # noqa: F821
 start_job(sm)
 device = job_device(sm, share=False)
 section, entry = sm.params.training_time, sm.params.schedule
-setting = OptimizerSetting(entry["name"], entry["optimizer"], float(entry["lr"]))
+setting = OptimizerSetting.from_dict(entry)
 loss = section["loss"]
 train = {code: load_split(path)[0] for code, path in zip(section["base_datasets"], sm.input.train)}
 test = {code: load_split(path)[0] for code, path in zip(sm.params.datasets, sm.input.test)}
 runs = [training_curve(train, test, setting, section["checkpoints"], int(section["batch_size"]), loss,
-                       ssim_window(sm.params.ssim), derived_seed(sm.params.seed, "fig6", sm.wildcards.schedule, repeat),
+                       SSIMWindow.from_dict(sm.params.ssim), derived_seed(sm.params.seed, "fig6", sm.wildcards.schedule, repeat),
                        device, int(sm.params.eval_batch_size))
         for repeat in range(int(section["repeats"]))]
 write_json(sm.output.record, {
-    "setting": entry, "panel": entry.get("panel", ""), "loss": loss, "runs": runs, "device": str(device),
+    "setting": entry, "panel": setting.panel or "", "loss": loss, "runs": runs, "device": str(device),
     "samples_per_ae": {code: int(len(images)) for code, images in train.items()},
 })

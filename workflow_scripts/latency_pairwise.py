@@ -5,17 +5,16 @@ from simex.artifacts import load_classifier, read_json, write_json
 from simex.data.acquire import load_split
 from simex.fleet import load_autoencoder
 from simex.jobs import job_device, start_job
-from simex.latency import (autoencoder_flops, hardware, matmul_peak_gflops, optimizer_settings, pairwise_latency,
-                           peak_method)
-from simex.settings import derived_seed, ssim_window
+from simex.config import Classifier, Latency, SSIMWindow, derived_seed
+from simex.latency import autoencoder_flops, hardware, matmul_peak_gflops, pairwise_latency, peak_method
 from simex.transfer import BASE_CLASSIFIER, TransferError, classifier_data
 
 sm = snakemake  # noqa: F821
 log = start_job(sm)
 device = job_device(sm, share=False)
-section, classifier = sm.params.latency, sm.params.classifier
+section, classifier = Latency.from_dict(sm.params.latency), Classifier.from_dict(sm.params.classifier)
 reference_provenance, unknown_provenance = (read_json(path) for path in sm.input.provenance)
-autoencoders = {loss: load_autoencoder(path, device)[0] for loss, path in zip(section["losses"], sm.input.autoencoders)}
+autoencoders = {loss: load_autoencoder(path, device)[0] for loss, path in zip(section.losses, sm.input.autoencoders)}
 base, _, _ = load_classifier(sm.input.base, BASE_CLASSIFIER, TransferError, device)
 # both methods see the same samples: the unknown dataset's split, its ten classes (E: a-j)
 images, labels = classifier_data(*load_split(sm.input.unknown), per_class=None)
@@ -23,14 +22,14 @@ seed = sm.params.seed
 peak_size, peak_reps = 1024, 5
 peak_before = matmul_peak_gflops(device, peak_size, peak_reps)
 record = pairwise_latency(
-    autoencoders, base, images, labels, optimizer_settings(section["transfer"]), classifier["transfer"],
-    int(section["max_epochs"]), int(section["repeats"]),
-    lambda name, repeat: derived_seed(seed, "latency", name, repeat), ssim_window(sm.params.ssim), device,
-    int(section["batch_size"]))  # TL-k: §5.1 as written (FC layers retrained from B(Y)'s weights)
+    autoencoders, base, images, labels, section.transfer, classifier.transfer,
+    int(section.max_epochs), int(section.repeats),
+    lambda name, repeat: derived_seed(seed, "latency", name, repeat), SSIMWindow.from_dict(sm.params.ssim), device,
+    int(section.batch_size))  # TL-k: §5.1 as written (FC layers retrained from B(Y)'s weights)
 peak = max(peak_before, matmul_peak_gflops(device, peak_size, peak_reps))
 record.update({
     "reference": reference_provenance["label"], "unknown": unknown_provenance["label"],
-    "split": section["split"], "samples": int(len(images)), "device": str(device),
+    "split": section.split, "samples": int(len(images)), "device": str(device),
     "hardware": hardware(device), "threads": torch.get_num_threads(), "peak_gflops": peak,
     "peak_method": peak_method(peak_size, peak_reps) + " (best of before and after the measurements)",
     "flops_per_sample": autoencoder_flops(),

@@ -11,7 +11,7 @@ from simex.fleet import load_autoencoder
 from simex.jobs import job_device, start_job
 from simex.losses import per_sample_loss
 from simex.pairing import by_class_table, method_names, pairings_markdown, pairings_table, reference_scores
-from simex.settings import ssim_window
+from simex.config import SSIMWindow
 from simex.tables import frame_markdown
 
 sm = snakemake  # noqa: F821
@@ -21,7 +21,7 @@ settings, references = sm.params.settings, list(sm.params.references)
 losses = list(settings["pairing_losses"])
 methods = method_names(settings["methods"], losses)
 labels = labels_from_provenance(dict(zip(["M", *references], map(Path, sm.input.provenance))))
-window = ssim_window(sm.params.ssim)
+window = SSIMWindow.from_dict(sm.params.ssim)
 deltas = {loss: per_sample_loss(loss, window) for loss in losses}
 mnist = load_split(sm.input.mnist)
 

@@ -4,7 +4,7 @@ import logging
 from simex.artifacts import write_npz
 from simex.data.acquire import classifier_split, load_split
 from simex.jobs import start_job
-from simex.settings import derived_seed
+from simex.config import derived_seed
 
 sm = snakemake  # noqa: F821
 start_job(sm)

@@ -2,7 +2,7 @@ from simex.artifacts import read_json, write_json, write_npz
 from simex.data.acquire import balanced_split, load_split
 from simex.datasets import register_from_record
 from simex.jobs import start_job
-from simex.settings import derived_seed
+from simex.config import derived_seed
 
 sm = snakemake  # noqa: F821
 log = start_job(sm)

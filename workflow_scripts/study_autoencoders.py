@@ -7,7 +7,8 @@ from simex.data.acquire import load_split
 from simex.datasets import labels_from_provenance
 from simex.jobs import job_device, start_job
 from simex.losses import per_sample_loss
-from simex.settings import derived_seed, ssim_window, train_config
+from simex.config import derived_seed, SSIMWindow, Training
+from simex.training import train_config
 from simex.similarity import delta_matrix, relabel
 from simex.study import autoencoder_snapshots
 
@@ -15,13 +16,13 @@ sm = snakemake  # noqa: F821
 log = start_job(sm)
 device = job_device(sm)
 datasets, loss, budgets = sm.params.datasets, sm.wildcards.loss, sorted(sm.params.budgets)
-window = ssim_window(sm.params.ssim)
+window = SSIMWindow.from_dict(sm.params.ssim)
 labels = labels_from_provenance(dict(zip(datasets, map(Path, sm.input.provenance))))
 tests = {code: load_split(path)[0] for code, path in zip(datasets, sm.input.test)}
 fleets = {}
 for code, path in zip(datasets, sm.input.train):
     # the default pipeline's seed for A(code), so the study's default cell is the default run's fleet
-    config = train_config({**sm.params.training, "steps": budgets[-1]},
+    config = train_config(Training.from_dict({**sm.params.training, "steps": budgets[-1]}),
                           derived_seed(sm.params.seed, "ae", code, loss, None))
     fleets[code] = autoencoder_snapshots(load_split(path)[0], loss, window, config, budgets, device)
     log.info("A(%s) with %s trained to %d steps", labels[code], loss, budgets[-1])

@@ -3,7 +3,7 @@
 from simex.artifacts import read_json, save_figure, write_csv, write_text
 from simex.jobs import start_job
 from simex.plots import per_target_figure
-from simex.protocols import protocol_from_config
+from simex.config import TransferProtocol
 from simex.similarity import read_matrix
 from simex.transfer import (mean_matrix, normalised_accuracy, per_target_markdown, per_target_table, replicate_matrices,
                             table1, table1_markdown)
@@ -18,7 +18,7 @@ headline = mean_matrix(raws[sm.params.headline])
 write_csv(sm.output.raw, headline, float_format="%.6g")
 write_csv(sm.output.accuracy, normalised_accuracy(headline), float_format="%.6g")
 table = table1(deltas, raws)
-names = {name: protocol_from_config(entry["protocol"]).name for name, entry in protocols.items()}
+names = {name: TransferProtocol.from_dict(entry["protocol"]).name for name, entry in protocols.items()}
 write_csv(sm.output.table, table, index=False, float_format="%.4g")
 write_text(sm.output.markdown, table1_markdown(table, names))
 per_target = per_target_table(deltas, raws)

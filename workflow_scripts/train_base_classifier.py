@@ -4,17 +4,18 @@ from dataclasses import asdict
 
 from simex.artifacts import read_json, save_classifier
 from simex.jobs import job_device, start_job
-from simex.settings import derived_seed
-from simex.transfer import (ARCHITECTURE, N_CLASSES, accuracy, load_classifier_split, stage_settings, stage_summary,
+from simex.config import Classifier, derived_seed
+from simex.inference import accuracy
+from simex.transfer import (ARCHITECTURE, N_CLASSES, load_classifier_split, stage_settings, stage_summary,
                             train_base_classifiers, training_per_class)
 
 sm = snakemake  # noqa: F821
 log = start_job(sm)
 device = job_device(sm)
-section, datasets = sm.params.classifier, sm.params.datasets
-per_class = training_per_class(dict(zip(datasets, sm.input.train)), section["balance"])
+section, datasets = Classifier.from_dict(sm.params.classifier), sm.params.datasets
+per_class = training_per_class(dict(zip(datasets, sm.input.train)), section.balance)
 train_splits = [load_classifier_split(path, per_class) for path in sm.input.train]
-settings = [stage_settings(section["base"], derived_seed(sm.params.seed, "clf", "base", dataset)) for dataset in datasets]
+settings = [stage_settings(section.base, derived_seed(sm.params.seed, "clf", "base", dataset)) for dataset in datasets]
 trained = train_base_classifiers(train_splits, settings, device)
 for dataset, (train_images, _), test, provenance_path, destination, member, (model, result) in zip(
         datasets, train_splits, sm.input.test, sm.input.provenance, sm.output.models, settings, trained):

@@ -4,19 +4,20 @@ from dataclasses import asdict
 from simex.artifacts import read_json
 from simex.data.acquire import load_split
 from simex.fleet import save_autoencoder, train_autoencoders
+from simex.config import SSIMWindow, Training, derived_seed
 from simex.jobs import job_device, start_job
-from simex.settings import derived_seed, ssim_window, train_config
+from simex.training import train_config
 
 sm = snakemake  # noqa: F821
 log = start_job(sm)
 device = job_device(sm)
 loss, datasets = sm.wildcards.loss, list(sm.params.datasets)
 image_sets = [load_split(path)[0] for path in sm.input.train]
-configs = [train_config(sm.params.training, derived_seed(sm.params.seed, "ae", dataset, loss, None))
+configs = [train_config(Training.from_dict(sm.params.training), derived_seed(sm.params.seed, "ae", dataset, loss, None))
            for dataset in datasets]
 log.info("training the %s autoencoders of %d datasets as one fused model: %s samples", loss, len(datasets),
          [len(s) for s in image_sets])
-trained = train_autoencoders(image_sets, loss, ssim_window(sm.params.ssim), configs, device,
+trained = train_autoencoders(image_sets, loss, SSIMWindow.from_dict(sm.params.ssim), configs, device,
                              sm.params.training["validation_fraction"])
 for dataset, provenance_path, images, config, (model, result) in zip(datasets, sm.input.provenance, image_sets,
                                                                        configs, trained):

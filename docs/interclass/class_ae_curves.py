@@ -31,23 +31,20 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
-import yaml
-from snakemake.utils import validate
 
 from simex.data.acquire import load_split
 from simex.interclass import (DIRECTIONS, confusion_row, class_frame, interclass_delta, mean_rho,
                               sample_distance_matrix, train_nine_class, transposed)
 from simex.losses import per_sample_loss
 from simex.models import LeNet5AutoEncoder
-from simex.settings import derived_seed, ssim_window, train_config
+from simex.config import NineClassTraining, SSIMWindow, Training, derived_seed, load
 from simex.stats import ordering_rho
-from simex.training import autoencoder_batch_loss, images_to_tensor, train
+from simex.training import autoencoder_batch_loss, images_to_tensor, train, train_config
 
 STEPS = (50, 150, 300, 600, 1000, 1500, 2000)
 HERE = Path(__file__).parent
 torch.set_num_threads(1)
-config = yaml.safe_load(open("config/config.yaml"))
-validate(config, "config/schema.yaml", set_default=True)  # the schema's defaults, as the pipeline sees them
+config = load().params()  # config/config.yaml with the schema's defaults, as the pipeline sees it
 section = dict(config["class_autoencoder"])
 device = torch.device("cpu")
 
@@ -76,7 +73,7 @@ def train_curve(dataset: str, label: int, loss: str, snapshots: dict) -> list[di
     seed = derived_seed(config["seed"], "ae", dataset, loss, label)  # the pipeline's seed for this autoencoder
     steps_per_epoch = -(-len(x) // int(section["batch_size"]))
     budgets = {s: -(-s // steps_per_epoch) for s in STEPS}  # budget -> epoch reaching it
-    cfg = train_config({**section, "steps": max(STEPS)}, seed,
+    cfg = train_config(Training.from_dict({**section, "steps": max(STEPS)}), seed,
                        checkpoint_epochs=tuple(sorted(set(budgets.values()))))
     torch.manual_seed(seed)
     model = LeNet5AutoEncoder()
@@ -94,7 +91,7 @@ def train_curve(dataset: str, label: int, loss: str, snapshots: dict) -> list[di
 
 
 def delta_fn(loss: str):
-    return per_sample_loss(loss, ssim_window(config["ssim"]))
+    return per_sample_loss(loss, SSIMWindow.from_dict(config["ssim"]))
 
 
 def heldout_at(curves: pd.DataFrame, loss: str, budget: int) -> float:
@@ -147,7 +144,7 @@ def main() -> None:
     clf = dict(config["interclass"]["classifiers"]["lenet5"])
     confusion = np.full((10, 10), np.nan)
     for k in range(10):
-        cfg = train_config(clf, derived_seed(config["seed"], "interclass", "lenet5", k))
+        cfg = train_config(NineClassTraining.from_dict(clf), derived_seed(config["seed"], "interclass", "lenet5", k))
         model, kept, _, _ = train_nine_class("lenet5", train_images, train_labels, k, 10, cfg, device)
         confusion[k] = confusion_row(model, kept, test_images[test_labels == k], 10, device)
     confusion = class_frame(confusion, range(10))

@@ -12,23 +12,24 @@ after `snakemake results/tables/augmentation/mnist_test.npz` of the default run.
 Writes docs/interclass/classifier_steps.csv.
 """
 
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import torch
-import yaml
-from snakemake.utils import validate
 
-from simex.augmentation import (ClassifierSettings, accuracy, mnist_orders, reference_orders, train_classifier,
+
+from simex.inference import accuracy
+from simex.augmentation import (mnist_orders, reference_orders, train_classifier,
                                 training_seed, training_set)
+from simex.config import load
 from simex.data.acquire import load_split
 
 HERE = Path(__file__).parent
 STEPS = (100, 200, 400, 800)
 torch.set_num_threads(1)
-config = yaml.safe_load(open("config/config.yaml"))
-validate(config, "config/schema.yaml", set_default=True)  # the schema's defaults, as the pipeline sees them
-section, seed = config["augmentation"]["classifier"], int(config["seed"])
+config = load()  # config/config.yaml with the schema's defaults, as the pipeline sees it
+section, seed = config.augmentation.classifier, config.seed
 device = torch.device("cpu")
 mnist = load_split("results/data/M/train.npz")
 test = load_split("results/tables/augmentation/mnist_test.npz")
@@ -39,7 +40,7 @@ for trial in range(2):
     m_orders = mnist_orders(mnist[1], seed, trial)
     runs = [("none", 10, None, 0), ("none", 50, None, 0), ("B", 10, "B", 50), ("F", 10, "F", 50)]
     for steps in STEPS:
-        settings = ClassifierSettings(section["optimizer"], float(section["lr"]), steps, int(section["batch_size"]))
+        settings = replace(section, steps=steps)
         for name, n_mnist, code, n_borrowed in runs:
             reference = references.get(code)
             orders = reference_orders(reference[1], 10, seed, code, trial) if reference is not None else ()

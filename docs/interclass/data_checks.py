@@ -13,16 +13,13 @@ Writes docs/interclass/data_checks.md.
 from pathlib import Path
 
 import numpy as np
-import yaml
-from snakemake.utils import validate
 
 from simex.artifacts import read_json
-from simex.data.acquire import load_raw, load_split, regeneration_sources
-from simex.settings import acquisition_plan
+from simex.config import load
+from simex.data.acquire import acquisition_plan, load_raw, load_split, regeneration_sources
 
 HERE = Path(__file__).parent
-config = yaml.safe_load(open("config/config.yaml"))
-validate(config, "config/schema.yaml", set_default=True)  # the schema's defaults, as the pipeline sees them
+config = load()  # config/config.yaml with the schema's defaults, as the pipeline sees it
 
 
 def image_stats(images: np.ndarray) -> dict[str, float]:
@@ -59,7 +56,7 @@ lines += ["", "## MNIST's splits", "",
 for code in ("R", "B"):
     if read_json(f"results/data/{code}/provenance.json")["provenance"] != "regenerated":
         continue
-    plan = acquisition_plan(config["data"], config["seed"], code, Path("results/downloads"), None, Path("results/data/M/test.npz"))
+    plan = acquisition_plan(config.data, config.seed, code, Path("results/downloads"), None, Path("results/data/M/test.npz"))
     sources = regeneration_sources(plan, raw)[0]
     lines.append(f"- {code}† is regenerated from {len(sources)} MNIST digits: {len(np.intersect1d(sources, rows['test']))} "
                  f"are in M's prepared test split, {len(np.intersect1d(sources, rows['train']))} in its train split, "

