@@ -46,6 +46,12 @@ def _subpixel_taps(device: torch.device) -> torch.Tensor:
         return _SUBPIXEL.to(device)
 
 
+def _each_four_times(bias: torch.Tensor) -> torch.Tensor:
+    """(K, O) -> (K·O·4,), each channel's bias for its four sub-pixel phases: an expand, which a CUDA
+    graph can capture (``repeat_interleave`` may ask the host for its output size)."""
+    return bias.unsqueeze(-1).expand(*bias.shape, 4).flatten()
+
+
 def subpixel_kernel(weight: torch.Tensor) -> torch.Tensor:
     """Conv kernel (O, C, 5, 5) applied to a 2x upsampled map -> (4·O, C, 3, 3) on the small map.
 
@@ -116,8 +122,8 @@ class FoldedAutoEncoders:
             conv1=flat("conv1"),
             conv2=flat("conv2"),
             fc=fc,
-            deconv=(deconv, stacked["deconv.bias"].repeat_interleave(4, dim=1).flatten()),
-            conv_out=(conv_out, stacked["conv_out.bias"].repeat_interleave(4, dim=1).flatten()),
+            deconv=(deconv, _each_four_times(stacked["deconv.bias"])),
+            conv_out=(conv_out, _each_four_times(stacked["conv_out.bias"])),
             code_map=code_map,
         )
 
