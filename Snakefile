@@ -28,6 +28,7 @@ include: "rules/latency.smk"
 include: "rules/figures.smk"
 include: "rules/report.smk"
 include: "rules/study.smk"
+include: "rules/benchmark.smk"
 
 
 rule all:

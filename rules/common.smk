@@ -97,3 +97,13 @@ def class_ae(dataset, loss, label):
 
 def all_targets():
     return [target for targets in TARGETS.values() for target in targets]
+
+
+def benchmark_sources(target):
+    """The source-selection benchmark's candidate sources for a target: every other dataset."""
+    return [d for d in DATASETS if d != target]
+
+
+def benchmark_bases(source):
+    """The benchmark's B(Y) of every seed replicate (rules/benchmark.smk)."""
+    return [f"{CONFIG.benchmark.results}/base/{source}/seed{s}.pt" for s in range(CONFIG.benchmark.seeds)]

@@ -543,6 +543,52 @@ class Study(Section):
         return protocol_grid(self.protocols.params())
 
 
+# --- the source-selection benchmark --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Probe(Section):
+    """``benchmark.probe``: multinomial logistic regression on standardised features (L-BFGS)."""
+
+    C: float
+    max_iter: int
+    tol: float
+
+
+@dataclass(frozen=True)
+class Headline(Section):
+    protocol: Literal["probe", "finetune"]
+    samples_per_class: int
+
+
+@dataclass(frozen=True)
+class Benchmark(Section):
+    """``benchmark``: the source-selection benchmark (docs/benchmark/PROTOCOL.md, rules/benchmark.smk)."""
+
+    results: str
+    output: str
+    seeds: int
+    samples_per_class: tuple[int, ...]
+    unseen: tuple[str, ...]
+    base: Training
+    finetune: Training
+    scratch: Training
+    probe: Probe
+    embedding_loss: Loss
+    otdd_max_samples: int | None
+    bootstrap: int
+    confidence: float
+    headline: Headline
+
+    def problems(self, datasets: Sequence[str]) -> list[str]:
+        problems = [f"benchmark.unseen: {code} is not among datasets {list(datasets)}"
+                    for code in self.unseen if code not in datasets]
+        if self.headline.samples_per_class not in self.samples_per_class:
+            problems.append(f"benchmark.headline.samples_per_class {self.headline.samples_per_class} is not among "
+                            f"benchmark.samples_per_class {list(self.samples_per_class)}")
+        return problems
+
+
 # --- the whole config ----------------------------------------------------------------------------
 
 
@@ -567,6 +613,7 @@ class Config(Section):
     fleets: Fleets
     latency: Latency
     study: Study | None  # only in the study's config (config/study.yaml)
+    benchmark: Benchmark
     # the paper's datasets among ``datasets``, in the paper's order (user datasets of the sheet are not)
     paper_datasets: tuple[str, ...] = field(default=(), repr=False)
 
@@ -612,7 +659,7 @@ class Config(Section):
 
     def problems(self) -> list[str]:
         """What is inconsistent across sections (each section alone is valid by the schema)."""
-        return [*self.augmentation_problems(), *self.latency_problems()]
+        return [*self.augmentation_problems(), *self.latency_problems(), *self.benchmark.problems(self.datasets)]
 
     def augmentation_problems(self) -> list[str]:
         """Fig. 7's grid against the splits, and its losses against ``losses`` (only when Fig. 7 runs)."""

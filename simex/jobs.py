@@ -26,8 +26,9 @@ def start_job(sm: Any) -> logging.Logger:
 def job_device(sm: Any, *, share: bool = True) -> "torch.device":
     """The job's threads and device: a GPU of its own when the rule gave it ``resources: gpu``.
 
-    ``share=False`` for jobs whose result is a time (Fig. 5, Fig. 6): they wait for a GPU
-    of their own instead of sharing one with another job (simex.devices).
+    ``share=False`` for jobs whose result is a time (Fig. 5, Fig. 6): they wait until a GPU
+    has no other job on it and hold it alone, none joining, until they end; their records
+    carry ``simex.devices.claim_record`` (simex.devices).
     """
     from simex.devices import configure_threads, select_device
 

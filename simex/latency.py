@@ -21,6 +21,15 @@ SimEx's inference path: :class:`simex.inference.FleetEvaluator` with one member,
 path every Δ of the project takes (the tables, ``simex rank``), with the same δ
 (simex.losses), under ``torch.inference_mode`` and in large batches.
 
+Which device, and whether alone: every timed record carries :func:`simex.devices.claim_record`
+(``device``, ``device_use``, ``gpu``, ``device_wait_s``) and every row of the Fig. 5 and
+Fig. 6 tables repeats it. The rule (:func:`timed_device`): a time measured on a GPU counts
+only when the job held that GPU alone (``device_use`` ``alone``: the timing jobs claim with
+``share=False``, so no other job computes on their GPU from their claim to their end); a
+record timed on a shared GPU, or on a GPU without saying how it was held, is refused with
+an error naming it. Times measured on the CPU are marked ``cpu``: the GPU locks do not
+apply there, and they share the machine's cores with whatever else runs.
+
 Throughput is reported as samples per second per autoencoder and as a fraction of the
 machine's fp32 peak, estimated here as the best rate of a large fp32 matrix product
 measured in the same process on the same threads (:func:`matmul_peak_gflops`), with one
@@ -115,6 +124,36 @@ def time_to_minimum(result: TrainResult) -> tuple[float, int]:
     if best is None:
         raise LatencyError(f"best epoch {result.best_epoch} is not in the training history")
     return best.elapsed_s, best.epoch
+
+
+def timed_device(record: Mapping[str, Any], what: str) -> dict[str, Any]:
+    """The device columns of one timed record (see the module: only GPU times measured alone count).
+
+    ``what`` names the record in the error. Records written before ``device_use`` existed
+    are accepted when they were timed on the CPU (``cpu``) and refused on a GPU.
+    """
+    device = str(record.get("device", ""))
+    use = record.get("device_use", "cpu" if device == "cpu" else None)
+    if use == "cpu" and device == "cpu" or use == "alone" and device.startswith("cuda"):
+        return {"device": device, "device_use": use, "gpu": str(record.get("gpu", "")),
+                "device_wait_s": float(record.get("device_wait_s", 0.0))}
+    held = {"shared": "on a GPU shared with other jobs", None: "without saying whether it held its GPU alone"}
+    raise LatencyError(f"{what} was timed on {device or 'an unnamed device'} {held.get(use, f'as {use!r}')}: "
+                       "its times may include other jobs' work. Fig. 5 and Fig. 6 take GPU times only from jobs "
+                       "that held their GPU alone (simex.devices, share=False); delete the record and rerun its job")
+
+
+def device_note(table: pd.DataFrame) -> str:
+    """One line for a figure: where its times were measured, alone or not, and the waits for the device."""
+    parts = []
+    for (device, use, gpu), rows in table.groupby(["device", "device_use", "gpu"], sort=False, dropna=False):
+        where = f"{device} (physical GPU {gpu})" if pd.notna(gpu) and str(gpu) else str(device)
+        held = ("alone: no other job on the GPU" if use == "alone"
+                else "CPU cores shared with whatever else ran on the machine")
+        waits = rows["device_wait_s"].astype(float)
+        wait = f"{waits.max():.0f} s" if waits.min() == waits.max() else f"{waits.min():.0f}-{waits.max():.0f} s"
+        parts.append(f"{where}, {held}" + (f"; waited {wait} for it" if use == "alone" else ""))
+    return "timed on " + "; ".join(parts)
 
 
 def summary(values: Sequence[float]) -> dict[str, float]:
@@ -270,6 +309,7 @@ def pairwise_table(record: Mapping[str, Any], primary_loss: str) -> pd.DataFrame
     simex_mean = summary([r["seconds"] for r in runs[simex_key]])["mean"]
     tl1_mean = summary([r["seconds"] for r in runs["TL-1"]])["mean"]
     samples, flops, peak = int(record["samples"]), int(record["flops_per_sample"]), float(record["peak_gflops"])
+    where = timed_device(record, "Fig. 5's record (results/latency/pairwise.json)")
     rows = []
     for name, values in runs.items():
         seconds = summary([r["seconds"] for r in values])
@@ -299,7 +339,7 @@ def pairwise_table(record: Mapping[str, Any], primary_loss: str) -> pd.DataFrame
         row.update({
             "times_simex": seconds["mean"] / simex_mean,
             "repeats": len(values), "samples": samples, "reference": record["reference"], "unknown": record["unknown"],
-            "device": record["device"], "hardware": record["hardware"], "peak_gflops": peak,
+            **where, "hardware": record["hardware"], "peak_gflops": peak,
             "peak_method": record["peak_method"], "flops_per_sample": flops,
             "paper_seconds": paper.get("seconds"), "paper_epochs": paper.get("epochs"),
             "paper_speedup_tl1_over_simex": PAPER_SPEEDUP if is_simex else math.nan, "paper_note": paper.get("note", ""),
@@ -351,6 +391,7 @@ def fig6_table(schedules: Sequence[Mapping[str, Any]], base_records: Mapping[str
     rows = []
     for record in schedules:
         setting = record["setting"]
+        where = timed_device(record, f"Fig. 6's record of schedule {setting['name']}")
         per_epoch: dict[int, list[tuple[float, float]]] = {}
         bases = []
         for repeat in record["runs"]:
@@ -373,10 +414,11 @@ def fig6_table(schedules: Sequence[Mapping[str, Any]], base_records: Mapping[str
                 "elapsed_s_mean": elapsed["mean"], "elapsed_s_min": elapsed["min"], "elapsed_s_max": elapsed["max"],
                 "rho_mean": rho["mean"], "rho_min": rho["min"], "rho_max": rho["max"], "repeats": len(values),
                 "base_datasets": " ".join(labels[b] for b in labels if b in bases), "loss": record["loss"],
-                "samples_per_ae": record.get("samples_per_ae"), "device": record.get("device", ""),
+                "samples_per_ae": record.get("samples_per_ae"), **where,
                 "paper_elapsed_s": paper[0] if paper else math.nan, "paper_rho": paper[1] if paper else math.nan,
                 "paper_note": "",
             })
+    base_where = timed_device(base_records, "Fig. 6's record of the base classifiers (BT-k)")
     for name, entry in base_records["settings"].items():
         runs = base_records["runs"][name]  # per base code
         seconds = summary([r["seconds"] for r in runs.values()])
@@ -386,7 +428,7 @@ def fig6_table(schedules: Sequence[Mapping[str, Any]], base_records: Mapping[str
             "epoch": epochs["mean"], "elapsed_s_mean": seconds["mean"], "elapsed_s_min": seconds["min"],
             "elapsed_s_max": seconds["max"], "rho_mean": math.nan, "rho_min": math.nan, "rho_max": math.nan,
             "repeats": 1, "base_datasets": " ".join(labels[b] for b in labels if b in runs), "loss": "cross-entropy",
-            "samples_per_ae": base_records.get("samples"), "device": base_records.get("device", ""),
+            "samples_per_ae": base_records.get("samples"), **base_where,
             "paper_elapsed_s": math.nan, "paper_rho": math.nan, "paper_note": PAPER_BT_NOTE,
         })
     return pd.DataFrame(rows)
@@ -401,7 +443,8 @@ def pairwise_markdown(table: pd.DataFrame) -> str:
             epochs += f" ({int(row['runs_at_max_epochs'])} of {int(row['repeats'])} at the epoch cap: a lower bound)"
         rows.append([name, f"{row['seconds_mean']:.4g} ({row['seconds_min']:.4g}–{row['seconds_max']:.4g})", epochs,
                      f"{row['times_simex']:.1f}", row["paper_note"]])
-    return markdown_table(["method", "ours: s (min–max)", "epochs to min", "× SimEx", "paper"], rows, "lrrrl")
+    table_text = markdown_table(["method", "ours: s (min–max)", "epochs to min", "× SimEx", "paper"], rows, "lrrrl")
+    return table_text + f"\nAll rows {device_note(table)}.\n"
 
 
 def training_curve(train_images: Mapping[str, np.ndarray], test_images: Mapping[str, np.ndarray],

@@ -162,6 +162,8 @@ def reconstruction_figure(pairs: Sequence[tuple[str, np.ndarray, np.ndarray, np.
 def latency_figure(table: pd.DataFrame) -> Figure:
     """Fig. 5: mean latency of one pairwise comparison per method (log scale), min–max bars,
     the epoch of minimum validation loss on the TL bars, the paper's values as markers."""
+    from simex.latency import device_note  # the latency jobs import it anyway; other figures need not
+
     names = list(table.index)
     mean = table["seconds_mean"].to_numpy(dtype=float)
     low, high = mean - table["seconds_min"].to_numpy(dtype=float), table["seconds_max"].to_numpy(dtype=float) - mean
@@ -193,7 +195,7 @@ def latency_figure(table: pd.DataFrame) -> Figure:
                  f"{int(first['repeats'])} repeats\nTL-1 / SimEx = {speedups} (paper 10.5x)", fontsize=9)
     ax.set_ylim(top=ax.get_ylim()[1] * 4)
     ax.legend(fontsize=7, loc="upper left")
-    notes = [f"device: {first['device']} ({first['hardware']})", *legend_lines([first["unknown"], first["reference"]])]
+    notes = [f"{device_note(table)} ({first['hardware']})", *legend_lines([first["unknown"], first["reference"]])]
     figure.text(0.5, -0.02, "\n".join(notes), ha="center", va="top", fontsize=7)
     figure.tight_layout()
     return figure
@@ -203,6 +205,8 @@ def training_time_figure(table: pd.DataFrame) -> Figure:
     """Fig. 6: mean Spearman ρ over base datasets vs elapsed AE training time at each
     checkpoint epoch, min–max bars over repeats; (a) and (b) panels by schedule; vertical
     lines BT-k = base classifiers' scratch-training time to the minimum validation loss."""
+    from simex.latency import device_note
+
     curves = table[table["kind"] == "autoencoder"]
     bases = table[table["kind"] == "base classifier"]
     panels = sorted(set(curves["panel"].fillna("")) or {""})
@@ -235,7 +239,8 @@ def training_time_figure(table: pd.DataFrame) -> Figure:
     axes[0][0].set_ylabel("mean Spearman ρ over base datasets")
     labels = " ".join(curves["base_datasets"].dropna().astype(str)).split()
     notes = [f"base datasets: {' '.join(dict.fromkeys(labels))}; loss {', '.join(dict.fromkeys(curves['loss']))}; "
-             f"bars: min–max over repeats; BT-k: base classifiers' time to min. validation loss", *legend_lines(labels)]
+             f"bars: min–max over repeats; BT-k: base classifiers' time to min. validation loss", device_note(table),
+             *legend_lines(labels)]
     figure.text(0.5, -0.02, "\n".join(notes), ha="center", va="top", fontsize=7)
     figure.suptitle("Fig. 6: interim training time vs Spearman's ρ (against transfer-accuracy orderings)", fontsize=10)
     figure.tight_layout()
@@ -314,5 +319,42 @@ def per_target_figure(table: pd.DataFrame) -> Figure:
         ax.set_xlabel("new dataset X (mean: over X)")
     axes[0][0].set_ylabel(f"ρ, mean and min–max over {replicates} seeds")
     axes[0][0].legend(fontsize=8, title="protocol (filled: top-1 agrees)")
+    figure.tight_layout()
+    return figure
+
+
+def benchmark_figure(summary: pd.DataFrame, view: str, headline: tuple[str, int], simex: Sequence[str] = ("SimEx-MSE", "SimEx-iSSIM")) -> Figure:
+    """The source-selection benchmark at a glance: per (protocol, n) panel, every estimator's mean
+    weighted τ with its bootstrap interval, in the headline cell's order; SimEx in red,
+    chance (0) and the noise ceiling as lines. The headline panel is framed."""
+    part = summary[summary["view"] == view]
+    cells = list(dict.fromkeys(zip(part["protocol"], part["n"])))
+    head = part[(part["protocol"] == headline[0]) & (part["n"] == headline[1])]
+    ceiling = "noise ceiling"
+    order = list(head[head["estimator"] != ceiling].sort_values("tau", kind="stable")["estimator"])
+    figure, axes = plt.subplots(1, len(cells), figsize=(3.4 * len(cells) + 1.2, 0.32 * len(order) + 1.6),
+                                sharey=True, squeeze=False)
+    y = np.arange(len(order))
+    for ax, (protocol, n) in zip(axes[0], cells):
+        cell = part[(part["protocol"] == protocol) & (part["n"] == n)].set_index("estimator")
+        rows = cell.reindex(order)
+        mean = rows["tau"].to_numpy(dtype=float)
+        error = np.vstack([mean - rows["tau_low"].to_numpy(dtype=float), rows["tau_high"].to_numpy(dtype=float) - mean])
+        colors = ["C3" if e in simex else "grey" if cell.loc[e, "kind"] == "trivial" else "C0" for e in order]
+        for i, color in enumerate(colors):
+            ax.errorbar(mean[i], y[i], xerr=error[:, i : i + 1], fmt="o", color=color, capsize=2, markersize=4)
+        ax.axvline(0, color="black", linewidth=0.6, linestyle=":")
+        if ceiling in cell.index:
+            ax.axvline(cell.loc[ceiling, "tau"], color="C2", linewidth=1, linestyle="--", label="noise ceiling")
+        ax.set_title(f"{ {'probe': 'linear probe', 'finetune': 'full fine-tune'}.get(protocol, protocol)}, n = {n}", fontweight="bold" if (protocol, n) == tuple(headline) else "normal")
+        ax.set_xlabel("weighted Kendall τ (mean, 95% CI)")
+        ax.set_xlim(-1, 1)
+        if (protocol, n) == tuple(headline):
+            for spine in ax.spines.values():
+                spine.set_linewidth(2)
+    axes[0][0].set_yticks(y, order)
+    axes[0][0].legend(fontsize=7, loc="lower right")
+    figure.suptitle(f"Which source transfers best? Each estimator's rank agreement with the gain over scratch "
+                    f"(view: {view}; framed: the headline cell; red: SimEx, grey: trivial; dotted: chance)", fontsize=9)
     figure.tight_layout()
     return figure

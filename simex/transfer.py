@@ -144,6 +144,23 @@ def holdout(inputs: torch.Tensor, labels: np.ndarray, fraction: float) -> tuple[
     return (inputs[:cut], targets[:cut]), (inputs[cut:], targets[cut:])
 
 
+def stratified_holdout(labels: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """(train, validation) indices: of each class, the last round(count·fraction) samples held out."""
+    if not 0 < fraction < 1:
+        raise TransferError(f"validation_fraction must be in (0, 1), got {fraction}")
+    labels = np.asarray(labels)
+    train_index, validation_index = [], []
+    for label in np.unique(labels):
+        index = np.flatnonzero(labels == label)
+        held = int(round(len(index) * fraction))
+        if held < 1 or held >= len(index):
+            raise TransferError(f"class {label}: validation_fraction {fraction} of {len(index)} samples leaves "
+                                f"{held} for validation; need at least one on each side")
+        train_index.append(index[: len(index) - held])
+        validation_index.append(index[len(index) - held :])
+    return np.sort(np.concatenate(train_index)), np.sort(np.concatenate(validation_index))
+
+
 def load_labels(path: Path | str) -> np.ndarray:
     with np.load(path) as archive:
         return archive["labels"]
@@ -184,18 +201,27 @@ def stage_settings(section: Training, seed: int) -> StageSettings:
 
 
 def fit(model: LeNet5Classifier, images: np.ndarray, labels: np.ndarray, settings: StageSettings,
-        device: torch.device, parameters: list[nn.Parameter] | None = None) -> TrainResult:
-    training, validation = holdout(images_to_tensor(images), labels, settings.validation_fraction)
+        device: torch.device, parameters: list[nn.Parameter] | None = None, stratified: bool = False) -> TrainResult:
+    """``model`` trained with early stopping on a held-out split: the last ``validation_fraction``
+    of the samples (Keras' validation_split), or with ``stratified`` the last of each class."""
+    inputs = images_to_tensor(images)
+    if stratified:
+        train_index, validation_index = stratified_holdout(labels, settings.validation_fraction)
+        targets = torch.from_numpy(np.asarray(labels, dtype=np.int64))
+        training, validation = ((inputs[train_index], targets[train_index]),
+                                (inputs[validation_index], targets[validation_index]))
+    else:
+        training, validation = holdout(inputs, labels, settings.validation_fraction)
     return train(model, classifier_batch_loss, training, settings.config, device,
                  validation=validation, parameters=parameters)
 
 
 def train_base_classifier(images: np.ndarray, labels: np.ndarray, settings: StageSettings,
-                          device: torch.device) -> tuple[LeNet5Classifier, TrainResult]:
-    """B(Y): LeNet-5 trained from scratch on ten classes of Y."""
+                          device: torch.device, stratified: bool = False) -> tuple[LeNet5Classifier, TrainResult]:
+    """B(Y): LeNet-5 trained from scratch on ten classes of Y (the hold-out: :func:`fit`)."""
     seed_everything(settings.config.seed)
     model = LeNet5Classifier(N_CLASSES)
-    result = fit(model, images, labels, settings, device)
+    result = fit(model, images, labels, settings, device, stratified=stratified)
     return model.eval(), result
 
 

@@ -1,12 +1,16 @@
-"""The GPU slot claimer: exclusive slots among live processes, freed when a holder dies, CPU fallback.
+"""The GPU slot claimer: exclusive slots among live processes, freed when a holder dies,
+timing jobs alone on their device and never starved by sharers, CPU fallback.
 
 Concurrency is exercised with real processes (flock locks belong to open files of a
-process) and fake device lists, so the tests run without a GPU; the last test uses the
-real GPUs when the machine has CUDA.
+process) and fake device lists, so the tests run without a GPU. Every test that calls
+select_device in this process runs twice: with CUDA untouched and with CUDA initialised
+earlier in the process (simulated where there is no GPU), as on a GPU machine where an
+earlier test computed on it. The tests that use the real GPUs are skipped without CUDA. The whole module belongs to the ``device`` subset (``pytest -m device``).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -14,13 +18,17 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 import torch
 
 from simex import devices
-from simex.devices import claim_device, physical_ids, select_device, try_lock, visible_device_tokens
+from simex.devices import claim_device, claim_record, physical_ids, select_device, try_lock, visible_device_tokens
+
+pytestmark = pytest.mark.device
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 REPO = Path(__file__).resolve().parents[1]
 READ_TIMEOUT_S = 60  # generous bound for a worker to report; never a timing assertion
@@ -44,14 +52,15 @@ SELECT_WORKER = textwrap.dedent("""
     torch = types.ModuleType("torch")
     torch.__version__, torch.version = "fake", types.SimpleNamespace(cuda="fake")
     torch.device = lambda kind, index=None: kind if index is None else f"{kind}:{index}"
-    torch.cuda = types.SimpleNamespace(is_initialized=lambda: False, is_available=lambda: True,
+    initialised = sys.argv[3] == "initialised"  # CUDA initialised before the claim, or not
+    torch.cuda = types.SimpleNamespace(is_initialized=lambda: initialised, is_available=lambda: True,
                                        set_device=lambda ordinal: None, device_count=lambda: 0,
                                        get_device_name=lambda ordinal: "Fake GPU")
     sys.modules["torch"] = torch
     from simex.devices import select_device
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(levelname)s %(message)s")
     device = select_device(1, sys.argv[1], devices=sys.argv[2].split(","), wait_s=0)
-    print(json.dumps({"device": str(device), "visible": os.environ["CUDA_VISIBLE_DEVICES"]}), flush=True)
+    print(json.dumps({"device": str(device), "visible": os.environ.get("CUDA_VISIBLE_DEVICES")}), flush=True)
     sys.stdin.read()
 """)
 
@@ -179,7 +188,7 @@ def test_more_jobs_than_gpus_share_after_the_wait_and_say_so(tmp_path: Path) -> 
 
 def test_select_device_narrows_cuda_visible_devices_to_the_claimed_gpu(tmp_path: Path) -> None:
     """Two jobs on a (faked) two-GPU box: each sees only its own GPU, as cuda:0, and logs it."""
-    jobs = [Worker(SELECT_WORKER, str(tmp_path / "locks"), "5,7") for _ in range(2)]
+    jobs = [Worker(SELECT_WORKER, str(tmp_path / "locks"), "5,7", "untouched") for _ in range(2)]
     try:
         reports = [job.report() for job in jobs]
         assert [r["device"] for r in reports] == ["cuda:0", "cuda:0"]
@@ -187,6 +196,23 @@ def test_select_device_narrows_cuda_visible_devices_to_the_claimed_gpu(tmp_path:
         logs = [job.finish() for job in jobs]
         for report, said in zip(reports, logs):
             assert f"device: cuda:0 = physical GPU {report['visible']} (Fake GPU), exclusive" in said
+    finally:
+        for job in jobs:
+            if job.process.poll() is None:
+                job.kill()
+
+
+def test_jobs_whose_cuda_is_initialised_select_their_ordinal(tmp_path: Path) -> None:
+    """The same two jobs with CUDA initialised before the claim: too late to narrow, so each
+    selects the ordinal of its own GPU and leaves CUDA_VISIBLE_DEVICES alone."""
+    jobs = [Worker(SELECT_WORKER, str(tmp_path / "locks"), "5,7", "initialised") for _ in range(2)]
+    try:
+        reports = [job.report() for job in jobs]
+        assert sorted(r["device"] for r in reports) == ["cuda:0", "cuda:1"]
+        assert [r["visible"] for r in reports] == [os.environ.get("CUDA_VISIBLE_DEVICES")] * 2
+        for report, said in zip(reports, (job.finish() for job in jobs)):
+            physical = "57"[int(report["device"][-1])]
+            assert f"device: {report['device']} = physical GPU {physical} (Fake GPU), exclusive" in said
     finally:
         for job in jobs:
             if job.process.poll() is None:
@@ -209,23 +235,32 @@ def test_cuda_visible_devices_decides_the_candidates(value: str, tokens: list[st
     assert visible_device_tokens({"CUDA_VISIBLE_DEVICES": value}) == tokens
 
 
-@pytest.fixture
-def fresh_process_state(monkeypatch: pytest.MonkeyPatch):
-    """select_device edits CUDA_VISIBLE_DEVICES and keeps its claim: undo both after the test."""
+@pytest.fixture(params=[False, True], ids=["cuda-untouched", "cuda-initialised"])
+def fresh_process_state(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """select_device edits CUDA_VISIBLE_DEVICES and keeps its claim: undo both after the test.
+
+    Runs the test twice: CUDA untouched in this process, and CUDA initialised earlier in it
+    (what an earlier test on a GPU machine leaves behind; simulated here). The value: initialised.
+    """
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "sentinel")
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
     for variable in [name for name in os.environ if name.startswith("SLURM_")]:  # the tests may run in a Slurm job
         monkeypatch.delenv(variable)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: request.param)
     devices.release()
-    yield
+    yield request.param
     devices.release()
 
 
-def test_cpu_when_the_job_was_given_no_gpu(tmp_path: Path, fresh_process_state, caplog) -> None:
+def test_cpu_when_the_job_was_given_no_gpu(tmp_path: Path, fresh_process_state: bool, caplog) -> None:
     with caplog.at_level(logging.INFO, logger="simex.devices"):
         assert select_device(0, tmp_path) == torch.device("cpu")
-    assert "device: cpu (the job was given no GPU: resources gpu=0)" in caplog.text
-    assert os.environ["CUDA_VISIBLE_DEVICES"] == ""  # nothing in a CPU job opens a CUDA context
+    assert "device: cpu (the job was given no GPU: resources gpu=0" in caplog.text
+    if fresh_process_state:  # too late to hide the GPUs: the variable stays as it was, and the log says so
+        assert "CUDA_VISIBLE_DEVICES" not in os.environ
+        assert "CUDA was initialised earlier in this process, so CUDA_VISIBLE_DEVICES is left as it is" in caplog.text
+    else:
+        assert os.environ["CUDA_VISIBLE_DEVICES"] == ""  # nothing in a CPU job opens a CUDA context
     assert not list(tmp_path.iterdir())  # and it claims no slot
 
 
@@ -307,7 +342,7 @@ def test_unwritable_lock_dir_is_named_in_the_error(tmp_path: Path) -> None:
         claim_device(blocker / "locks", ["0"])
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@needs_cuda
 def test_real_gpus_are_claimed_one_job_each(tmp_path: Path) -> None:
     """On a CUDA box: concurrent jobs land on distinct physical GPUs (as many as exist)."""
     script = textwrap.dedent("""
@@ -354,3 +389,171 @@ def test_a_job_that_must_not_share_waits_then_says_why(tmp_path: Path) -> None:
             claim_device(tmp_path, ["0"], wait_s=0.2, poll_s=0.05, share=False)
     finally:
         holder.kill()
+
+
+# --- timing jobs alone on their device ---------------------------------------------------
+
+# A job on one fake device "0": a sharer (share=True, no wait for a slot of its own) or a timing
+# job (share=False). It records when it holds its claim (monotonic clock, system-wide on Linux),
+# computes hold_s seconds (sleeps), records the end and exits: the claim ends after the record.
+INTERVAL_WORKER = textwrap.dedent("""
+    import json, logging, os, sys, time
+    from pathlib import Path
+    from simex.devices import claim_device
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(levelname)s %(message)s")
+    lock_dir, out, role, hold_s = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], float(sys.argv[4])
+    asked = time.monotonic()
+    claim = claim_device(lock_dir, ["0"], wait_s=0 if role == "sharer" else 600, poll_s=0.02, share=role == "sharer")
+    start = time.monotonic()
+    (out / f"{role}-{os.getpid()}.start").write_text(str(start))
+    time.sleep(hold_s)
+    record = {"role": role, "pid": os.getpid(), "asked": asked, "start": start, "end": time.monotonic(),
+              "alone": claim.alone, "exclusive": claim.exclusive}
+    (out / f"{role}-{os.getpid()}.json").write_text(json.dumps(record))
+""")
+SHARER_EVERY_S, SHARER_HOLD_S = 0.15, 0.6  # about four sharers on the device at any time
+STARVED_AFTER_S = 60  # a stream of sharers this long that keeps the timing jobs off the device: starvation
+
+
+def test_timing_jobs_never_overlap_another_job_and_a_stream_of_sharers_cannot_starve_them(tmp_path: Path) -> None:
+    """Sharers arrive every 0.15 s and each computes 0.6 s, so the device is never free of them.
+    Two timing jobs start among them. Each must run with no other job on the device, and both
+    must get their turn while the stream goes on (the sharers that arrive meanwhile wait)."""
+    out, logs, locks = tmp_path / "intervals", tmp_path / "logs", tmp_path / "locks"
+    out.mkdir()
+    logs.mkdir()
+    processes: list[subprocess.Popen] = []
+
+    def spawn(role: str, hold_s: float) -> subprocess.Popen:
+        with open(logs / f"{role}-{len(processes)}.log", "w") as log_file:
+            process = subprocess.Popen([sys.executable, "-c", INTERVAL_WORKER, str(locks), str(out), role, str(hold_s)],
+                                       cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log_file)
+        processes.append(process)
+        return process
+
+    timing: list[subprocess.Popen] = []
+    try:
+        started = time.monotonic()
+        while not timing or any(job.poll() is None for job in timing):
+            assert time.monotonic() - started < STARVED_AFTER_S, "the timing jobs were starved by the sharers"
+            spawn("sharer", SHARER_HOLD_S)
+            time.sleep(SHARER_EVERY_S)
+            if not timing and len(list(out.glob("sharer-*.start"))) >= 2:  # sharers compute on the device
+                timing = [spawn("timing", 0.5) for _ in range(2)]
+        for _ in range(4):  # the stream goes on after the timing jobs
+            spawn("sharer", SHARER_HOLD_S)
+            time.sleep(SHARER_EVERY_S)
+        for process in processes:
+            assert process.wait(timeout=READ_TIMEOUT_S) == 0, [p.read_text() for p in logs.iterdir()]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    records = [json.loads(path.read_text()) for path in out.glob("*.json")]
+    assert len(records) == len(processes)
+    timed = [r for r in records if r["role"] == "timing"]
+    sharers = [r for r in records if r["role"] == "sharer"]
+    assert len(timed) == 2 and all(r["alone"] for r in timed)
+    for job in timed:
+        overlapping = [r["pid"] for r in records if r is not job and r["start"] < job["end"] and job["start"] < r["end"]]
+        assert not overlapping, f"timing job {job['pid']} shared the device with {overlapping}"
+    said = "".join(path.read_text() for path in logs.glob("timing-*.log"))
+    assert "Queued for GPU 0: no new job joins it" in said  # it found sharers on the device and queued
+    first, last = min(r["start"] for r in timed), max(r["end"] for r in timed)
+    held_back = [r for r in sharers if r["asked"] < first and r["start"] >= last]
+    assert held_back, "no sharer that arrived before the timing jobs ran waited for them"
+    assert any(r["start"] > last for r in sharers)  # and the stream went on after them
+
+
+def test_sharers_stay_off_a_device_a_timing_job_queues_for(tmp_path: Path) -> None:
+    queued = devices._try_flock(tmp_path, "0", "turnstile", fcntl.LOCK_EX)  # a timing job queues for GPU 0
+    devices.release()
+    try:
+        first = claim_device(tmp_path, ["0", "1"], wait_s=0)
+        assert (first.physical_id, first.exclusive) == ("1", True)
+        second = claim_device(tmp_path, ["0", "1"], wait_s=0)
+        assert (second.physical_id, second.exclusive) == ("1", False)  # shares GPU 1 rather than join GPU 0
+    finally:
+        queued.close()
+        devices.release()
+
+
+def test_a_timing_job_takes_a_free_device_and_later_jobs_share_the_other_one(tmp_path: Path) -> None:
+    owner = claimer(tmp_path, 2)
+    devices.release()
+    try:
+        assert owner.report()["slot"] == "0"
+        timed = claim_device(tmp_path, ["0", "1"], wait_s=0, share=False)
+        assert (timed.physical_id, timed.exclusive, timed.alone) == ("1", True, True)
+        assert timed.waited_s < READ_TIMEOUT_S
+        late = claimer(tmp_path, 2)  # every slot taken: it shares, and only the device not held alone
+        assert late.report() == {"pid": late.process.pid, "slot": "0", "exclusive": False}
+        late.kill()
+    finally:
+        owner.kill()
+        devices.release()
+
+
+def test_a_timing_job_waits_for_the_sharer_on_its_device(tmp_path: Path) -> None:
+    owner = claimer(tmp_path, 1)
+    assert owner.report()["exclusive"]
+    sharer = claimer(tmp_path, 1)
+    devices.release()
+    try:
+        assert not sharer.report()["exclusive"]
+        owner.kill()  # the slot is free, but a sharer still computes on the device
+        with pytest.raises(RuntimeError, match="must not share one"):
+            claim_device(tmp_path, ["0"], wait_s=0.3, poll_s=0.05, share=False)
+        sharer.kill()
+        assert claim_device(tmp_path, ["0"], wait_s=READ_TIMEOUT_S, poll_s=0.05, share=False).alone
+    finally:
+        for worker in (owner, sharer):
+            if worker.process.poll() is None:
+                worker.kill()
+        devices.release()
+
+
+def fake_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda ordinal: None)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda ordinal: "Fake GPU")
+
+
+def test_claim_record_says_how_the_device_was_held(tmp_path: Path, fresh_process_state, monkeypatch, caplog) -> None:
+    assert claim_record(torch.device("cpu")) == {"device": "cpu", "device_use": "cpu", "gpu": "", "device_wait_s": 0.0}
+    fake_gpu(monkeypatch)
+    with caplog.at_level(logging.INFO, logger="simex.devices"):
+        device = select_device(1, tmp_path, devices=["3"], share=False)
+    assert "physical GPU 3 (Fake GPU), alone (no other job on this GPU while this job runs)" in caplog.text
+    record = claim_record(device)
+    assert (record["device_use"], record["gpu"]) == ("alone", "3") and record["device_wait_s"] >= 0
+    devices.release()
+    assert claim_record(device)["device_use"] == "shared"  # a GPU no longer held alone
+
+    device = select_device(1, tmp_path, devices=["3"])  # an ordinary job: sharers may join it
+    assert claim_record(device)["device_use"] == "shared"
+    with pytest.raises(RuntimeError, match="must call select_device\\(share=False\\) first"):
+        select_device(1, tmp_path, devices=["3"], share=False)
+
+
+@needs_cuda
+def test_select_device_on_a_real_gpu_after_cuda_was_initialised(tmp_path: Path, monkeypatch) -> None:
+    """On a CUDA box, with CUDA initialised in this process before the claim (as after any
+    earlier GPU test): a gpu=0 job leaves the variable alone, a timing job computes on its GPU alone."""
+    torch.zeros(1, device="cuda")
+    assert torch.cuda.is_initialized()
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible or "")  # restored after the test
+    if visible is None:
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    devices.release()
+    try:
+        assert select_device(0, tmp_path) == torch.device("cpu")
+        assert os.environ.get("CUDA_VISIBLE_DEVICES") == visible
+        device = select_device(1, tmp_path, wait_s=0, share=False)
+        assert device.type == "cuda"
+        assert torch.ones(3, device=device).sum().item() == 3.0
+        assert claim_record(device)["device_use"] == "alone"
+    finally:
+        devices.release()

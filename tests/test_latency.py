@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from simex import latency, training
+from simex.devices import claim_record
 from simex.inference import plain_errors
 from simex.config import OptimizerSetting, Training
 from simex.latency import (LatencyError, PairwiseSimEx, Stopwatch, checkpoint_rho, fig6_table,
@@ -151,9 +152,10 @@ def test_pairwise_latency_measures_every_method_and_the_table_says_so():
                               device=CPU, batch_size=32)
     assert set(record["runs"]) == {"SimEx-mse", "TL-1", "TL-5"}
     assert all(len(runs) == 2 for runs in record["runs"].values())
-    record.update(reference="M", unknown="F", samples=60, device="cpu", hardware="test", peak_gflops=10.0,
-                  peak_method="test", flops_per_sample=2_000_000)
+    record.update(reference="M", unknown="F", samples=60, hardware="test", peak_gflops=10.0,
+                  peak_method="test", flops_per_sample=2_000_000, **claim_record(CPU))
     table = pairwise_table(record, "mse")
+    assert (table["device_use"] == "cpu").all() and (table["device"] == "cpu").all()
     assert list(table.index) == ["SimEx-mse", "TL-1", "TL-5"]
     assert (table["seconds_mean"] > 0).all() and table["seconds_mean"].map(math.isfinite).all()
     simex = table.loc["SimEx-mse"]
@@ -198,8 +200,8 @@ def test_fig6_table_has_a_row_per_checkpoint_and_bt_rows():
     repeat_1 = {k: point(3, 10.0, bad_m, good_f)[k] + point(5, 20.0, good_m, good_f)[k] for k in ("M", "F")}
     repeat_2 = {k: point(3, 12.0, good_m, good_f)[k] + point(5, 22.0, good_m, good_f)[k] for k in ("M", "F")}
     schedule = {"setting": {"name": "RMSprop lr 2e-4", "optimizer": "rmsprop", "lr": 0.0002}, "panel": "a", "loss": "issim",
-                "runs": [repeat_1, repeat_2]}
-    base = {"settings": {"BT-1": {"optimizer": "rmsprop", "lr": 0.001}},
+                "runs": [repeat_1, repeat_2], **ALONE_ON_GPU_2}
+    base = {"settings": {"BT-1": {"optimizer": "rmsprop", "lr": 0.001}}, "device": "cpu",
             "runs": {"BT-1": {"M": {"seconds": 4.0, "best_epoch": 3}, "F": {"seconds": 6.0, "best_epoch": 5}}}}
     table = fig6_table([schedule], base, ACCURACY, LABELS)
     curve = table[table["kind"] == "autoencoder"].set_index("epoch")
@@ -210,6 +212,35 @@ def test_fig6_table_has_a_row_per_checkpoint_and_bt_rows():
     assert curve.loc[5, "base_datasets"] == "M F" and (curve["repeats"] == 2).all()
     bt = table[table["kind"] == "base classifier"].iloc[0]
     assert bt["name"] == "BT-1" and bt["elapsed_s_mean"] == pytest.approx(5.0)
+    # every row says where it was timed and how the device was held (a record from before the field: cpu)
+    assert (curve["device_use"] == "alone").all() and (curve["gpu"] == "2").all()
+    assert (curve["device_wait_s"] == 42.0).all()
+    assert (bt["device"], bt["device_use"]) == ("cpu", "cpu")
+    assert latency.device_note(table) == ("timed on cuda:0 (physical GPU 2), alone: no other job on the GPU; waited "
+                                          "42 s for it; cpu, CPU cores shared with whatever else ran on the machine")
+
+
+ALONE_ON_GPU_2 = {"device": "cuda:0", "device_use": "alone", "gpu": "2", "device_wait_s": 42.0}
+
+
+@pytest.mark.parametrize(("held", "problem"), [
+    ({"device": "cuda:0", "device_use": "shared", "gpu": "2", "device_wait_s": 0.0}, "on a GPU shared with other jobs"),
+    ({"device": "cuda:0"}, "without saying whether it held its GPU alone"),  # a record from before device_use
+    ({}, "an unnamed device"),
+])
+def test_times_from_a_gpu_not_held_alone_are_refused(held: dict, problem: str):
+    record = {"runs": {"SimEx-mse": [{"seconds": 1.0, "delta": 0.1}],
+                       "TL-1": [{"seconds": 3.0, "best_epoch": 2, "epochs_run": 3}]},
+              "settings": {"TL-1": {"optimizer": "rmsprop", "lr": 1e-3}}, "max_epochs": 5, "reference": "M",
+              "unknown": "F", "samples": 60, "hardware": "test", "peak_gflops": 10.0, "peak_method": "test",
+              "flops_per_sample": 2_000_000, **held}
+    with pytest.raises(LatencyError, match=f"Fig. 5's record .* was timed on .*{problem}"):
+        pairwise_table(record, "mse")
+    table = pairwise_table({**record, **ALONE_ON_GPU_2}, "mse")  # the same times, measured alone: accepted
+    assert "All rows timed on cuda:0 (physical GPU 2), alone" in latency.pairwise_markdown(table)
+    schedule = {"setting": {"name": "Adadelta lr 1", "optimizer": "adadelta", "lr": 1.0}, "runs": [], **held}
+    with pytest.raises(LatencyError, match=f"schedule Adadelta lr 1 was timed on .*{problem}"):
+        fig6_table([schedule], {"settings": {}, "runs": {}, "device": "cpu"}, ACCURACY, LABELS)
 
 
 # --- end to end ------------------------------------------------------------------------
@@ -224,12 +255,14 @@ def test_tiny_run_latency_artifacts(tiny_run):
     assert np.isfinite(simex["speedup_tl1_over_this"]).all() and (simex["speedup_tl1_over_this"] > 0).all()
     assert (simex["fraction_of_fp32_peak"] > 0).all() and (simex["samples_per_s_per_ae"] > 0).all()
     assert table["hardware"].notna().all() and table["paper_note"].notna().all()
+    assert (table["device_use"] == "cpu").all()  # the test machine has no GPU: every row says so
     fig6 = pd.read_csv(tiny_run / "results/tables/fig6_training_time_vs_rho.csv")
     curves = fig6[fig6["kind"] == "autoencoder"]
     assert set(curves["epoch"]) == {1, 2}  # the tiny config's checkpoints
     assert len(curves) == 2 * curves["name"].nunique() == 6
     assert curves["rho_mean"].between(-1, 1).all() and (curves["elapsed_s_mean"] > 0).all()
     assert set(fig6.loc[fig6["kind"] == "base classifier", "name"]) == {"BT-1", "BT-2", "BT-3", "BT-4"}
+    assert set(fig6["device_use"]) == {"cpu"} and fig6["device_wait_s"].notna().all()
     for path in ("results/figures/fig5_latency.png", "results/figures/fig6_training_time_vs_rho.png",
                  "benchmarks/latency/pairwise.tsv", "benchmarks/latency/base_training.tsv"):
         assert (tiny_run / path).stat().st_size > 0

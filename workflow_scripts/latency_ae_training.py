@@ -1,6 +1,7 @@
 # Fig. 6, one optimizer schedule: AEs trained per base dataset, Δ rows at the checkpoint epochs.
 from simex.artifacts import write_json
 from simex.data.acquire import load_split
+from simex.devices import claim_record
 from simex.jobs import job_device, start_job
 from simex.config import OptimizerSetting, SSIMWindow, derived_seed
 from simex.latency import training_curve
@@ -18,6 +19,6 @@ runs = [training_curve(train, test, setting, section["checkpoints"], int(section
                        device, int(sm.params.eval_batch_size))
         for repeat in range(int(section["repeats"]))]
 write_json(sm.output.record, {
-    "setting": entry, "panel": setting.panel or "", "loss": loss, "runs": runs, "device": str(device),
+    "setting": entry, "panel": setting.panel or "", "loss": loss, "runs": runs, **claim_record(device),
     "samples_per_ae": {code: int(len(images)) for code, images in train.items()},
 })

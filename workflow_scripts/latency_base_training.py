@@ -1,6 +1,7 @@
 # Fig. 6's BT-1..BT-4: base classifiers trained from scratch under four optimizers,
 # time to the minimum validation loss (the same data and stage settings as Table 1's).
 from simex.artifacts import write_json
+from simex.devices import claim_record
 from simex.jobs import job_device, start_job
 from simex.config import Classifier, Latency, derived_seed
 from simex.latency import base_training_run
@@ -25,5 +26,5 @@ for code, (images, labels) in data.items():
 write_json(sm.output.record, {
     "settings": {s.name: {"optimizer": s.optimizer, "lr": s.lr} for s in settings}, "runs": runs,
     "samples": {code: int(len(images)) for code, (images, _) in data.items()}, "per_class": per_class,
-    "device": str(device),
+    **claim_record(device),
 })

@@ -3,6 +3,7 @@ import torch
 
 from simex.artifacts import load_classifier, read_json, write_json
 from simex.data.acquire import load_split
+from simex.devices import claim_record
 from simex.fleet import load_autoencoder
 from simex.jobs import job_device, start_job
 from simex.config import Classifier, Latency, SSIMWindow, derived_seed
@@ -29,7 +30,7 @@ record = pairwise_latency(
 peak = max(peak_before, matmul_peak_gflops(device, peak_size, peak_reps))
 record.update({
     "reference": reference_provenance["label"], "unknown": unknown_provenance["label"],
-    "split": section.split, "samples": int(len(images)), "device": str(device),
+    "split": section.split, "samples": int(len(images)), **claim_record(device),
     "hardware": hardware(device), "threads": torch.get_num_threads(), "peak_gflops": peak,
     "peak_method": peak_method(peak_size, peak_reps) + " (best of before and after the measurements)",
     "flops_per_sample": autoencoder_flops(),
