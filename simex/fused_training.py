@@ -37,6 +37,7 @@ graph's training is the eager one's. On a CPU the step runs eagerly.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from dataclasses import dataclass
@@ -261,22 +262,22 @@ def _evaluator(params: Mapping[str, torch.Tensor], sample_losses: SampleLosses, 
     return evaluate
 
 
-def _capture(step: Callable[[], None], optimizer: torch.optim.Optimizer,
-             state: Sequence[torch.Tensor]) -> Callable[[], None]:
-    """``step`` captured in a CUDA graph; returns its replay.
-
-    Capture needs a few eager warm-up steps (on a side stream); they change the
-    parameters, the step's counters and the optimizer state, so all of these are put
-    back afterwards: ``state`` from copies, the optimizer's state to zeros (the initial
-    state of every capturable optimizer here: averages, accumulators and step counts)."""
+def _rehearse(step: Callable[[], None], optimizer: torch.optim.Optimizer, state: Sequence[torch.Tensor],
+              steps: int = _WARMUP_STEPS) -> None:
+    """Run ``steps`` eager steps and put back what they changed: ``state`` from copies, the
+    optimizer's state to zeros (the initial state of every optimizer here: averages,
+    accumulators and step counts), the gradients to None. A CUDA graph's capture needs such
+    warm-up steps (on a side stream, as torch's docs do), and they must not train."""
     saved = [tensor.detach().clone() for tensor in state]
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        for _ in range(_WARMUP_STEPS):
+    side = torch.cuda.Stream() if saved and saved[0].is_cuda else None
+    if side is not None:
+        side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side) if side is not None else contextlib.nullcontext():
+        for _ in range(steps):
             optimizer.zero_grad(set_to_none=True)
             step()
-    torch.cuda.current_stream().wait_stream(side)
+    if side is not None:
+        torch.cuda.current_stream().wait_stream(side)
     with torch.no_grad():
         for tensor, copy in zip(state, saved):
             tensor.copy_(copy)
@@ -285,6 +286,12 @@ def _capture(step: Callable[[], None], optimizer: torch.optim.Optimizer,
                 if torch.is_tensor(value):
                     value.zero_()
     optimizer.zero_grad(set_to_none=True)
+
+
+def _capture(step: Callable[[], None], optimizer: torch.optim.Optimizer,
+             state: Sequence[torch.Tensor]) -> Callable[[], None]:
+    """``step`` captured in a CUDA graph after :func:`_rehearse`; returns its replay."""
+    _rehearse(step, optimizer, state)
     cuda_graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(cuda_graph):
         step()

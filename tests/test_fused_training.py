@@ -28,7 +28,8 @@ from simex.config import AugmentationClassifier
 from simex.fleet import train_autoencoder, train_autoencoders
 from simex.interclass import train_nine_class, train_nine_class_all
 from simex.losses import SSIMWindow
-from simex.training import TrainConfig, TrainResult, shuffle_orders
+from simex.fused_training import _rehearse
+from simex.training import OPTIMIZERS, TrainConfig, TrainResult, shuffle_orders
 from simex.transfer import StageSettings, train_base_classifier, train_base_classifiers
 
 CPU = torch.device("cpu")
@@ -210,3 +211,32 @@ def test_nine_class_lenet5s_folded_equal_each_alone(float64: None) -> None:
                                    [r.train_loss for r in alone_result.history], rtol=1e-9)
         for name, tensor in alone.state_dict().items():
             torch.testing.assert_close(model.state_dict()[name], tensor, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("optimizer", ["rmsprop", "adam", "adadelta"])
+def test_a_graphs_warm_up_steps_leave_no_trace(optimizer: str, float64: None) -> None:
+    # the eager steps before a CUDA graph capture must not train: after them, a step is the first one
+    def run(rehearse: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        torch.manual_seed(0)
+        weight = torch.randn(4, 3, requires_grad=True)
+        counter = torch.zeros((), dtype=torch.int64)
+        inputs = torch.randn(8, 3)
+        optim = OPTIMIZERS[optimizer]([weight], 1e-2)
+
+        def step() -> None:
+            (inputs @ weight.T).pow(2).mean().backward()
+            optim.step()
+            counter.add_(1)
+
+        if rehearse:
+            _rehearse(step, optim, [weight, counter], steps=3)
+            assert int(counter) == 0
+        for _ in range(2):
+            optim.zero_grad(set_to_none=True)
+            step()
+        return weight.detach(), counter
+
+    rehearsed, counter = run(True)
+    plain, _ = run(False)
+    assert int(counter) == 2
+    assert torch.equal(rehearsed, plain)
