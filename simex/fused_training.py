@@ -38,6 +38,7 @@ graph's training is the eager one's. On a CPU the step runs eagerly.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass
@@ -49,7 +50,7 @@ from torch import nn
 from simex.fused import FoldedClassifiers, load_member, stack_parameters
 from simex.models import LeNet5Classifier
 from simex.training import (CAPTURABLE, OPTIMIZERS, EarlyStopping, EpochRecord, TrainConfig, TrainResult,
-                            _TrainingClock, check_members, seed_everything, shuffle_orders)
+                            _TrainingClock, seed_everything, shuffle_orders)
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,17 @@ class _Schedule:
         """Samples of the epoch that ends after joint step ``step`` (1-based) of this member."""
         in_epoch = (step - 1) % self.steps_per_epoch + 1
         return min(in_epoch * batch_size, self.n_samples)
+
+
+def check_members(n_members: int, sizes: Sequence[int], configs: Sequence[TrainConfig]) -> None:
+    """Members trained together: one training set and config each, settings shared but the seed, none empty."""
+    if not n_members or not (n_members == len(sizes) == len(configs)):
+        raise ValueError(f"need one training set and config per member; got {n_members} members, "
+                         f"{len(sizes)} training sets, {len(configs)} configs")
+    if any(dataclasses.replace(c, seed=configs[0].seed) != configs[0] for c in configs):
+        raise ValueError("members trained together must share their training settings; only seeds may differ")
+    if any(size == 0 for size in sizes):
+        raise ValueError("training set is empty")
 
 
 def train_folded(

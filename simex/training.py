@@ -3,8 +3,8 @@
 Optimizer by name and learning rate, epochs, optional early stopping on a held-out
 split (restoring the best weights), callbacks at chosen epochs, a seed, and progress
 and loss per epoch in the job's log. Elapsed time counts only the training work.
-:func:`train_members` is the loop, host-driven (one Python step per batch, any module);
-:func:`train` runs it with one model, the plain path every fused one is tested against.
+:func:`train` is the plain loop, host-driven (one Python step per batch, any module),
+for one model: the path every fused one is tested against.
 Models that fold (LeNet-5 autoencoders and classifiers, FC stacks) train together as one
 folded model on the device with simex.fused_training, each as it would train here alone;
 both loops draw the same sample orders (:func:`shuffle_orders`).
@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
 import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -188,26 +187,6 @@ def mean_loss(model: nn.Module, batch_loss: BatchLoss, inputs: torch.Tensor, tar
     return total / len(inputs)
 
 
-# One optimizer step's loss for the members still training: given their indices and their
-# batches (inputs, targets), each one's batch loss, shape (len(active),).
-StepLoss = Callable[[Sequence[int], Sequence[tuple[torch.Tensor, torch.Tensor]]], torch.Tensor]
-MemberCheckpoint = Callable[[int, int, nn.Module, EpochRecord], None]  # (member, epoch, model, record)
-
-
-@dataclass
-class _Progress:
-    """One member's place in its own epochs: its permutation, position and budget."""
-
-    n_samples: int
-    epochs: int
-    steps_left: float
-    epoch: int = 0
-    position: int = 0
-    order: torch.Tensor | None = None
-    seen: int = 0
-    done: bool = False
-
-
 class _TrainingClock:
     """Time of the training work since the start, bookkeeping (records, callbacks, weight copies) excluded."""
 
@@ -240,125 +219,70 @@ def train(
     on_checkpoint: Callable[[int, nn.Module, EpochRecord], None] | None = None,
     parameters: list[nn.Parameter] | None = None,
 ) -> TrainResult:
-    """Train ``model`` in place; with early stopping, the best epoch's weights are restored."""
+    """Train ``model`` in place; with early stopping, the best epoch's weights are restored.
 
-    def step_loss(_active: Sequence[int], batches: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
-        return batch_loss(model, *batches[0]).unsqueeze(0)
-
-    member_checkpoint = None if on_checkpoint is None else lambda _k, epoch, m, record: on_checkpoint(epoch, m, record)
-    return train_members([model], step_loss, batch_loss, [train_data], [config], device, [validation],
-                         member_checkpoint, None if parameters is None else [parameters])[0]
-
-
-def check_members(n_models: int, sizes: Sequence[int], configs: Sequence[TrainConfig]) -> None:
-    """Members trained together: one training set and config each, settings shared but the seed, none empty."""
-    if not n_models or not (n_models == len(sizes) == len(configs)):
-        raise ValueError(f"need one training set and config per model; got {n_models} models, "
-                         f"{len(sizes)} training sets, {len(configs)} configs")
-    if any(dataclasses.replace(c, seed=configs[0].seed) != configs[0] for c in configs):
-        raise ValueError("members trained together must share their training settings; only seeds may differ")
-    if any(size == 0 for size in sizes):
-        raise ValueError("training set is empty")
-
-
-def train_members(
-    models: Sequence[nn.Module],
-    step_loss: StepLoss,
-    batch_loss: BatchLoss,
-    train_data: Sequence[tuple[torch.Tensor, torch.Tensor]],
-    configs: Sequence[TrainConfig],
-    device: torch.device,
-    validation: Sequence[tuple[torch.Tensor, torch.Tensor] | None] | None = None,
-    on_checkpoint: MemberCheckpoint | None = None,
-    parameters: Sequence[list[nn.Parameter]] | None = None,
-) -> list[TrainResult]:
-    """Train K models together, each exactly as :func:`train` would train it alone.
-
-    Every optimizer step takes the next batch of each member still training, from its own
-    data in its own shuffled order (:func:`shuffle_orders` of its seed and epoch), and
-    back-propagates the sum of the members' losses (``step_loss``; a fused model computes
-    them in one pass). The members' parameters are distinct tensors and the optimizers
-    are elementwise, so each member's gradient and optimizer state are its own. Members
-    of unequal size keep their own epochs: each runs its ``epochs`` (or its ``steps``)
-    over its own data and leaves the joint steps when done, as does a member that stops
-    early; the rest carry on. ``batch_loss`` scores a member alone (validation). Members
-    must not draw from the global random generators while training (no dropout): those
-    are seeded once, with the first member's seed. ``elapsed_s`` in the records is the
-    joint training time.
+    Each epoch takes the samples in the order :func:`shuffle_orders` draws for the
+    config's seed and the epoch, in batches of ``batch_size`` (the last one short when the
+    size is not a multiple); with ``steps`` it stops after that many optimizer steps, the
+    last epoch partial. ``parameters``: the ones to train (default: all of the model's).
     """
-    check_members(len(models), [len(inputs) for inputs, _ in train_data], configs)
-    config = configs[0]
-    validation = list(validation) if validation is not None else [None] * len(models)
+    inputs, targets = train_data
+    if len(inputs) == 0:
+        raise ValueError("training set is empty")
     seed_everything(config.seed)
-    for model in models:
-        model.to(device)
-    data = [(inputs.to(device), targets.to(device)) for inputs, targets in train_data]
-    groups = parameters if parameters is not None else [list(model.parameters()) for model in models]
-    optimizer = OPTIMIZERS[config.optimizer]([p for group in groups for p in group], config.lr)
-    progress = [_Progress(len(inputs), config.epochs_for(len(inputs)), config.steps or math.inf)
-                for inputs, _ in data]
-    running = torch.zeros(len(models), dtype=torch.float64, device=device)
-    results = [TrainResult() for _ in models]
-    stoppers = [EarlyStopping(config.patience) for _ in models]
-    best_states: list[dict[str, torch.Tensor] | None] = [None] * len(models)
+    model.to(device)
+    inputs, targets = inputs.to(device), targets.to(device)
+    optimizer = OPTIMIZERS[config.optimizer](parameters if parameters is not None else list(model.parameters()),
+                                             config.lr)
+    n_samples, epochs = len(inputs), config.epochs_for(len(inputs))
+    steps_left = config.steps or math.inf
+    seed, size = torch.tensor([config.seed], device=device), torch.tensor([n_samples])
+    result, stopper = TrainResult(), EarlyStopping(config.patience)
+    best_state: dict[str, torch.Tensor] | None = None
     clock = _TrainingClock(device)
-    while active := [k for k, p in enumerate(progress) if not p.done]:
-        batches = []
-        for k in active:
-            p = progress[k]
-            if p.position == 0:
-                p.epoch += 1
-                models[k].train()
-                p.order = shuffle_orders(torch.tensor([configs[k].seed], device=device),
-                                         torch.tensor([p.epoch], device=device), torch.tensor([p.n_samples]),
-                                         p.n_samples)[0]
-            index = p.order[p.position : p.position + config.batch_size]  # type: ignore[index]
-            p.position += len(index)
-            p.seen += len(index)
-            p.steps_left -= 1
-            batches.append((data[k][0][index], data[k][1][index]))
-        optimizer.zero_grad(set_to_none=True)
-        losses = step_loss(active, batches)
-        total = losses.sum()
-        if not torch.isfinite(total):
-            bad = [k for k, loss in zip(active, losses.tolist()) if not math.isfinite(loss)]
-            raise FloatingPointError(f"training loss became {float(total)} at epoch {progress[bad[0]].epoch}"
-                                     f"{f' of member {bad[0]}' if len(models) > 1 else ''}: lower the learning rate")
-        total.backward()
-        optimizer.step()
-        sizes = torch.tensor([len(x) for x, _ in batches], dtype=torch.float64, device=device)
-        running[active] += losses.detach().double() * sizes
-        for k in active:
-            p = progress[k]
-            if p.position < p.n_samples and p.steps_left > 0:
-                continue
-            val_loss = None
-            if validation[k] is not None:
-                val_loss = mean_loss(models[k], batch_loss, *validation[k], max(config.batch_size, 512), device)
-            record = EpochRecord(p.epoch, float(running[k]) / p.seen, val_loss, clock.elapsed())
-            with clock.paused():
-                running[k], p.seen, p.position = 0.0, 0, 0
-                p.done = p.epoch >= p.epochs or p.steps_left <= 0
-                results[k].history.append(record)
-                log.info("%sepoch %d/%d train_loss %.6f val_loss %s elapsed %.2fs",
-                         f"member {k}: " if len(models) > 1 else "", p.epoch, p.epochs, record.train_loss,
-                         "n/a" if val_loss is None else f"{val_loss:.6f}", record.elapsed_s)
-                if on_checkpoint is not None and p.epoch in config.checkpoint_epochs:
-                    on_checkpoint(k, p.epoch, models[k], record)
-                if val_loss is not None:
-                    stopper = stoppers[k]
-                    stop = stopper.update(p.epoch, val_loss)
-                    if stopper.best_epoch == p.epoch and config.patience > 0:
-                        best_states[k] = copy.deepcopy(models[k].state_dict())
-                    if stop:
-                        p.done = results[k].stopped_early = True
-                        log.info("early stop at epoch %d: best val_loss %.6f at epoch %d", p.epoch, stopper.best,
-                                 stopper.best_epoch)
-    for k, result in enumerate(results):
-        result.best_epoch = stoppers[k].best_epoch if validation[k] is not None else len(result.history)
-        if best_states[k] is not None:
-            models[k].load_state_dict(best_states[k])
-    return results
+    for epoch in range(1, epochs + 1):
+        model.train()
+        order = shuffle_orders(seed, torch.tensor([epoch], device=device), size, n_samples)[0]
+        running = torch.zeros((), dtype=torch.float64, device=device)
+        seen = 0
+        for start in range(0, n_samples, config.batch_size):
+            index = order[start : start + config.batch_size]
+            optimizer.zero_grad(set_to_none=True)
+            loss = batch_loss(model, inputs[index], targets[index])
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"training loss became {float(loss)} at epoch {epoch}: lower the learning rate")
+            loss.backward()
+            optimizer.step()
+            running += loss.detach().double() * len(index)
+            seen += len(index)
+            steps_left -= 1
+            if steps_left <= 0:
+                break
+        val_loss = None
+        if validation is not None:
+            val_loss = mean_loss(model, batch_loss, *validation, max(config.batch_size, 512), device)
+        record = EpochRecord(epoch, float(running) / seen, val_loss, clock.elapsed())
+        with clock.paused():
+            result.history.append(record)
+            log.info("epoch %d/%d train_loss %.6f val_loss %s elapsed %.2fs", epoch, epochs, record.train_loss,
+                     "n/a" if val_loss is None else f"{val_loss:.6f}", record.elapsed_s)
+            if on_checkpoint is not None and epoch in config.checkpoint_epochs:
+                on_checkpoint(epoch, model, record)
+            if val_loss is not None:
+                stop = stopper.update(epoch, val_loss)
+                if stopper.best_epoch == epoch and config.patience > 0:
+                    best_state = copy.deepcopy(model.state_dict())
+                if stop:
+                    result.stopped_early = True
+                    log.info("early stop at epoch %d: best val_loss %.6f at epoch %d", epoch, stopper.best,
+                             stopper.best_epoch)
+                    break
+        if steps_left <= 0:
+            break
+    result.best_epoch = stopper.best_epoch if validation is not None else len(result.history)
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return result
 
 
 def autoencoder_batch_loss(per_sample: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> BatchLoss:
