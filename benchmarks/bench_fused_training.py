@@ -4,8 +4,8 @@
 
 Trains one autoencoder per class (10 by default, the per-class fleet of a dataset) two
 ways, with the same seeds, data and settings: one after another through
-``simex.fleet.train_autoencoder`` (what one job per class did), and all at once through
-``simex.fleet.train_autoencoders`` (the fused trainer, one job per fleet). Prints the
+``simex.autoencoders.train_autoencoder`` (what one job per class did), and all at once through
+``simex.autoencoders.train_autoencoders`` (the fused trainer, one job per fleet). Prints the
 throughput of each, in samples x members per second (every sample seen in every epoch,
 summed over the members), and their ratio. Rounds alternate between the two, so that a
 machine shared with other work affects both sides of the ratio alike. Without ``--data``
@@ -26,7 +26,7 @@ import time
 import numpy as np
 import torch
 
-from simex.fleet import train_autoencoder, train_autoencoders
+from simex.autoencoders import train_autoencoder, train_autoencoders
 from simex.losses import SSIMWindow
 from simex.training import TrainConfig
 

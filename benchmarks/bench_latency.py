@@ -52,7 +52,7 @@ def unknown_samples(code: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarra
 
 
 def reference_models(code: str, loss: str, device: torch.device):
-    from simex.fleet import load_autoencoder
+    from simex.autoencoders import load_autoencoder
     from simex.training import TrainConfig
     from simex.artifacts import load_classifier
     from simex.transfer import BASE_CLASSIFIER, StageSettings, TransferError, train_base_classifier

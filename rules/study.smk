@@ -21,7 +21,8 @@ if CONFIG.study is not None:
         input:
             table=f"{STUDY['output']}/study_table.csv",
 
-    rule study_acquire_dataset:
+    # The data jobs are the default pipeline's rules on the study's paths and sizes.
+    use rule acquire_dataset as study_acquire_dataset with:
         input:
             mnist=lambda w: f"{STUDY_DIR}/size{w.size}/data/M/raw.npz" if w.dataset in ("R", "B") else [],
             mnist_test=lambda w: f"{STUDY_DIR}/size{w.size}/data/M/test.npz" if w.dataset in ("R", "B") else [],
@@ -32,15 +33,11 @@ if CONFIG.study is not None:
             sheet_entry=lambda w: vars(SHEET[w.dataset]),
             data=lambda w: {**CONFIG.data.params(), "samples_per_dataset": int(w.size)},
             seed=CONFIG.seed,
-        conda:
-            "../environment.yml"
+            cache_key="{size}/{dataset}",
         log:
             f"{STUDY_DIR}/logs/size{{size}}/{{dataset}}/acquire.log",
-        threads: 1
-        script:
-            "../workflow_scripts/acquire_dataset.py"
 
-    rule study_prepare_dataset:
+    use rule prepare_dataset as study_prepare_dataset with:
         input:
             raw=f"{STUDY_DIR}/size{{size}}/data/{{dataset}}/raw.npz",
             record=f"{STUDY_DIR}/size{{size}}/data/{{dataset}}/acquired.json",
@@ -52,15 +49,11 @@ if CONFIG.study is not None:
             samples_per_dataset=lambda w: int(w.size),
             train_test_ratio=CONFIG.data.train_test_ratio,
             seed=CONFIG.seed,
-        conda:
-            "../environment.yml"
+            cache_key="{size}/{dataset}",
         log:
             f"{STUDY_DIR}/logs/size{{size}}/{{dataset}}/prepare.log",
-        threads: 1
-        script:
-            "../workflow_scripts/prepare_dataset.py"
 
-    rule study_classifier_split:
+    use rule prepare_classifier_split as study_classifier_split with:
         input:
             raw=f"{STUDY_DIR}/size{{size}}/data/{{dataset}}/raw.npz",
         output:
@@ -70,13 +63,8 @@ if CONFIG.study is not None:
             samples_per_dataset=lambda w: int(w.size),
             train_test_ratio=CONFIG.data.train_test_ratio,
             seed=CONFIG.seed,
-        conda:
-            "../environment.yml"
         log:
             f"{STUDY_DIR}/logs/size{{size}}/{{dataset}}/classifier_split.log",
-        threads: 1
-        script:
-            "../workflow_scripts/prepare_classifier_split.py"
 
     rule study_autoencoders:
         input:
@@ -102,28 +90,20 @@ if CONFIG.study is not None:
         script:
             "../workflow_scripts/study_autoencoders.py"
 
-    rule study_base_classifiers:
+    # The transfer baseline's rules on the study's data, per size and seed replicate.
+    use rule train_base_classifiers as study_base_classifiers with:
         input:
             train=lambda w: expand(f"{STUDY_DIR}/size{w.size}/data/{{d}}/classifier_train.npz", d=DATASETS),
             test=lambda w: expand(f"{STUDY_DIR}/size{w.size}/data/{{d}}/classifier_test.npz", d=DATASETS),
             provenance=lambda w: expand(f"{STUDY_DIR}/size{w.size}/data/{{d}}/provenance.json", d=DATASETS),
         output:
             models=expand(f"{STUDY_DIR}/size{{{{size}}}}/seed{{{{replicate}}}}/base/{{d}}.pt", d=DATASETS),
-        params:
-            classifier=CONFIG.classifier.params(),
-            datasets=DATASETS,
-            seed=lambda w: CONFIG.classifier.replicate_seed(CONFIG.seed, w.replicate),
-        conda:
-            "../environment.yml"
         log:
             f"{STUDY_DIR}/logs/size{{size}}/seed{{replicate}}/base.log",
-        resources:
-            gpu=1,
-        threads: JOB_THREADS
-        script:
-            "../workflow_scripts/train_base_classifier.py"
+        benchmark:
+            f"{STUDY_DIR}/benchmarks/size{{size}}/seed{{replicate}}/base.tsv"
 
-    rule study_transfer:
+    use rule transfer_from_base as study_transfer with:
         input:
             models=expand(f"{STUDY_DIR}/size{{{{size}}}}/seed{{{{replicate}}}}/base/{{d}}.pt", d=DATASETS),
             train=lambda w: expand(f"{STUDY_DIR}/size{w.size}/data/{{d}}/classifier_train.npz", d=DATASETS),
@@ -136,15 +116,10 @@ if CONFIG.study is not None:
             protocols=STUDY_PROTOCOLS,
             datasets=DATASETS,
             seed=lambda w: CONFIG.classifier.replicate_seed(CONFIG.seed, w.replicate),
-        conda:
-            "../environment.yml"
         log:
             f"{STUDY_DIR}/logs/size{{size}}/seed{{replicate}}/transfer.log",
-        resources:
-            gpu=1,
-        threads: JOB_THREADS
-        script:
-            "../workflow_scripts/transfer_from_base.py"
+        benchmark:
+            f"{STUDY_DIR}/benchmarks/size{{size}}/seed{{replicate}}/transfer.tsv"
 
     rule study_table:
         input:

@@ -3,7 +3,7 @@
 Every dataset is read and converted to the fleet's input shape first (:mod:`simex.images`),
 so that any bad input stops the build before a single autoencoder is trained. Each member
 (one per dataset, or one per class with ``per_class``) is then trained with the
-pipeline's training code (:func:`simex.fleet.train_autoencoder`) into a scratch folder
+pipeline's training code (:func:`simex.autoencoders.train_autoencoder`) into a scratch folder
 beside the destination, and the fleet is exported with the pipeline's manifest and
 checksums (:func:`simex.rank.export_fleet`), which assembles it in a staging folder and
 renames it into place: a build that is killed or fails leaves no folder ``simex rank``
@@ -16,7 +16,7 @@ import logging
 import re
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -24,12 +24,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from simex.fleet import save_autoencoder, train_autoencoder
+from simex.autoencoders import AutoencoderCard, save_autoencoder, train_autoencoders
 from simex.images import (DEFAULT_SHAPE, DatasetInputError, DuplicateNameError, ImageDataset, InputShape,
                           check_samples, read_dataset)
 from simex.losses import LOSSES, SSIMWindow
 from simex.fleets import export_fleet
-from simex.config import derived_seed
+from simex.config import autoencoder_seed
 from simex.training import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ def build_fleet(datasets: Sequence[tuple[str, str]], out: Path | str, loss: str,
     scratch = Path(tempfile.mkdtemp(prefix=f".{destination.name}.build.", dir=destination.parent))
     try:
         window = window or SSIMWindow.default()
-        paths = [train_member(member, loss, window, config, device, scratch, progress) for member in members]
+        paths = train_members_fused(members, loss, window, config, device, scratch, progress)
         manifest = export_fleet(paths, destination, name or Path(out).name,
                                 description=f"built by simex fleet build from {', '.join(d.name for d in loaded)}")
     finally:
@@ -117,30 +117,37 @@ def build_fleet(datasets: Sequence[tuple[str, str]], out: Path | str, loss: str,
     return manifest
 
 
-def train_member(member: MemberPlan, loss: str, window: SSIMWindow, config: TrainConfig, device: torch.device,
-                 folder: Path, progress: bool) -> Path:
-    """Train one member with a progress bar that leaves one line behind; returns its checkpoint."""
-    dataset, images = member.dataset, member.images
-    class_name = None if member.class_index is None else dataset.class_names[member.class_index]  # type: ignore[index]
-    label = dataset.name if class_name is None else f"{dataset.name}:{class_name}"
-    member_config = replace(config, seed=derived_seed(config.seed, "ae", dataset.name, loss,
-                                                      member.class_index))
-    epochs = member_config.epochs_for(len(images))
-    member_config = replace(member_config, checkpoint_epochs=tuple(range(1, epochs + 1)))
-    with tqdm(total=epochs, desc=f"{label} ({len(images)} images)", unit="epoch", disable=not progress,
-              dynamic_ncols=True) as bar:
-        def advance(epoch: int, _model: torch.nn.Module, record: Any) -> None:
+def member_seed(seed: int, member: MemberPlan, loss: str) -> int:
+    """The pipeline's seed for this autoencoder (simex.config.autoencoder_seed)."""
+    return autoencoder_seed(seed, member.dataset.name, loss, member.class_index)
+
+
+def train_members_fused(members: Sequence[MemberPlan], loss: str, window: SSIMWindow, config: TrainConfig,
+                        device: torch.device, folder: Path, progress: bool) -> list[Path]:
+    """Train every member at once with the fused trainer (simex.autoencoders.train_autoencoders: each
+    member as it would train alone, its own seed), one progress bar over all members' epochs;
+    returns the checkpoints."""
+    epochs = [config.epochs_for(len(member.images)) for member in members]
+    configs = [replace(config, seed=member_seed(config.seed, member, loss)) for member in members]
+    with tqdm(total=sum(epochs), desc=f"{len(members)} autoencoders ({sum(len(m.images) for m in members)} images)",
+              unit="epoch", disable=not progress, dynamic_ncols=True) as bar:
+        def advance(_member: int, record: Any) -> None:
             bar.set_postfix(loss=f"{record.train_loss:.4f}", refresh=False)
             bar.update(1)
 
-        model, result = train_autoencoder(images, loss, window, member_config, device, on_checkpoint=advance)
-    path = folder / f"{member.key}.pt"
-    save_autoencoder(path, model, {
-        "dataset": dataset.name, "label": dataset.name, "class": member.class_index, "class_name": class_name,
-        "loss": loss, "provenance": "user", "source": f"{dataset.kind} {dataset.path}",
-        "sha256_source": dataset.sha256, "conversion": dataset.conversion, "n_samples": int(len(images)),
-        "input_shape": list(model.input_shape), "ssim": {"win_size": window.size, "win_sigma": window.sigma},
-        "training": asdict(member_config), "history": [asdict(r) for r in result.history], "device": str(device),
-    })
-    log.info("trained %s: final loss %.6f", label, result.history[-1].train_loss)
-    return path
+        trained = train_autoencoders([member.images for member in members], loss, window, configs, device,
+                                     on_epoch=advance)
+    paths = []
+    for member, member_config, (model, result) in zip(members, configs, trained):
+        dataset = member.dataset
+        class_name = None if member.class_index is None else dataset.class_names[member.class_index]  # type: ignore[index]
+        path = folder / f"{member.key}.pt"
+        save_autoencoder(path, model, AutoencoderCard.of_training(
+            member_config, result, model, window, device, dataset=dataset.name, label=dataset.name,
+            class_index=member.class_index, class_name=class_name, loss=loss, provenance="user",
+            source=f"{dataset.kind} {dataset.path}", sha256_source=dataset.sha256, conversion=dataset.conversion,
+            n_samples=int(len(member.images)),
+            trained_with=f"{len(members)} autoencoders fused (elapsed_s: the joint time)" if len(members) > 1 else None))
+        log.info("trained %s: final loss %.6f", member.key, result.history[-1].train_loss)
+        paths.append(path)
+    return paths

@@ -117,6 +117,12 @@ def derived_seed(seed: int, *parts: object) -> int:
     return (int(seed) + zlib.crc32("/".join(map(str, parts)).encode())) % 2**31
 
 
+def autoencoder_seed(seed: int, dataset: str, loss: str, class_index: int | None = None) -> int:
+    """The seed of A(dataset) (or A(class) of it) trained with ``loss``: the pipeline's jobs, the
+    study and `simex fleet build` use this one recipe, so the same autoencoder is the same everywhere."""
+    return derived_seed(seed, "ae", dataset, loss, class_index)
+
+
 # --- typed sections -----------------------------------------------------------------------
 
 
@@ -156,6 +162,17 @@ class Section:
 
     # fields read from a key of another name (config key -> field)
     RENAMED: ClassVar[dict[str, str]] = {}
+    # optional keys the config may leave out: left out of params() too when unset
+    OMITTED_WHEN_UNSET: ClassVar[tuple[str, ...]] = ()
+    # where the section sits in config/schema.yaml, for default()
+    SCHEMA_KEY: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def default(cls):
+        """The section as config/schema.yaml's defaults make it."""
+        if not cls.SCHEMA_KEY:
+            raise ConfigError(f"{cls.__name__} has no schema defaults")
+        return cls.from_dict(schema_default(*cls.SCHEMA_KEY))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]):
@@ -179,7 +196,9 @@ class Section:
         """The section as the plain mapping a rule passes to its job (``params:``)."""
         keys = {field_name: key for key, field_name in self.RENAMED.items()}
         return {keys.get(spec.name, spec.name): _plain(getattr(self, spec.name))
-                for spec in dataclasses.fields(self) if spec.init and spec.repr}  # type: ignore[arg-type]
+                for spec in dataclasses.fields(self)  # type: ignore[arg-type]
+                if spec.init and spec.repr
+                and not (spec.name in self.OMITTED_WHEN_UNSET and getattr(self, spec.name) is None)}
 
 
 Optimizer = Literal["rmsprop", "adam", "adagrad", "adadelta", "sgd"]
@@ -199,13 +218,11 @@ class Training(Section):
     validation_fraction: float
     steps: int | None
 
+    OMITTED_WHEN_UNSET: ClassVar[tuple[str, ...]] = ("epochs",)
+
     def __post_init__(self) -> None:
         if self.epochs is None and self.steps is None:
             raise ConfigError("a training section needs epochs or steps")
-
-    def params(self) -> dict[str, Any]:
-        plain = super().params()
-        return plain if self.epochs is not None else {k: v for k, v in plain.items() if k != "epochs"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -220,9 +237,7 @@ class NineClassTraining(Section):
     steps: int | None
     samples_per_class: int | None
 
-    def params(self) -> dict[str, Any]:
-        plain = super().params()
-        return plain if self.epochs is not None else {k: v for k, v in plain.items() if k != "epochs"}
+    OMITTED_WHEN_UNSET: ClassVar[tuple[str, ...]] = ("epochs",)
 
 
 @dataclass(frozen=True)
@@ -230,17 +245,15 @@ class SSIMWindow(Section):
     """``ssim``: SSIM's Gaussian window (pytorch-msssim's ``win_size``, ``win_sigma``)."""
 
     RENAMED: ClassVar[dict[str, str]] = {"win_size": "size", "win_sigma": "sigma"}
+    SCHEMA_KEY: ClassVar[tuple[str, ...]] = ("ssim",)  # default(): Wang et al.'s 11 pixels, σ = 1.5
     size: int
     sigma: float
-
-    @classmethod
-    def default(cls) -> "SSIMWindow":
-        """The schema's window (Wang et al.'s 11 pixels, σ = 1.5)."""
-        return cls.from_dict(schema_default("ssim"))
 
 
 @dataclass(frozen=True)
 class Background(Section):
+    """``data.background``: the patches mnist-back-image is regenerated over."""
+
     images: tuple[str, ...]
     composite: Literal["over", "max"]
     min_patch_std: float
@@ -260,7 +273,11 @@ class RandomBackground(Section):
 
 @dataclass(frozen=True)
 class EmnistStandin(Section):
-    font_globs: tuple[str, ...]
+    """``data.emnist_standin``: the E* stand-in rendered from fonts (simex.data.standin)."""
+
+    font_globs: tuple[str, ...]  # the handwriting-like fonts drawn from
+    # per glyph, drawn at random up to these: rotation (degrees), shear, elastic distortion
+    # (alpha, sigma in pixels), extra stroke width (pixels), Gaussian blur (sigma range)
     max_rotation_deg: float
     max_shear: float
     elastic_alpha: float
@@ -271,6 +288,8 @@ class EmnistStandin(Section):
 
 @dataclass(frozen=True)
 class Data(Section):
+    """``data``: where datasets come from and how they are split (simex.data.acquire)."""
+
     source_chain: tuple[str, ...]
     download_timeout_s: float
     samples_per_dataset: int
@@ -464,9 +483,7 @@ class Fleets(Section):
     batch_size: int
     express: Express
 
-    @classmethod
-    def default(cls) -> "Fleets":
-        return cls.from_dict(schema_default("fleets"))
+    SCHEMA_KEY: ClassVar[tuple[str, ...]] = ("fleets",)
 
 
 # --- §5.2 latency ------------------------------------------------------------------------------
@@ -481,14 +498,13 @@ class OptimizerSetting(Section):
     lr: float
     panel: str | None = None  # Fig. 6 schedules only (None: the key is absent)
 
+    OMITTED_WHEN_UNSET: ClassVar[tuple[str, ...]] = ("panel",)
+
     @property
     def slug(self) -> str:
         """A schedule's file name: optimizer and learning rate, e.g. ``rmsprop-0.0002``."""
         return f"{self.optimizer}-{float(self.lr):g}"
 
-    def params(self) -> dict[str, Any]:
-        plain = super().params()
-        return plain if self.panel is not None else {k: v for k, v in plain.items() if k != "panel"}
 
 
 @dataclass(frozen=True)
@@ -710,7 +726,10 @@ def load(path: str | Path = DEFAULT_CONFIG_PATH, *overrides: Mapping[str, Any],
     raw = yaml.safe_load(Path(path).read_text())
     for override in overrides:
         raw = deep_merge(raw, override)
-    return Config.from_dict(validated(raw), sheet)
+    config = validated(raw)
+    if sheet is None and not Path(config["dataset_sheet"]).exists():  # run from outside the repository
+        sheet = read_sheet(REPO / config["dataset_sheet"])
+    return Config.from_dict(config, sheet)
 
 
 def deep_merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Iterable, Literal, Mapping
 
 Provenance = Literal["original", "regenerated", "stand-in", "user"]
@@ -44,7 +45,7 @@ class DatasetInfo:
 
 
 _DIGITS = tuple(str(d) for d in range(10))
-DATASETS: dict[str, DatasetInfo] = {
+BUILTIN_DATASETS: Mapping[str, DatasetInfo] = MappingProxyType({
     "M": DatasetInfo("M", "MNIST", 10, _DIGITS),
     "E": DatasetInfo("E", "EMNIST-Letters", 26, tuple("abcdefghijklmnopqrstuvwxyz")),
     "R": DatasetInfo("R", "mnist-rot", 10, _DIGITS, derived_from="M"),
@@ -61,7 +62,7 @@ DATASETS: dict[str, DatasetInfo] = {
     # Animal-MNIST (PyPI animal-mnist 0.4): 10,000 28x28 animal silhouettes, 1000 a class; no MNIST digit
     "A": DatasetInfo("A", "Animal-MNIST", 10,
                      ("Bear", "Bird", "Cat", "Cow", "Dog", "Elephant", "Giraffe", "Horse", "Sheep", "Zebra")),
-}
+})
 PAPER_ORDER: tuple[str, ...] = ("M", "E", "R", "B", "F")
 # Every built-in dataset (a sheet row with one of these codes as source); the default run selects the paper's five.
 BUILTIN_ORDER: tuple[str, ...] = (*PAPER_ORDER, "BR", "RBI", "A")
@@ -74,36 +75,60 @@ class UnknownDatasetError(ValueError):
     pass
 
 
-def dataset_info(code: str) -> DatasetInfo:
-    try:
-        return DATASETS[code]
-    except KeyError:
-        raise UnknownDatasetError(
-            f"unknown dataset {code!r}; expected one of {', '.join(DATASETS)} (a user's dataset is known once "
-            f"its provenance record has been read)"
-        ) from None
+@dataclass(frozen=True)
+class Registry:
+    """The known datasets, as a value: the built-in ones and the user's datasets a job has read
+    (from their provenance records). Never mutated: :meth:`with_record` returns a new registry,
+    so no code depends on another having run first."""
 
+    infos: Mapping[str, DatasetInfo]
 
-def samples_per_class(code: str, samples_per_dataset: int) -> int:
-    """Datasets are balanced with each other: the same total, split evenly over classes."""
-    return samples_per_dataset // dataset_info(code).n_classes
+    def info(self, code: str) -> DatasetInfo:
+        try:
+            return self.infos[code]
+        except KeyError:
+            raise UnknownDatasetError(
+                f"unknown dataset {code!r}; expected one of {', '.join(self.infos)} (a user's dataset is known "
+                f"from its provenance record: Registry.from_provenance)") from None
 
+    def __contains__(self, code: object) -> bool:
+        return code in self.infos
 
-def register(info: DatasetInfo) -> DatasetInfo:
-    """Make a user's dataset known; the built-in ones cannot be redefined."""
-    if info.code in BUILTIN_ORDER and DATASETS[info.code] != info:
-        raise UnknownDatasetError(f"dataset name {info.code!r} is a built-in dataset's; give your dataset another name")
-    if info.n_classes != len(info.class_names) or info.n_classes < 1:
-        raise UnknownDatasetError(f"dataset {info.code}: {info.n_classes} classes but names {info.class_names}")
-    DATASETS[info.code] = info
-    return info
+    def with_dataset(self, info: DatasetInfo) -> "Registry":
+        """This registry and a user's dataset; the built-in ones cannot be redefined."""
+        if info.code in BUILTIN_ORDER and BUILTIN_DATASETS[info.code] != info:
+            raise UnknownDatasetError(f"dataset name {info.code!r} is a built-in dataset's; give your dataset another name")
+        if info.n_classes != len(info.class_names) or info.n_classes < 1:
+            raise UnknownDatasetError(f"dataset {info.code}: {info.n_classes} classes but names {info.class_names}")
+        return Registry(MappingProxyType({**self.infos, info.code: info}))
 
-
-def register_from_record(record: Mapping[str, Any]) -> None:
-    """Register the user's dataset a provenance record describes (the paper's need nothing)."""
-    if record.get("provenance") == "user":
+    def with_record(self, record: Mapping[str, Any]) -> "Registry":
+        """This registry and the user's dataset a provenance record describes (built-in ones need nothing)."""
+        if record.get("provenance") != "user":
+            return self
         names = tuple(record["class_names"])
-        register(DatasetInfo(record["dataset"], record["name"], len(names), names))
+        return self.with_dataset(DatasetInfo(record["dataset"], record["name"], len(names), names))
+
+    @classmethod
+    def from_provenance(cls, files: Iterable[Path | str]) -> "Registry":
+        """The built-in datasets and the user's among the provenance records ``files``."""
+        registry = BUILTIN
+        for path in files:
+            registry = registry.with_record(json.loads(Path(path).read_text()))
+        return registry
+
+
+BUILTIN = Registry(BUILTIN_DATASETS)
+
+
+def dataset_info(code: str, registry: Registry = BUILTIN) -> DatasetInfo:
+    """``code``'s dataset in ``registry`` (default: the built-in datasets)."""
+    return registry.info(code)
+
+
+def samples_per_class(code: str, samples_per_dataset: int, registry: Registry = BUILTIN) -> int:
+    """Datasets are balanced with each other: the same total, split evenly over classes."""
+    return samples_per_dataset // dataset_info(code, registry).n_classes
 
 
 # --- the dataset sheet -------------------------------------------------------------------
@@ -183,7 +208,7 @@ def sheet_class_names(entry: SheetEntry) -> tuple[str, ...]:
     import numpy as np
 
     if entry.builtin:
-        return DATASETS[entry.source].class_names
+        return BUILTIN_DATASETS[entry.source].class_names
     path = Path(entry.path)
     if not path.exists():
         raise SheetError(f"dataset {entry.name}: {path} does not exist")
@@ -204,23 +229,21 @@ def sheet_class_names(entry: SheetEntry) -> tuple[str, ...]:
 
 
 def in_paper_order(codes: Iterable[str]) -> list[str]:
+    """The paper's datasets among ``codes``, in the paper's order."""
     codes = list(codes)
-    for code in codes:
-        dataset_info(code)
     return [code for code in PAPER_ORDER if code in codes]
 
 
 def display_label(code: str, provenance: Provenance) -> str:
     """The dataset's code with its provenance marker, e.g. ``E*`` for a stand-in."""
-    dataset_info(code)
+    if provenance not in MARKERS:
+        raise ValueError(f"dataset {code}: unknown provenance {provenance!r}")
     return code + MARKERS[provenance]
 
 
 def code_of(label: str) -> str:
     """Inverse of :func:`display_label`."""
-    code = label.rstrip("".join(MARKERS.values()))
-    dataset_info(code)
-    return code
+    return label.rstrip("".join(MARKERS.values()))
 
 
 def read_provenance_kind(provenance_json: Path) -> Provenance:
@@ -230,15 +253,10 @@ def read_provenance_kind(provenance_json: Path) -> Provenance:
     return kind
 
 
-def labels_from_provenance(files: dict[str, Path]) -> dict[str, str]:
-    """Display labels keyed by dataset code, read from each dataset's provenance.json.
-
-    Registers the user's datasets among them (:func:`register_from_record`), so that
-    their classes are known to the code that runs afterwards.
-    """
-    for path in files.values():
-        register_from_record(json.loads(Path(path).read_text()))
-    return {code: display_label(code, read_provenance_kind(path)) for code, path in files.items()}
+def labels_from_provenance(files: Mapping[str, Path | str]) -> dict[str, str]:
+    """Display labels keyed by dataset code, read from each dataset's provenance.json
+    (a user's datasets' classes: :meth:`Registry.from_provenance`)."""
+    return {code: display_label(code, read_provenance_kind(Path(path))) for code, path in files.items()}
 
 
 def legend_lines(labels: Iterable[str]) -> list[str]:

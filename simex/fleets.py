@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from simex.datasets import MARKERS, dataset_info
-from simex.fleet import ARCHITECTURE, DEFAULT_INPUT_SHAPE, FleetError, load_autoencoder
-from simex.losses import LOSSES, SSIMWindow
+from simex.config import SSIMWindow
+from simex.autoencoders import ARCHITECTURE, DEFAULT_INPUT_SHAPE, AutoencoderCard, FleetError, load_autoencoder
+from simex.losses import LOSSES
 from simex.images import InputShape
 from simex.models import LeNet5AutoEncoder
 
@@ -55,21 +56,20 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def member_from_metadata(metadata: dict[str, Any], file: str, sha256: str) -> Member:
-    dataset = metadata["dataset"]
-    class_index = metadata.get("class")
-    label = metadata.get("label") or dataset + MARKERS.get(metadata.get("provenance", "original"), "")
+def member_from_card(card: AutoencoderCard, file: str, sha256: str) -> Member:
+    dataset, class_index = card.dataset, card.class_index
+    provenance = card.provenance or "original"  # a checkpoint from before provenance was recorded
+    label = card.label or dataset + MARKERS.get(provenance, "")
     class_name = None
     key = dataset
     if class_index is not None:
-        class_index = int(class_index)
         # a user's dataset (simex fleet build, the dataset sheet) records its class names; the paper's are registered
-        class_name = metadata.get("class_name") or dataset_info(dataset).class_names[class_index]
+        class_name = card.class_name or dataset_info(dataset).class_names[class_index]
         label = f"{label}:{class_name}"
         key = f"{dataset}{class_index}"
     return Member(key=key, label=label, dataset=dataset, class_index=class_index, class_name=class_name,
-                  loss=metadata["loss"], provenance=metadata.get("provenance", "original"),
-                  source=metadata.get("source", ""), n_samples=metadata.get("n_samples"), file=file, sha256=sha256)
+                  loss=card.loss, provenance=provenance, source=card.source or "", n_samples=card.n_samples,
+                  file=file, sha256=sha256)
 
 
 def check_single_loss(members: Sequence[Member], where: str) -> str:
@@ -93,29 +93,28 @@ def export_fleet(model_paths: Sequence[Path | str], destination: Path | str, nam
         raise FleetError(f"{destination}: no autoencoders to export")
     loaded = []
     for path in map(Path, model_paths):
-        model, metadata = load_autoencoder(path)
-        loaded.append((path, metadata))
+        loaded.append((path, load_autoencoder(path)[1]))
     members = []
     destination.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
     try:
         (staging / "members").mkdir()
-        for path, metadata in loaded:
-            draft = member_from_metadata(metadata, "", "")
+        for path, card in loaded:
+            draft = member_from_card(card, "", "")
             file = f"members/{draft.key}.pt"
             if (staging / file).exists():
                 raise FleetError(f"{path}: two autoencoders of the fleet are both {draft.label}")
             shutil.copyfile(path, staging / file)
-            members.append(member_from_metadata(metadata, file, sha256_of(staging / file)))
+            members.append(member_from_card(card, file, sha256_of(staging / file)))
         loss = check_single_loss(members, str(destination))
-        shapes = sorted({tuple(meta.get("input_shape", DEFAULT_INPUT_SHAPE)) for _, meta in loaded})
+        shapes = sorted({card.shape for _, card in loaded})
         if len(shapes) != 1:
             raise FleetError(f"{destination}: the autoencoders have different input shapes {shapes}; a fleet has one")
-        ssim = loaded[0][1].get("ssim") or SSIMWindow.default().params()
+        window = loaded[0][1].ssim or SSIMWindow.default()
         manifest = {
             "format": FORMAT, "format_version": FORMAT_VERSION, "name": name, "description": description,
-            "architecture": ARCHITECTURE, "loss": loss, "ssim": {"win_size": int(ssim["win_size"]),
-                                                                 "win_sigma": float(ssim["win_sigma"])},
+            "architecture": ARCHITECTURE, "loss": loss, "ssim": {"win_size": int(window.size),
+                                                                 "win_sigma": float(window.sigma)},
             "kind": "class" if any(m.class_index is not None for m in members) else "dataset",
             "input_shape": list(shapes[0]),
             "members": [asdict(m) for m in members],
@@ -205,9 +204,9 @@ def read_fleet(path: Path | str, loss: str | None = None) -> FleetFolder:
             raise FleetError(f"{folder}: member {member.label} is missing its file {member.file}")
         if sha256_of(file) != member.sha256:
             raise FleetError(f"{file}: checksum mismatch with the manifest (corrupt or replaced file)")
-        model, metadata = load_autoencoder(file, "cpu")
-        if metadata.get("loss") != fleet_loss:
-            raise FleetError(f"{file}: trained with loss {metadata.get('loss')!r}, the fleet ranks with "
+        model, card = load_autoencoder(file, "cpu")
+        if card.loss != fleet_loss:
+            raise FleetError(f"{file}: trained with loss {card.loss!r}, the fleet ranks with "
                              f"{fleet_loss!r}: the fleet mixes losses")
         if model.input_shape != shape.as_tuple():
             raise FleetError(f"{file}: input shape {model.input_shape}, the manifest says {shape}")

@@ -1,6 +1,6 @@
 """K LeNet-5 autoencoders (or K LeNet-5 classifiers) folded into one network: one pass computes every member's output.
 
-The fused evaluator (simex.inference) and the fused trainer (simex.fleet) share this
+The fused evaluator (simex.inference) and the fused trainer (simex.autoencoders) share this
 folding. It equals running each model on its own up to float rounding:
 
 - the per-member layers run for all K members at once: convolutions grouped

@@ -110,6 +110,7 @@ def train_folded(
     device: torch.device,
     validation: Sequence[tuple[torch.Tensor, torch.Tensor | None] | None] | None = None,
     graph: bool | None = None,
+    on_epoch: Callable[[int, EpochRecord], None] | None = None,
 ) -> tuple[list[TrainResult], dict[str, torch.Tensor]]:
     """Train K members whose parameters are stacked member-first (``parameters``: (K, ...) each).
 
@@ -117,6 +118,7 @@ def train_folded(
     training data, ``validation[k]`` its held-out (inputs, targets) or None. Returns each
     member's history and the trained parameters, stacked: each member's weights at its
     end (its best epoch's with early stopping), as the plain loop leaves a model.
+    ``on_epoch(k, record)`` is called after each epoch of member k (progress reports).
     """
     k_members = len(configs)
     check_members(k_members, [len(x) for x in inputs], configs)
@@ -225,6 +227,8 @@ def train_folded(
                 log.info("%sepoch %d/%d train_loss %.6f val_loss %s elapsed %.2fs",
                          f"member {k}: " if k_members > 1 else "", record.epoch, s.epochs, record.train_loss,
                          "n/a" if val_loss is None else f"{val_loss:.6f}", record.elapsed_s)
+                if on_epoch is not None:
+                    on_epoch(k, record)
                 finished = record.epoch >= s.epochs or t + 1 >= s.total_steps
                 if val_loss is not None:
                     stopper = stoppers[k]

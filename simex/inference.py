@@ -1,10 +1,13 @@
 """δ of samples through autoencoders: the one fast path (fused) and the plain reference.
 
 :class:`FleetEvaluator` runs K autoencoders in one pass per batch (simex.fused) and
-computes δ for all of them at once: (B, C, H, W) -> (B, K). The Δ tables, ``simex rank``
-and Fig. 5's latency all go through it; :func:`plain_errors`, each model on its own, is
-the reference the fused path is tested against. :func:`batched` is the one loop that
-feeds large inputs through a model in batches.
+computes δ for all of them at once: (B, C, H, W) -> (B, K). :func:`delta_means` is the
+one Δ entry point (a fleet × image sets -> the matrix of mean δ): the Δ tables, the class
+pairings, Fig. 6's curves and the inter-class matrices call it; ``simex rank`` and Fig. 5's
+latency use the evaluator directly. :func:`plain_errors`, each model on its own, is the
+reference the fused path is tested against. :func:`batched` is the one loop that feeds
+large inputs through a model in batches (:func:`map_images` for uint8 images, e.g. a
+classifier's outputs in :func:`accuracy`).
 
 Measured on the 2-core CPU (benchmarks/bench_rank.py): ``torch.vmap`` over stacked
 models is slower than the plain loop, and grouping alone is not enough; the folding of

@@ -39,7 +39,7 @@ from torch import nn
 
 from simex.fused_training import train_folded_classifiers
 from simex.losses import PerSampleLoss
-from simex.inference import map_images
+from simex.inference import batched, map_images
 from simex.models import LeNet5Classifier
 from simex.similarity import check_images, delta_matrix
 from simex.stats import Direction, rowwise_rho
@@ -160,13 +160,11 @@ def mean_pair_distance(
     check_images(a, "first set")
     check_images(b, "second set")
     ia, ib = pair_indices(len(a), len(b), max_pairs, rng)
-    ta, tb = images_to_tensor(a).to(device), images_to_tensor(b).to(device)
-    total = 0.0
-    for start in range(0, len(ia), batch_size):
-        sa = torch.from_numpy(ia[start : start + batch_size]).to(device)
-        sb = torch.from_numpy(ib[start : start + batch_size]).to(device)
-        total += float(distance(ta[sa], tb[sb]).double().sum())
-    return total / len(ia)
+    ta, tb = images_to_tensor(a, device), images_to_tensor(b, device)
+    pairs = torch.from_numpy(np.stack([ia, ib], axis=1))
+    sums = batched(lambda batch: distance(ta[batch[:, 0]], tb[batch[:, 1]]).double().sum().view(1), pairs, batch_size,
+                   device)  # one sum per batch
+    return float(sum(float(total) for total in sums)) / len(ia)
 
 
 def sample_distance_matrix(

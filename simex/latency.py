@@ -58,7 +58,7 @@ from simex.losses import per_sample_loss
 from simex.models import LeNet5AutoEncoder
 from simex.similarity import check_images
 from simex.training import TrainConfig, TrainResult
-from simex.tables import markdown_table
+from simex.tables import device_note, markdown_table
 
 log = logging.getLogger(__name__)
 
@@ -141,19 +141,6 @@ def timed_device(record: Mapping[str, Any], what: str) -> dict[str, Any]:
     raise LatencyError(f"{what} was timed on {device or 'an unnamed device'} {held.get(use, f'as {use!r}')}: "
                        "its times may include other jobs' work. Fig. 5 and Fig. 6 take GPU times only from jobs "
                        "that held their GPU alone (simex.devices, share=False); delete the record and rerun its job")
-
-
-def device_note(table: pd.DataFrame) -> str:
-    """One line for a figure: where its times were measured, alone or not, and the waits for the device."""
-    parts = []
-    for (device, use, gpu), rows in table.groupby(["device", "device_use", "gpu"], sort=False, dropna=False):
-        where = f"{device} (physical GPU {gpu})" if pd.notna(gpu) and str(gpu) else str(device)
-        held = ("alone: no other job on the GPU" if use == "alone"
-                else "CPU cores shared with whatever else ran on the machine")
-        waits = rows["device_wait_s"].astype(float)
-        wait = f"{waits.max():.0f} s" if waits.min() == waits.max() else f"{waits.min():.0f}-{waits.max():.0f} s"
-        parts.append(f"{where}, {held}" + (f"; waited {wait} for it" if use == "alone" else ""))
-    return "timed on " + "; ".join(parts)
 
 
 def summary(values: Sequence[float]) -> dict[str, float]:
@@ -453,7 +440,7 @@ def training_curve(train_images: Mapping[str, np.ndarray], test_images: Mapping[
     """One repeat of Fig. 6 for one schedule: per base dataset Y, an autoencoder trained with
     ``loss`` and, at each checkpoint epoch, the training time so far (callbacks excluded)
     and Δ(X|Y) for every dataset X's test split (the standard Δ routine)."""
-    from simex.fleet import train_autoencoder
+    from simex.autoencoders import train_autoencoder
 
     epochs = checkpoint_epochs(checkpoints)
     delta = per_sample_loss(loss, window)

@@ -14,6 +14,7 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from simex.datasets import legend_lines  # noqa: E402
+from simex.tables import device_note  # noqa: E402
 
 
 def heatmap(ax: Axes, matrix: pd.DataFrame, title: str, darker_is: str, value_format: str = "{:.3f}") -> None:
@@ -162,7 +163,6 @@ def reconstruction_figure(pairs: Sequence[tuple[str, np.ndarray, np.ndarray, np.
 def latency_figure(table: pd.DataFrame) -> Figure:
     """Fig. 5: mean latency of one pairwise comparison per method (log scale), min–max bars,
     the epoch of minimum validation loss on the TL bars, the paper's values as markers."""
-    from simex.latency import device_note  # the latency jobs import it anyway; other figures need not
 
     names = list(table.index)
     mean = table["seconds_mean"].to_numpy(dtype=float)
@@ -205,7 +205,6 @@ def training_time_figure(table: pd.DataFrame) -> Figure:
     """Fig. 6: mean Spearman ρ over base datasets vs elapsed AE training time at each
     checkpoint epoch, min–max bars over repeats; (a) and (b) panels by schedule; vertical
     lines BT-k = base classifiers' scratch-training time to the minimum validation loss."""
-    from simex.latency import device_note
 
     curves = table[table["kind"] == "autoencoder"]
     bases = table[table["kind"] == "base classifier"]

@@ -8,7 +8,7 @@ from typing import Any, Mapping
 import pandas as pd
 
 from simex.artifacts import read_json
-from simex.datasets import display_label, register_from_record
+from simex.datasets import display_label
 
 PROVENANCE_COLUMNS = ["dataset", "name", "provenance", "source", "verified", "attempts", "raw samples",
                       "train", "test", "split seed"]
@@ -60,7 +60,6 @@ def provenance_table(files: Mapping[str, Path | str]) -> pd.DataFrame:
     rows = []
     for code in files:
         record = read_json(files[code])
-        register_from_record(record)
         if record.get("dataset") != code:
             raise ValueError(f"{files[code]} describes dataset {record.get('dataset')!r}, expected {code!r}")
         rows.append(provenance_row(record))

@@ -69,7 +69,7 @@ def dataset_delta_table(
 ) -> pd.DataFrame:
     """Δ(X|Y) over datasets, rows and columns named by display label (stand-ins marked)."""
     from simex.data.acquire import load_split
-    from simex.fleet import load_autoencoder
+    from simex.autoencoders import load_autoencoder
 
     models = {code: load_autoencoder(path, device)[0] for code, path in model_paths.items()}
     inputs = {code: load_split(path)[0] for code, path in test_paths.items()}

@@ -70,7 +70,7 @@ class StepSnapshots:
 
 def autoencoder_snapshots(images: np.ndarray, loss: str, window: SSIMWindow, config: TrainConfig, budgets: Sequence[int],
                           device: torch.device) -> dict[int, LeNet5AutoEncoder]:
-    """Autoencoders as simex.fleet.train_autoencoder trains them, one per step budget, from one run.
+    """Autoencoders as simex.autoencoders.train_autoencoder trains them, one per step budget, from one run.
 
     ``config.steps`` must be the longest budget; no validation split (the paper's AEs train
     to a fixed length).

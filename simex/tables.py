@@ -89,3 +89,19 @@ def render_ranking(ranking: Ranking, fmt: str) -> str:
     if fmt not in renderers:
         raise ValueError(f"unknown format {fmt!r}; expected {', '.join(RANKING_FORMATS)}")
     return renderers[fmt](ranking)
+
+
+# --- timed rows (Fig. 5, Fig. 6, the benchmark) -------------------------------------------
+
+
+def device_note(table: pd.DataFrame) -> str:
+    """One line for a figure: where its times were measured, alone or not, and the waits for the device."""
+    parts = []
+    for (device, use, gpu), rows in table.groupby(["device", "device_use", "gpu"], sort=False, dropna=False):
+        where = f"{device} (physical GPU {gpu})" if pd.notna(gpu) and str(gpu) else str(device)
+        held = ("alone: no other job on the GPU" if use == "alone"
+                else "CPU cores shared with whatever else ran on the machine")
+        waits = rows["device_wait_s"].astype(float)
+        wait = f"{waits.max():.0f} s" if waits.min() == waits.max() else f"{waits.min():.0f}-{waits.max():.0f} s"
+        parts.append(f"{where}, {held}" + (f"; waited {wait} for it" if use == "alone" else ""))
+    return "timed on " + "; ".join(parts)

@@ -168,19 +168,19 @@ def test_per_class_needs_labels(tmp_path: Path) -> None:
 def test_a_build_that_dies_midway_leaves_no_fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pairs = [("a", str(write_pngs(tmp_path / "a", pattern("squares", 30, 28, 28)))),
              ("b", str(write_pngs(tmp_path / "b", pattern("bright", 30, 28, 29))))]
-    trained = []
-    original = build.train_member
+    saved = []
+    original = build.save_autoencoder
 
-    def dies_on_the_second(member, *args, **kwargs):
-        if trained:
+    def dies_on_the_second(path, *args, **kwargs):  # killed while writing the second member's checkpoint
+        if saved:
             raise KeyboardInterrupt
-        trained.append(member.key)
-        return original(member, *args, **kwargs)
+        saved.append(Path(path).stem)
+        return original(path, *args, **kwargs)
 
-    monkeypatch.setattr(build, "train_member", dies_on_the_second)
+    monkeypatch.setattr(build, "save_autoencoder", dies_on_the_second)
     with pytest.raises(KeyboardInterrupt):
         build_fleet(pairs, tmp_path / "fleet", "mse", CONFIG, progress=False, report=lambda line: None)
-    assert trained == ["a"] and list((tmp_path / "fleet").iterdir()) == []
+    assert saved == ["a"] and list((tmp_path / "fleet").iterdir()) == []
     with pytest.raises(ValueError, match="no such fleet|not a fleet"):
         Fleet.load(tmp_path / "fleet")
 

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from simex.cli import EXIT_BAD_INPUT, main
-from simex.fleet import save_autoencoder
+from simex.autoencoders import save_autoencoder
 from simex.models import LeNet5AutoEncoder
 from tests.test_rank import bright, make_fleet, metadata, squares
 

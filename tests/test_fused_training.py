@@ -25,7 +25,7 @@ import torch
 from simex.augmentation import TrainingSet, train_classifier
 from simex.augmentation import train_classifiers as train_augmentation_classifiers
 from simex.config import AugmentationClassifier
-from simex.fleet import train_autoencoder, train_autoencoders
+from simex.autoencoders import train_autoencoder, train_autoencoders
 from simex.interclass import train_nine_class, train_nine_class_all
 from simex.losses import SSIMWindow
 from simex.fused_training import _rehearse

@@ -21,7 +21,7 @@ import torch
 from simex import devices
 from simex.artifacts import write_npz
 from simex.data.acquire import load_split
-from simex.fleet import train_autoencoder, train_autoencoders
+from simex.autoencoders import train_autoencoder, train_autoencoders
 from simex.inference import accuracy
 from simex.losses import SSIMWindow, per_sample_loss
 from simex.similarity import delta_matrix

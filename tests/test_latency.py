@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from simex import latency, training
+from simex import latency, tables, training
 from simex.devices import claim_record
 from simex.inference import plain_errors
 from simex.config import OptimizerSetting, Training
@@ -216,7 +216,7 @@ def test_fig6_table_has_a_row_per_checkpoint_and_bt_rows():
     assert (curve["device_use"] == "alone").all() and (curve["gpu"] == "2").all()
     assert (curve["device_wait_s"] == 42.0).all()
     assert (bt["device"], bt["device_use"]) == ("cpu", "cpu")
-    assert latency.device_note(table) == ("timed on cuda:0 (physical GPU 2), alone: no other job on the GPU; waited "
+    assert tables.device_note(table) == ("timed on cuda:0 (physical GPU 2), alone: no other job on the GPU; waited "
                                           "42 s for it; cpu, CPU cores shared with whatever else ran on the machine")
 
 

@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from simex.data.formats import encode_idx
-from simex.fleet import FleetError, save_autoencoder, train_autoencoder
+from simex.autoencoders import AutoencoderCard, FleetError, save_autoencoder, train_autoencoder
 from simex.fleets import export_fleet
 from simex.fused import subpixel_kernel
 from simex.inference import FleetEvaluator, plain_errors
@@ -54,10 +54,11 @@ def bright(n: int, seed: int) -> np.ndarray:
     return images
 
 
-def metadata(dataset: str, loss: str, provenance: str = "original", label: int | None = None) -> dict:
+def metadata(dataset: str, loss: str, provenance: str = "original", label: int | None = None) -> AutoencoderCard:
     marker = {"original": "", "regenerated": "†", "stand-in": "*"}[provenance]
-    return {"dataset": dataset, "label": dataset + marker, "class": label, "loss": loss, "provenance": provenance,
-            "source": "test", "n_samples": 256, "ssim": {"win_size": 7, "win_sigma": 1.0}}
+    return AutoencoderCard.from_metadata({"dataset": dataset, "label": dataset + marker, "class": label, "loss": loss,
+                                          "provenance": provenance, "source": "test", "n_samples": 256,
+                                          "ssim": {"win_size": 7, "win_sigma": 1.0}})
 
 
 @functools.lru_cache(maxsize=None)

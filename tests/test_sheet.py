@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from simex.data.acquire import acquire_user_dataset
-from simex.datasets import SheetError, dataset_info, read_sheet, register_from_record, sheet_class_names
+from simex.datasets import BUILTIN, SheetError, dataset_info, read_sheet, sheet_class_names
 from tests.conftest import REPO, copy_workflow, tiny_config
 from tests.test_images import pattern, write_pngs
 
@@ -63,8 +63,9 @@ def test_a_user_dataset_is_acquired_with_its_path_hash_and_classes(tmp_path: Pat
     assert images.shape == (60, 28, 28) and images.dtype == np.uint8 and np.bincount(labels).tolist() == [30, 30]
     assert record["provenance"] == "user" and record["details"]["path"] == str(shapes)
     assert len(record["details"]["sha256"]) == 64 and "40×40 grayscale → 1×28×28" in record["details"]["conversion"]
-    register_from_record(json.loads(json.dumps(record)))
-    assert dataset_info("shapes").class_names == ("frame", "square")
+    registry = BUILTIN.with_record(json.loads(json.dumps(record)))
+    assert dataset_info("shapes", registry).class_names == ("frame", "square")
+    assert "shapes" not in BUILTIN  # a value: the built-in registry is unchanged
 
 
 def test_dry_run_on_a_custom_sheet_plans_every_experiment_that_makes_sense(tmp_path: Path) -> None:

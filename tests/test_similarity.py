@@ -7,9 +7,10 @@ import pytest
 import torch
 from scipy.signal import correlate2d
 
-from simex.fleet import load_autoencoder, save_autoencoder, train_autoencoder
+from simex.autoencoders import AutoencoderCard, load_autoencoder, save_autoencoder, train_autoencoder
 from simex.losses import SSIMWindow, issim_per_sample, mse_per_sample, per_sample_loss
 from simex.images import InputError
+from simex.models import LeNet5AutoEncoder
 from simex.similarity import delta_matrix, mean_l2_norm, per_sample_errors
 from simex.training import TrainConfig
 
@@ -91,9 +92,9 @@ def test_delta_is_independent_of_batch_size():
 def test_saved_autoencoder_round_trips(tmp_path):
     model, _ = train_autoencoder(stripes("blob", 32, 5), "mse", SSIMWindow.default(),
                                  TrainConfig("rmsprop", 1e-3, 1, 16, seed=0), CPU)
-    save_autoencoder(tmp_path / "a.pt", model, {"dataset": "M", "loss": "mse"})
-    loaded, metadata = load_autoencoder(tmp_path / "a.pt")
-    assert metadata == {"dataset": "M", "loss": "mse"}
+    save_autoencoder(tmp_path / "a.pt", model, AutoencoderCard(dataset="M", loss="mse"))
+    loaded, card = load_autoencoder(tmp_path / "a.pt")
+    assert card == AutoencoderCard(dataset="M", loss="mse")
     images = stripes("blob", 8, 6)
     np.testing.assert_array_equal(per_sample_errors(model, images, mse_per_sample, CPU),
                                   per_sample_errors(loaded, images, mse_per_sample, CPU))
@@ -114,3 +115,15 @@ def test_mean_l2_norm_known_value():
     images = np.zeros((2, 28, 28), np.uint8)
     images[0, :2, :2] = 255  # norm 2
     assert mean_l2_norm(images) == pytest.approx(1.0)
+
+
+def test_the_checkpoint_card_round_trips_and_reads_older_checkpoints(tmp_path):
+    model = LeNet5AutoEncoder()
+    card = AutoencoderCard(dataset="E", loss="issim", label="E*", class_index=3, class_name="d", provenance="stand-in",
+                           source="test", n_samples=57, input_shape=(1, 28, 28), ssim=SSIMWindow(7, 1.0))
+    save_autoencoder(tmp_path / "a.pt", model, card)
+    assert load_autoencoder(tmp_path / "a.pt")[1] == card
+    assert card.metadata()["class"] == 3 and card.metadata()["ssim"] == {"win_size": 7, "win_sigma": 1.0}
+    # a checkpoint written before input_shape and provenance were recorded still reads, as the paper's shape
+    old = AutoencoderCard.from_metadata({"dataset": "M", "loss": "mse", "class": None, "unknown_key": 1})
+    assert old.shape == (1, 28, 28) and old.provenance is None

@@ -13,7 +13,7 @@ import torch
 
 from simex.data.acquire import (AcquisitionPlan, acquisition_per_class, balanced_split, classifier_split,
                                 mnist_digits_to_regenerate, same_images)
-from simex.fleet import train_autoencoder
+from simex.autoencoders import train_autoencoder
 from simex.losses import SSIMWindow
 from simex.study import autoencoder_snapshots, study_markdown, study_table
 from simex.training import TrainConfig

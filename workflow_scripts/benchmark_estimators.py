@@ -3,7 +3,7 @@ from simex.artifacts import load_classifier, write_json
 from simex.benchmark import BenchmarkError, EstimatorSettings, Source, SourceZoo, score_target
 from simex.config import SSIMWindow
 from simex.data.acquire import load_split
-from simex.fleet import load_autoencoder
+from simex.autoencoders import load_autoencoder
 from simex.devices import claim_record
 from simex.jobs import job_device, start_job
 from simex.losses import per_sample_loss

@@ -1,17 +1,15 @@
 # Fig. 1a: A(4) reconstructing test digits 4, 7, 9, 3, 5, with the Δ(·|4) ordering beside it.
-import torch
-
 from simex.artifacts import save_figure
 from simex.data.acquire import load_split
 from simex.datasets import labels_from_provenance
-from simex.fleet import load_autoencoder
+from simex.autoencoders import load_autoencoder
 from simex.interclass import (PAPER_FIG1A_ORDER, delta_ordering, first_samples, ordering_text, read_class_matrix,
                               reconstruct)
 from simex.jobs import job_device, start_job
 from simex.losses import per_sample_loss
 from simex.plots import reconstruction_figure
+from simex.similarity import per_sample_errors
 from simex.config import SSIMWindow
-from simex.training import images_to_tensor
 
 LOSS_NAMES = {"mse": "MSE", "issim": "iSSIM"}
 
@@ -26,9 +24,8 @@ images, labels = load_split(sm.input.test)
 delta = per_sample_loss(loss, SSIMWindow.from_dict(sm.params.ssim))
 pairs = []
 for digit, inputs in first_samples(images, labels, digits, int(spec["samples_per_digit"])).items():
-    outputs = reconstruct(model, inputs, device)
-    errors = delta(images_to_tensor(inputs), torch.from_numpy(outputs).unsqueeze(1))
-    pairs.append((f"digit {digit}", inputs, outputs, errors.numpy()))
+    pairs.append((f"digit {digit}", inputs, reconstruct(model, inputs, device),
+                  per_sample_errors(model, inputs, delta, device)))  # δ through simex.inference
 lines = []
 others = [d for d in digits if d != reference]
 for loss_name, path in zip(sm.params.losses, sm.input.deltas):

@@ -6,7 +6,7 @@ import pandas as pd
 
 from simex.artifacts import write_csv
 from simex.data.acquire import load_split
-from simex.datasets import dataset_info, labels_from_provenance
+from simex.datasets import Registry, labels_from_provenance
 from simex.jobs import job_device, start_job
 from simex.config import Fleets, derived_seed
 from simex.rank import Fleet, RankSettings
@@ -17,6 +17,7 @@ log = start_job(sm)
 device = job_device(sm)
 datasets, section = sm.params.datasets, Fleets.from_dict(sm.params.settings)
 labels = labels_from_provenance(dict(zip(datasets, map(Path, sm.input.provenance))))
+registry = Registry.from_provenance(sm.input.provenance)  # a user's datasets: their classes
 splits = {code: load_split(path) for code, path in zip(datasets, sm.input.tests)}
 rows = []
 for folder in map(Path, sm.input.fleets):
@@ -27,7 +28,7 @@ for folder in map(Path, sm.input.fleets):
     else:
         code = fleet.members[0].dataset
         images, classes = splits[code]
-        names = dataset_info(code).class_names
+        names = registry.info(code).class_names
         inputs = {f"{labels[code]}:{names[k]}": (f"{labels[code]}:{names[k]}", images[classes == k])
                   for k in sorted(set(classes.tolist()))}
     for row in check_rows(fleet, inputs, settings, int(section.batch_size)):

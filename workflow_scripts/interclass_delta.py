@@ -1,7 +1,7 @@
 # Δ(c_i | c_k) of MNIST's classes through the per-class autoencoders A(c_k) (§5.4).
 from simex.artifacts import write_csv
 from simex.data.acquire import load_split
-from simex.fleet import load_autoencoder
+from simex.autoencoders import load_autoencoder
 from simex.interclass import interclass_delta
 from simex.jobs import job_device, start_job
 from simex.losses import per_sample_loss

@@ -3,8 +3,8 @@ import torch
 
 from simex.artifacts import load_classifier, read_json, write_json
 from simex.data.acquire import load_split
+from simex.autoencoders import load_autoencoder
 from simex.devices import claim_record
-from simex.fleet import load_autoencoder
 from simex.jobs import job_device, start_job
 from simex.config import Classifier, Latency, SSIMWindow, derived_seed
 from simex.latency import autoencoder_flops, hardware, matmul_peak_gflops, pairwise_latency, peak_method

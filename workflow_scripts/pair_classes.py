@@ -7,7 +7,7 @@ import pandas as pd
 from simex.artifacts import write_csv, write_text
 from simex.data.acquire import load_split
 from simex.datasets import dataset_info, labels_from_provenance, legend_lines
-from simex.fleet import load_autoencoder
+from simex.autoencoders import load_autoencoder
 from simex.jobs import job_device, start_job
 from simex.losses import per_sample_loss
 from simex.pairing import by_class_table, method_names, pairings_markdown, pairings_table, reference_scores

@@ -7,7 +7,7 @@ from simex.data.acquire import load_split
 from simex.datasets import labels_from_provenance
 from simex.jobs import job_device, start_job
 from simex.losses import per_sample_loss
-from simex.config import derived_seed, SSIMWindow, Training
+from simex.config import SSIMWindow, Training, autoencoder_seed
 from simex.training import train_config
 from simex.similarity import delta_matrix, relabel
 from simex.study import autoencoder_snapshots
@@ -23,7 +23,7 @@ fleets = {}
 for code, path in zip(datasets, sm.input.train):
     # the default pipeline's seed for A(code), so the study's default cell is the default run's fleet
     config = train_config(Training.from_dict({**sm.params.training, "steps": budgets[-1]}),
-                          derived_seed(sm.params.seed, "ae", code, loss, None))
+                          autoencoder_seed(sm.params.seed, code, loss))
     fleets[code] = autoencoder_snapshots(load_split(path)[0], loss, window, config, budgets, device)
     log.info("A(%s) with %s trained to %d steps", labels[code], loss, budgets[-1])
 delta = per_sample_loss(loss, window)

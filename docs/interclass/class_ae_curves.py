@@ -37,7 +37,7 @@ from simex.interclass import (DIRECTIONS, confusion_row, class_frame, interclass
                               sample_distance_matrix, train_nine_class, transposed)
 from simex.losses import per_sample_loss
 from simex.models import LeNet5AutoEncoder
-from simex.config import NineClassTraining, SSIMWindow, Training, derived_seed, load
+from simex.config import NineClassTraining, SSIMWindow, Training, autoencoder_seed, derived_seed, load
 from simex.stats import ordering_rho
 from simex.training import autoencoder_batch_loss, images_to_tensor, train, train_config
 
@@ -70,7 +70,7 @@ def train_curve(dataset: str, label: int, loss: str, snapshots: dict) -> list[di
     x = images_to_tensor(train_images[train_labels == label])
     v = images_to_tensor(test_images[test_labels == label])
     per_sample = delta_fn(loss)
-    seed = derived_seed(config["seed"], "ae", dataset, loss, label)  # the pipeline's seed for this autoencoder
+    seed = autoencoder_seed(config["seed"], dataset, loss, label)  # the pipeline's seed for this autoencoder
     steps_per_epoch = -(-len(x) // int(section["batch_size"]))
     budgets = {s: -(-s // steps_per_epoch) for s in STEPS}  # budget -> epoch reaching it
     cfg = train_config(Training.from_dict({**section, "steps": max(STEPS)}), seed,

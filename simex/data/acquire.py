@@ -19,7 +19,7 @@ from simex.config import Data, derived_seed
 from simex.data import sources, standin, variants
 from simex.data.formats import DataFormatError
 from simex.data.sources import RawData, SourceUnavailable
-from simex.datasets import UNLABELLED_CLASS, SheetEntry, dataset_info, samples_per_class
+from simex.datasets import BUILTIN, UNLABELLED_CLASS, Registry, SheetEntry, dataset_info, samples_per_class
 
 log = logging.getLogger(__name__)
 
@@ -235,11 +235,13 @@ def acquisition_per_class(code: str, samples_per_dataset: int) -> int:
 
 
 def balanced_split(
-    images: np.ndarray, labels: np.ndarray, code: str, samples_per_dataset: int, train_test_ratio: int, seed: int
+    images: np.ndarray, labels: np.ndarray, code: str, samples_per_dataset: int, train_test_ratio: int, seed: int,
+    registry: Registry = BUILTIN,
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Class-balanced train and test splits in the ratio ``train_test_ratio``:1."""
-    info = dataset_info(code)
-    return _split(images, labels, code, info.n_classes, samples_per_class(code, samples_per_dataset),
+    """Class-balanced train and test splits in the ratio ``train_test_ratio``:1 (``registry``: the
+    known datasets, a user's among them)."""
+    info = dataset_info(code, registry)
+    return _split(images, labels, code, info.n_classes, samples_per_class(code, samples_per_dataset, registry),
                   train_test_ratio, seed)
 
 
