@@ -11,6 +11,10 @@ summed over the members), and their ratio. Rounds alternate between the two, so 
 machine shared with other work affects both sides of the ratio alike. Without ``--data``
 the members train on synthetic digit-like images, ``--per-class`` of each class.
 Process and torch start-up, which one job per member also paid, are not counted.
+
+Besides wall time it prints each side's process CPU time (all threads): on a machine
+shared with other work the CPU time is the steadier figure. On CUDA the fused trainer
+runs twice, as a captured CUDA graph (its default there) and eagerly (``fused-eager``).
 """
 
 from __future__ import annotations
@@ -76,30 +80,38 @@ def main() -> None:
     def fused() -> None:
         train_autoencoders(sets, args.loss, window, configs, device)
 
-    def seconds(fn) -> float:
+    def fused_eager() -> None:
+        train_autoencoders(sets, args.loss, window, configs, device, graph=False)
+
+    def seconds(fn) -> tuple[float, float]:
+        """(wall, process CPU) seconds of one call."""
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         fn()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        return time.perf_counter() - started
+        return time.perf_counter() - started, time.process_time() - cpu_started
 
-    runs = {"sequential": sequential, "fused": fused}
-    for fn in runs.values():  # warm-up: allocator, thread pool, kernel choice
-        train_autoencoders(sets[:2], args.loss, window, configs[:2], device) if fn is fused else \
-            train_autoencoder(sets[0], args.loss, window, configs[0], device)
-    times: dict[str, list[float]] = {name: [] for name in runs}
+    runs = {"sequential": sequential, "fused": fused, **({"fused-eager": fused_eager} if device.type == "cuda" else {})}
+    train_autoencoders(sets[:2], args.loss, window, configs[:2], device)  # warm-up: allocator, threads, kernels
+    train_autoencoder(sets[0], args.loss, window, configs[0], device)
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in runs}
     for _ in range(args.rounds):
         for name, fn in runs.items():
             times[name].append(seconds(fn))
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} thread(s)"
     print(f"{len(sets)} autoencoders ({', '.join(str(len(s)) for s in sets)} samples), {args.loss}, "
           f"{args.epochs} epochs, batch {args.batch_size}, {name}, torch {torch.__version__}; best of {args.rounds}")
-    rates = {key: work / min(values) for key, values in times.items()}
-    for key, rate in rates.items():
-        print(f"    {key:<10} {min(times[key]):7.2f} s  {rate:9.0f} samples x members / s")
-    print(f"    fused / sequential: {rates['fused'] / rates['sequential']:.2f}x")
+    wall = {key: min(w for w, _ in values) for key, values in times.items()}
+    cpu = {key: min(c for _, c in values) for key, values in times.items()}
+    for key in runs:
+        print(f"    {key:<12} {wall[key]:7.2f} s wall {work / wall[key]:9.0f} samples x members / s;"
+              f" {cpu[key]:7.2f} s CPU")
+    for key in runs:
+        if key != "sequential":
+            print(f"    {key} / sequential: {wall['sequential'] / wall[key]:.2f}x by wall time, "
+                  f"{cpu['sequential'] / cpu[key]:.2f}x by CPU time")
 
 
 if __name__ == "__main__":

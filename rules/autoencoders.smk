@@ -1,29 +1,34 @@
-# One autoencoder per dataset and loss (§5.1), each a GPU-scheduled job.
-
-
-rule train_dataset_autoencoder:
+# All dataset autoencoders of a loss (§5.1) in one job: the fused trainer trains them as
+# one model, each member exactly as it would train alone (its own data, seed, batch order
+# and epochs), so the job pays Python's, torch's and the GPU's start once, not once per
+# dataset. One checkpoint per dataset at the usual path, as named outputs: Snakemake's
+# between-workflow cache stores and restores the fleet as one entry. A dataset added to
+# the sheet reruns this job for every loss (each member trains as it would alone, so the
+# others come out as before, up to float rounding).
+rule train_dataset_autoencoders:
     input:
-        train=data_file("{dataset}", "train.npz"),
-        provenance=data_file("{dataset}", "provenance.json"),
+        train=[data_file(d, "train.npz") for d in DATASETS],
+        provenance=[data_file(d, "provenance.json") for d in DATASETS],
     output:
-        model=dataset_ae("{dataset}", "{loss}"),
+        **{d: dataset_ae(d, "{loss}") for d in DATASETS},
     params:
+        datasets=DATASETS,
         training=CONFIG.autoencoder.params(),
         ssim=CONFIG.ssim.params(),
         seed=CONFIG.seed,
-        cache_key="{dataset}/{loss}",  # the between-workflow cache hashes params, never wildcards
+        cache_key="{loss}",  # the between-workflow cache hashes params, never wildcards
     # `--cache` shares trained fleets between workflows and configs (see README); a cached
     # rule may not have a benchmark: the training time is in the model's history instead.
     cache: True
     conda:
         "../environment.yml"
     log:
-        "logs/models/ae/dataset/{dataset}/{loss}.log",
+        "logs/models/ae/dataset/{loss}.log",
     resources:
         gpu=1,
     threads: JOB_THREADS
     script:
-        "../workflow_scripts/train_autoencoder.py"
+        "../workflow_scripts/train_dataset_autoencoders.py"
 
 
 # All per-class autoencoders of a dataset and loss (§5.3, §5.4) in one job: the fused

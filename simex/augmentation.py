@@ -38,6 +38,7 @@ import pandas as pd
 import torch
 
 from simex.config import GRID_ADVICE, AugmentationClassifier, Grid, derived_seed
+from simex.fused_training import train_folded_classifiers
 from simex.inference import accuracy
 from simex.models import LeNet5Classifier
 from simex.training import TrainConfig, classifier_batch_loss, images_to_tensor, train
@@ -130,6 +131,19 @@ def train_classifier(data: TrainingSet, settings: AugmentationClassifier, seed: 
     return model.eval()
 
 
+def train_classifiers(sets: Sequence[TrainingSet], settings: AugmentationClassifier, seeds: Sequence[int],
+                      device: torch.device) -> list[LeNet5Classifier]:
+    """:func:`train_classifier` for several training sets, trained as one folded model
+    (simex.fused_training): each equal, up to float rounding, to its training alone."""
+    models = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        models.append(LeNet5Classifier(10))
+    train_folded_classifiers(models, [(images_to_tensor(data.images), torch.from_numpy(data.labels)) for data in sets],
+                             [classifier_train_config(settings, seed) for seed in seeds], device)
+    return models
+
+
 def mnist_orders(labels: np.ndarray, seed: int, trial: int) -> list[np.ndarray]:
     return class_orders(labels, 10, np.random.default_rng(derived_seed(seed, "augmentation", "M", trial)))
 
@@ -145,17 +159,18 @@ def training_seed(seed: int, trial: int, n_mnist: int, n_borrowed: int) -> int:
 
 def run_reference(mnist_train: tuple[np.ndarray, np.ndarray], mnist_test: tuple[np.ndarray, np.ndarray],
                   grid: Grid, settings: AugmentationClassifier, seed: int, device: torch.device) -> pd.DataFrame:
-    """The no-borrowing runs: n(c_M) MNIST samples per class only, every trial."""
-    rows = []
+    """The no-borrowing runs: n(c_M) MNIST samples per class only, every trial, trained as one folded model."""
+    runs = []
     for trial in range(grid.trials):
         orders = mnist_orders(mnist_train[1], seed, trial)
         for n_mnist in grid.n_mnist:
-            data = training_set(mnist_train, orders, n_mnist)
-            run_seed = training_seed(seed, trial, n_mnist, 0)
-            model = train_classifier(data, settings, run_seed, device)
-            acc = accuracy(model, *mnist_test, device)
-            log.info("no borrowing: n_mnist %d trial %d accuracy %.4f", n_mnist, trial, acc)
-            rows.append(result_row(NO_BORROWING, "", "", n_mnist, 0, trial, run_seed, acc, data, mnist_test, settings))
+            runs.append((trial, n_mnist, training_set(mnist_train, orders, n_mnist), training_seed(seed, trial, n_mnist, 0)))
+    models = train_classifiers([data for *_, data, _ in runs], settings, [run_seed for *_, run_seed in runs], device)
+    rows = []
+    for (trial, n_mnist, data, run_seed), model in zip(runs, models):
+        acc = accuracy(model, *mnist_test, device)
+        log.info("no borrowing: n_mnist %d trial %d accuracy %.4f", n_mnist, trial, acc)
+        rows.append(result_row(NO_BORROWING, "", "", n_mnist, 0, trial, run_seed, acc, data, mnist_test, settings))
     return pd.DataFrame(rows)
 
 
@@ -163,9 +178,10 @@ def run_borrowing(mnist_train: tuple[np.ndarray, np.ndarray], mnist_test: tuple[
                   reference_train: tuple[np.ndarray, np.ndarray], n_reference_classes: int, reference: str, label: str,
                   pairings: Mapping[str, Mapping[int, int]], grid: Grid, settings: AugmentationClassifier, seed: int,
                   device: torch.device) -> pd.DataFrame:
-    """Every (method, n(c_M), n(c_Y), trial) for one reference dataset Y; identical sets are trained once."""
-    rows = []
-    trained: dict[tuple, float] = {}
+    """Every (method, n(c_M), n(c_Y), trial) for one reference dataset Y; identical sets are trained once,
+    all distinct ones as one folded model."""
+    runs = []
+    distinct: dict[tuple, tuple[TrainingSet, int]] = {}
     for trial in range(grid.trials):
         m_orders = mnist_orders(mnist_train[1], seed, trial)
         y_orders = reference_orders(reference_train[1], n_reference_classes, seed, reference, trial)
@@ -175,16 +191,19 @@ def run_borrowing(mnist_train: tuple[np.ndarray, np.ndarray], mnist_test: tuple[
                 for method, pairs in pairings.items():
                     data = training_set(mnist_train, m_orders, n_mnist, reference_train, y_orders, pairs, n_borrowed)
                     key = (trial, n_mnist, n_borrowed, tuple(sorted(pairs.items())))
-                    if key not in trained:
-                        model = train_classifier(data, settings, run_seed, device)
-                        trained[key] = accuracy(model, *mnist_test, device)
-                    else:
+                    if key in distinct:
                         log.info("%s: same pairing as an earlier method, reusing its run", method)
-                    acc = trained[key]
-                    log.info("%s %s: n_mnist %d n_borrowed %d trial %d accuracy %.4f",
-                             method, label, n_mnist, n_borrowed, trial, acc)
-                    rows.append(result_row(method, label, reference, n_mnist, n_borrowed, trial, run_seed, acc, data,
-                                           mnist_test, settings))
+                    distinct.setdefault(key, (data, run_seed))
+                    runs.append((method, n_mnist, n_borrowed, trial, run_seed, data, key))
+    models = train_classifiers([data for data, _ in distinct.values()], settings,
+                               [run_seed for _, run_seed in distinct.values()], device)
+    accuracies = {key: accuracy(model, *mnist_test, device) for key, model in zip(distinct, models)}
+    rows = []
+    for method, n_mnist, n_borrowed, trial, run_seed, data, key in runs:
+        acc = accuracies[key]
+        log.info("%s %s: n_mnist %d n_borrowed %d trial %d accuracy %.4f", method, label, n_mnist, n_borrowed, trial, acc)
+        rows.append(result_row(method, label, reference, n_mnist, n_borrowed, trial, run_seed, acc, data,
+                               mnist_test, settings))
     return pd.DataFrame(rows)
 
 

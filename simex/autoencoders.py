@@ -6,18 +6,18 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
 
 from simex.artifacts import load_checkpoint, save_checkpoint
-from simex.fused import FoldedAutoEncoders
 from simex.config import SSIMWindow
+from simex.fused import FoldedAutoEncoders, load_member, stack_parameters
+from simex.fused_training import SampleLosses, train_folded
 from simex.losses import PerSampleLoss, per_sample_loss
 from simex.models import LeNet5AutoEncoder
-from simex.training import (MemberCheckpoint, StepLoss, TrainConfig, TrainResult, autoencoder_batch_loss,
-                            images_to_tensor, seed_everything, train, train_members)
+from simex.training import EpochRecord, TrainConfig, TrainResult, autoencoder_batch_loss, images_to_tensor, seed_everything, train
 
 ARCHITECTURE = "lenet5-autoencoder"
 DEFAULT_INPUT_SHAPE = (1, 28, 28)  # the paper's; a checkpoint of another shape records its "input_shape"
@@ -136,27 +136,14 @@ def train_autoencoder(
     return model.eval(), result
 
 
-def fused_autoencoder_loss(models: Sequence[LeNet5AutoEncoder], per_sample: PerSampleLoss) -> StepLoss:
-    """The members' batch losses from one fused pass (simex.fused) over all their batches.
+def fused_autoencoder_losses(per_sample: PerSampleLoss, code_map: tuple[int, int, int]) -> SampleLosses:
+    """Every member's per-sample loss from one folded pass (simex.fused) over its batch, (B, K)."""
 
-    Batches of unequal length (a member's last, partial batch of an epoch) are padded
-    with zeros to the longest; each member's loss is the mean over its own samples only,
-    so the padding gets no gradient.
-    """
+    def sample_losses(params: Mapping[str, torch.Tensor], inputs: torch.Tensor, _targets: None) -> torch.Tensor:
+        outputs = FoldedAutoEncoders.from_stacked(params, code_map)(inputs, shared=False)
+        return per_sample(inputs.flatten(0, 1), outputs.flatten(0, 1)).view(inputs.shape[:2])
 
-    def step_loss(active: Sequence[int], batches: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
-        sizes = [len(x) for x, _ in batches]
-        longest = max(sizes)
-        padded = [x if len(x) == longest else torch.cat([x, x.new_zeros((longest - len(x), *x.shape[1:]))])
-                  for x, _ in batches]
-        inputs = torch.stack(padded, dim=1)  # (B, A, C, H, W)
-        outputs = FoldedAutoEncoders.fold([models[k] for k in active])(inputs, shared=False)
-        errors = per_sample(inputs.flatten(0, 1), outputs.flatten(0, 1)).view(longest, len(active))
-        if min(sizes) == longest:
-            return errors.mean(dim=0)
-        return torch.stack([errors[:n, i].mean() for i, n in enumerate(sizes)])
-
-    return step_loss
+    return sample_losses
 
 
 def train_autoencoders(
@@ -166,14 +153,24 @@ def train_autoencoders(
     configs: Sequence[TrainConfig],
     device: torch.device,
     validation_fraction: float = 0.0,
-    on_checkpoint: MemberCheckpoint | None = None,
+    graph: bool | None = None,
+    on_epoch: Callable[[int, EpochRecord], None] | None = None,
 ) -> list[tuple[LeNet5AutoEncoder, TrainResult]]:
-    """Several autoencoders trained as one fused model, each equal (up to float rounding)
-    to :func:`train_autoencoder` with its own images and config (seed) alone."""
+    """Several autoencoders trained as one fused model on the device (simex.fused_training),
+    each equal (up to float rounding) to :func:`train_autoencoder` with its own images and
+    config (seed) alone. ``graph``: capture the step in a CUDA graph (default: on CUDA);
+    ``on_epoch(k, record)``: called after each epoch of member k (progress reports)."""
     models = [_new_autoencoder(config.seed, images) for config, images in zip(configs, image_sets)]
+    if len({model.input_shape for model in models}) != 1:
+        raise ValueError(f"autoencoders trained as one fused model must share one input shape, got "
+                         f"{sorted({model.input_shape for model in models})}")
     splits = [_split(images, validation_fraction) for images in image_sets]
-    per_sample = per_sample_loss(loss, window)
-    results = train_members(models, fused_autoencoder_loss(models, per_sample), autoencoder_batch_loss(per_sample),
-                            [training for training, _ in splits], configs, device,
-                            validation=[validation for _, validation in splits], on_checkpoint=on_checkpoint)
-    return [(model.eval(), result) for model, result in zip(models, results)]
+    code_map = tuple(models[0].layers()["unflatten"].unflattened_size)
+    results, trained = train_folded(stack_parameters(models),
+                                    fused_autoencoder_losses(per_sample_loss(loss, window), code_map),  # type: ignore[arg-type]
+                                    [training[0] for training, _ in splits], None, configs, device,
+                                    validation=[None if v is None else (v[0], None) for _, v in splits], graph=graph,
+                                    on_epoch=on_epoch)
+    for k, model in enumerate(models):
+        load_member(model, trained, k)
+    return [(model.to(device).eval(), result) for model, result in zip(models, results)]

@@ -128,16 +128,15 @@ def train_members_fused(members: Sequence[MemberPlan], loss: str, window: SSIMWi
     member as it would train alone, its own seed), one progress bar over all members' epochs;
     returns the checkpoints."""
     epochs = [config.epochs_for(len(member.images)) for member in members]
-    shared = replace(config, checkpoint_epochs=tuple(range(1, max(epochs) + 1)))
-    configs = [replace(shared, seed=member_seed(config.seed, member, loss)) for member in members]
+    configs = [replace(config, seed=member_seed(config.seed, member, loss)) for member in members]
     with tqdm(total=sum(epochs), desc=f"{len(members)} autoencoders ({sum(len(m.images) for m in members)} images)",
               unit="epoch", disable=not progress, dynamic_ncols=True) as bar:
-        def advance(_member: int, _epoch: int, _model: torch.nn.Module, record: Any) -> None:
+        def advance(_member: int, record: Any) -> None:
             bar.set_postfix(loss=f"{record.train_loss:.4f}", refresh=False)
             bar.update(1)
 
         trained = train_autoencoders([member.images for member in members], loss, window, configs, device,
-                                     on_checkpoint=advance)
+                                     on_epoch=advance)
     paths = []
     for member, member_config, (model, result) in zip(members, configs, trained):
         dataset = member.dataset

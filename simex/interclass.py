@@ -37,6 +37,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from simex.fused_training import train_folded_classifiers
 from simex.losses import PerSampleLoss
 from simex.inference import batched, map_images
 from simex.models import LeNet5Classifier
@@ -241,6 +242,28 @@ def train_nine_class(
     result = train(model, classifier_batch_loss, (images_to_tensor(train_images), torch.from_numpy(train_labels)),
                    config, device)
     return model.eval(), kept, result, len(train_images)
+
+
+def train_nine_class_all(
+    architecture: str, images: np.ndarray, labels: np.ndarray, excluded: Sequence[int], n_classes: int,
+    configs: Sequence[TrainConfig], device: torch.device, per_class: int = 0,
+) -> list[tuple[nn.Module, list[int], TrainResult, int]]:
+    """:func:`train_nine_class` for every k in ``excluded`` (``configs[i]`` for ``excluded[i]``).
+
+    LeNet-5's are trained as one folded model (simex.fused_training), each equal, up to
+    float rounding, to its training alone; other architectures one after another."""
+    if architecture != "lenet5":
+        return [train_nine_class(architecture, images, labels, k, n_classes, config, device, per_class)
+                for k, config in zip(excluded, configs)]
+    splits = [nine_class_split(images, labels, k, n_classes, per_class, np.random.default_rng(config.seed))
+              for k, config in zip(excluded, configs)]
+    models = []
+    for (_, _, kept), config in zip(splits, configs):
+        seed_everything(config.seed)
+        models.append(build_classifier(architecture, len(kept)))
+    results = train_folded_classifiers(
+        models, [(images_to_tensor(x), torch.from_numpy(y)) for x, y, _ in splits], configs, device)
+    return [(model, kept, result, len(x)) for model, (x, _, kept), result in zip(models, splits, results)]
 
 
 @torch.inference_mode()

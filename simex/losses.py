@@ -12,10 +12,12 @@ rate and optimizer tried; with the 11-pixel window it trains normally.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Callable
 
 import torch
 from pytorch_msssim import ssim
+from pytorch_msssim.ssim import _fspecial_gauss_1d
 
 from simex.config import SSIMWindow
 
@@ -27,9 +29,18 @@ def mse_per_sample(inputs: torch.Tensor, outputs: torch.Tensor) -> torch.Tensor:
     return (inputs - outputs).pow(2).flatten(1).mean(dim=1)
 
 
+@lru_cache(maxsize=None)
+def _gaussian_window(window: SSIMWindow, channels: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """pytorch-msssim's own 1-D Gaussian window, made once per device: a CUDA graph may not copy
+    it from the host while capturing the training step."""
+    with torch.inference_mode(False):  # a normal tensor, which training may save for backward
+        return _fspecial_gauss_1d(window.size, window.sigma).repeat([channels, 1, 1, 1]).to(device, dtype)
+
+
 def issim_per_sample(inputs: torch.Tensor, outputs: torch.Tensor, window: SSIMWindow | None = None) -> torch.Tensor:
     window = window or SSIMWindow.default()  # the schema's ``ssim`` section
-    similarity = ssim(inputs, outputs, data_range=1.0, size_average=False, win_size=window.size, win_sigma=window.sigma)
+    win = _gaussian_window(window, inputs.shape[1], inputs.device, inputs.dtype)
+    similarity = ssim(inputs, outputs, data_range=1.0, size_average=False, win=win)
     return 1.0 - similarity
 
 

@@ -95,3 +95,8 @@ class LeNet5Classifier(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(images))
+
+    def layers(self) -> dict[str, nn.Module]:
+        """The layers with parameters by role (simex.fused folds several classifiers by these names)."""
+        return {"conv1": self.features[0], "conv2": self.features[3], "fc1": self.classifier[0],
+                "fc2": self.classifier[2], "fc3": self.classifier[4]}

@@ -3,20 +3,22 @@
 Optimizer by name and learning rate, epochs, optional early stopping on a held-out
 split (restoring the best weights), callbacks at chosen epochs, a seed, and progress
 and loss per epoch in the job's log. Elapsed time counts only the training work.
-:func:`train_members` is the loop, for K models trained together (a fused fleet: each
-member exactly as it would train alone); :func:`train` runs it with one model.
+:func:`train` is the plain loop, host-driven (one Python step per batch, any module),
+for one model: the path every fused one is tested against.
+Models that fold (LeNet-5 autoencoders and classifiers, FC stacks) train together as one
+folded model on the device with simex.fused_training, each as it would train here alone;
+both loops draw the same sample orders (:func:`shuffle_orders`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
 import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -28,14 +30,19 @@ log = logging.getLogger(__name__)
 
 BatchLoss = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 
+# Optimizers by name: (parameters, lr, **options) -> optimizer. The options are torch's
+# (the fused trainer passes ``capturable=True`` for a CUDA graph to those in CAPTURABLE).
 OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
     # Keras' RMSprop (rho 0.9, epsilon 1e-7), the paper's framework defaults.
-    "rmsprop": lambda params, lr: torch.optim.RMSprop(params, lr=lr, alpha=0.9, eps=1e-7),
-    "adam": lambda params, lr: torch.optim.Adam(params, lr=lr),
-    "adagrad": lambda params, lr: torch.optim.Adagrad(params, lr=lr),
-    "adadelta": lambda params, lr: torch.optim.Adadelta(params, lr=lr),
-    "sgd": lambda params, lr: torch.optim.SGD(params, lr=lr),
+    "rmsprop": lambda params, lr, **options: torch.optim.RMSprop(params, lr=lr, alpha=0.9, eps=1e-7, **options),
+    "adam": lambda params, lr, **options: torch.optim.Adam(params, lr=lr, **options),
+    "adagrad": lambda params, lr, **options: torch.optim.Adagrad(params, lr=lr, **options),
+    "adadelta": lambda params, lr, **options: torch.optim.Adadelta(params, lr=lr, **options),
+    "sgd": lambda params, lr, **options: torch.optim.SGD(params, lr=lr, **options),
 }
+# Those whose state torch keeps on the device for a captured CUDA graph (``capturable=True``);
+# Adagrad's and SGD's constructors take no such option.
+CAPTURABLE = frozenset({"rmsprop", "adam", "adadelta"})
 
 
 @dataclass(frozen=True)
@@ -120,6 +127,40 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+_MASK32 = 0xFFFFFFFF
+
+
+def _times32(x: torch.Tensor, constant: int) -> torch.Tensor:
+    """(x · constant) mod 2³² for 0 <= x < 2³², in int64 without overflow (constant split in 16-bit halves)."""
+    return (x * (constant & 0xFFFF) + (((x * (constant >> 16)) & 0xFFFF) << 16)) & _MASK32
+
+
+def _mix32(x: torch.Tensor) -> torch.Tensor:
+    """A bijective 32-bit integer hash (Wellons' lowbias32), elementwise on int64 tensors in [0, 2³²)."""
+    x = x ^ (x >> 16)
+    x = _times32(x, 0x7FEB352D)
+    x = x ^ (x >> 15)
+    x = _times32(x, 0x846CA68B)
+    return x ^ (x >> 16)
+
+
+def shuffle_orders(seeds: torch.Tensor, epochs: torch.Tensor, sizes: torch.Tensor, length: int) -> torch.Tensor:
+    """Each member's sample order for an epoch, made on the tensors' device: (K, length) int64.
+
+    Row k is a permutation of ``range(sizes[k])`` followed by ``sizes[k]..length-1``. It
+    depends only on the member's seed, epoch and size, never on the other members nor
+    the device: the keys are a 32-bit hash of (seed, epoch, position), bijective in the
+    position (so no two keys tie), sorted. The plain loop (one member) and the fused one
+    (all members in one call, on a GPU without a host round trip) draw the same batches.
+    """
+    seeds, epochs = seeds.to(torch.int64), epochs.to(torch.int64)
+    base = _mix32(_mix32(_mix32((seeds >> 32) & _MASK32) ^ (seeds & _MASK32)) ^ (epochs & _MASK32))
+    positions = torch.arange(length, device=seeds.device)
+    keys = _mix32(base[:, None] ^ positions)
+    keys = keys.masked_fill(positions >= sizes.to(seeds.device)[:, None], 1 << 40)  # past a member's size: last
+    return keys.argsort(dim=1, stable=True)
+
+
 def images_to_tensor(images: np.ndarray, device: torch.device | str | None = None) -> torch.Tensor:
     """The one uint8 -> float converter: (N, H, W) or (N, C, H, W) to (N, C, H, W) in [0, 1];
     (N, H, W) gets C = 1. On ``device`` when given, converted there (a quarter of the bytes to copy).
@@ -144,26 +185,6 @@ def mean_loss(model: nn.Module, batch_loss: BatchLoss, inputs: torch.Tensor, tar
             y = targets[start : start + batch_size].to(device)
             total += float(batch_loss(model, x, y)) * len(x)
     return total / len(inputs)
-
-
-# One optimizer step's loss for the members still training: given their indices and their
-# batches (inputs, targets), each one's batch loss, shape (len(active),).
-StepLoss = Callable[[Sequence[int], Sequence[tuple[torch.Tensor, torch.Tensor]]], torch.Tensor]
-MemberCheckpoint = Callable[[int, int, nn.Module, EpochRecord], None]  # (member, epoch, model, record)
-
-
-@dataclass
-class _Progress:
-    """One member's place in its own epochs: its permutation, position and budget."""
-
-    n_samples: int
-    epochs: int
-    steps_left: float
-    epoch: int = 0
-    position: int = 0
-    order: torch.Tensor | None = None
-    seen: int = 0
-    done: bool = False
 
 
 class _TrainingClock:
@@ -198,119 +219,70 @@ def train(
     on_checkpoint: Callable[[int, nn.Module, EpochRecord], None] | None = None,
     parameters: list[nn.Parameter] | None = None,
 ) -> TrainResult:
-    """Train ``model`` in place; with early stopping, the best epoch's weights are restored."""
+    """Train ``model`` in place; with early stopping, the best epoch's weights are restored.
 
-    def step_loss(_active: Sequence[int], batches: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
-        return batch_loss(model, *batches[0]).unsqueeze(0)
-
-    member_checkpoint = None if on_checkpoint is None else lambda _k, epoch, m, record: on_checkpoint(epoch, m, record)
-    return train_members([model], step_loss, batch_loss, [train_data], [config], device, [validation],
-                         member_checkpoint, None if parameters is None else [parameters])[0]
-
-
-def train_members(
-    models: Sequence[nn.Module],
-    step_loss: StepLoss,
-    batch_loss: BatchLoss,
-    train_data: Sequence[tuple[torch.Tensor, torch.Tensor]],
-    configs: Sequence[TrainConfig],
-    device: torch.device,
-    validation: Sequence[tuple[torch.Tensor, torch.Tensor] | None] | None = None,
-    on_checkpoint: MemberCheckpoint | None = None,
-    parameters: Sequence[list[nn.Parameter]] | None = None,
-) -> list[TrainResult]:
-    """Train K models together, each exactly as :func:`train` would train it alone.
-
-    Every optimizer step takes the next batch of each member still training, from its own
-    data in its own shuffled order (a generator seeded with its config's seed), and
-    back-propagates the sum of the members' losses (``step_loss``; a fused model computes
-    them in one pass). The members' parameters are distinct tensors and the optimizers
-    are elementwise, so each member's gradient and optimizer state are its own. Members
-    of unequal size keep their own epochs: each runs its ``epochs`` (or its ``steps``)
-    over its own data and leaves the joint steps when done, as does a member that stops
-    early; the rest carry on. ``batch_loss`` scores a member alone (validation). Members
-    must not draw from the global random generators while training (no dropout): those
-    are seeded once, with the first member's seed. ``elapsed_s`` in the records is the
-    joint training time.
+    Each epoch takes the samples in the order :func:`shuffle_orders` draws for the
+    config's seed and the epoch, in batches of ``batch_size`` (the last one short when the
+    size is not a multiple); with ``steps`` it stops after that many optimizer steps, the
+    last epoch partial. ``parameters``: the ones to train (default: all of the model's).
     """
-    if not models or not (len(models) == len(train_data) == len(configs)):
-        raise ValueError(f"need one training set and config per model; got {len(models)} models, "
-                         f"{len(train_data)} training sets, {len(configs)} configs")
-    config = configs[0]
-    if any(dataclasses.replace(c, seed=config.seed) != config for c in configs):
-        raise ValueError("members trained together must share their training settings; only seeds may differ")
-    validation = list(validation) if validation is not None else [None] * len(models)
-    if any(len(inputs) == 0 for inputs, _ in train_data):
+    inputs, targets = train_data
+    if len(inputs) == 0:
         raise ValueError("training set is empty")
     seed_everything(config.seed)
-    generators = [torch.Generator().manual_seed(c.seed) for c in configs]
-    for model in models:
-        model.to(device)
-    data = [(inputs.to(device), targets.to(device)) for inputs, targets in train_data]
-    groups = parameters if parameters is not None else [list(model.parameters()) for model in models]
-    optimizer = OPTIMIZERS[config.optimizer]([p for group in groups for p in group], config.lr)
-    progress = [_Progress(len(inputs), config.epochs_for(len(inputs)), config.steps or math.inf)
-                for inputs, _ in data]
-    running = torch.zeros(len(models), dtype=torch.float64, device=device)
-    results = [TrainResult() for _ in models]
-    stoppers = [EarlyStopping(config.patience) for _ in models]
-    best_states: list[dict[str, torch.Tensor] | None] = [None] * len(models)
+    model.to(device)
+    inputs, targets = inputs.to(device), targets.to(device)
+    optimizer = OPTIMIZERS[config.optimizer](parameters if parameters is not None else list(model.parameters()),
+                                             config.lr)
+    n_samples, epochs = len(inputs), config.epochs_for(len(inputs))
+    steps_left = config.steps or math.inf
+    seed, size = torch.tensor([config.seed], device=device), torch.tensor([n_samples])
+    result, stopper = TrainResult(), EarlyStopping(config.patience)
+    best_state: dict[str, torch.Tensor] | None = None
     clock = _TrainingClock(device)
-    while active := [k for k, p in enumerate(progress) if not p.done]:
-        batches = []
-        for k in active:
-            p = progress[k]
-            if p.position == 0:
-                p.epoch += 1
-                models[k].train()
-                p.order = torch.randperm(p.n_samples, generator=generators[k]).to(device)
-            index = p.order[p.position : p.position + config.batch_size]  # type: ignore[index]
-            p.position += len(index)
-            p.seen += len(index)
-            p.steps_left -= 1
-            batches.append((data[k][0][index], data[k][1][index]))
-        optimizer.zero_grad(set_to_none=True)
-        losses = step_loss(active, batches)
-        total = losses.sum()
-        if not torch.isfinite(total):
-            bad = [k for k, loss in zip(active, losses.tolist()) if not math.isfinite(loss)]
-            raise FloatingPointError(f"training loss became {float(total)} at epoch {progress[bad[0]].epoch}"
-                                     f"{f' of member {bad[0]}' if len(models) > 1 else ''}: lower the learning rate")
-        total.backward()
-        optimizer.step()
-        sizes = torch.tensor([len(x) for x, _ in batches], dtype=torch.float64, device=device)
-        running[active] += losses.detach().double() * sizes
-        for k in active:
-            p = progress[k]
-            if p.position < p.n_samples and p.steps_left > 0:
-                continue
-            val_loss = None
-            if validation[k] is not None:
-                val_loss = mean_loss(models[k], batch_loss, *validation[k], max(config.batch_size, 512), device)
-            record = EpochRecord(p.epoch, float(running[k]) / p.seen, val_loss, clock.elapsed())
-            with clock.paused():
-                running[k], p.seen, p.position = 0.0, 0, 0
-                p.done = p.epoch >= p.epochs or p.steps_left <= 0
-                results[k].history.append(record)
-                log.info("%sepoch %d/%d train_loss %.6f val_loss %s elapsed %.2fs",
-                         f"member {k}: " if len(models) > 1 else "", p.epoch, p.epochs, record.train_loss,
-                         "n/a" if val_loss is None else f"{val_loss:.6f}", record.elapsed_s)
-                if on_checkpoint is not None and p.epoch in config.checkpoint_epochs:
-                    on_checkpoint(k, p.epoch, models[k], record)
-                if val_loss is not None:
-                    stopper = stoppers[k]
-                    stop = stopper.update(p.epoch, val_loss)
-                    if stopper.best_epoch == p.epoch and config.patience > 0:
-                        best_states[k] = copy.deepcopy(models[k].state_dict())
-                    if stop:
-                        p.done = results[k].stopped_early = True
-                        log.info("early stop at epoch %d: best val_loss %.6f at epoch %d", p.epoch, stopper.best,
-                                 stopper.best_epoch)
-    for k, result in enumerate(results):
-        result.best_epoch = stoppers[k].best_epoch if validation[k] is not None else len(result.history)
-        if best_states[k] is not None:
-            models[k].load_state_dict(best_states[k])
-    return results
+    for epoch in range(1, epochs + 1):
+        model.train()
+        order = shuffle_orders(seed, torch.tensor([epoch], device=device), size, n_samples)[0]
+        running = torch.zeros((), dtype=torch.float64, device=device)
+        seen = 0
+        for start in range(0, n_samples, config.batch_size):
+            index = order[start : start + config.batch_size]
+            optimizer.zero_grad(set_to_none=True)
+            loss = batch_loss(model, inputs[index], targets[index])
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"training loss became {float(loss)} at epoch {epoch}: lower the learning rate")
+            loss.backward()
+            optimizer.step()
+            running += loss.detach().double() * len(index)
+            seen += len(index)
+            steps_left -= 1
+            if steps_left <= 0:
+                break
+        val_loss = None
+        if validation is not None:
+            val_loss = mean_loss(model, batch_loss, *validation, max(config.batch_size, 512), device)
+        record = EpochRecord(epoch, float(running) / seen, val_loss, clock.elapsed())
+        with clock.paused():
+            result.history.append(record)
+            log.info("epoch %d/%d train_loss %.6f val_loss %s elapsed %.2fs", epoch, epochs, record.train_loss,
+                     "n/a" if val_loss is None else f"{val_loss:.6f}", record.elapsed_s)
+            if on_checkpoint is not None and epoch in config.checkpoint_epochs:
+                on_checkpoint(epoch, model, record)
+            if val_loss is not None:
+                stop = stopper.update(epoch, val_loss)
+                if stopper.best_epoch == epoch and config.patience > 0:
+                    best_state = copy.deepcopy(model.state_dict())
+                if stop:
+                    result.stopped_early = True
+                    log.info("early stop at epoch %d: best val_loss %.6f at epoch %d", epoch, stopper.best,
+                             stopper.best_epoch)
+                    break
+        if steps_left <= 0:
+            break
+    result.best_epoch = stopper.best_epoch if validation is not None else len(result.history)
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return result
 
 
 def autoencoder_batch_loss(per_sample: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> BatchLoss:

@@ -40,6 +40,8 @@ import torch
 from torch import nn
 
 from simex.datasets import code_of, legend_lines
+from simex.fused import folded_mlp, load_member, stack_mlps
+from simex.fused_training import train_folded, train_folded_classifiers
 from simex.inference import accuracy, map_images
 from simex.models import LeNet5Classifier
 from simex.config import FROZEN_FC_MODULES, Frozen, Training, TransferProtocol
@@ -223,6 +225,22 @@ def train_base_classifier(images: np.ndarray, labels: np.ndarray, settings: Stag
     return model.eval(), result
 
 
+def train_base_classifiers(data: Sequence[tuple[np.ndarray, np.ndarray]], settings: Sequence[StageSettings],
+                           device: torch.device, graph: bool | None = None,
+                           ) -> list[tuple[LeNet5Classifier, TrainResult]]:
+    """Several B(Y) trained as one folded model (simex.fused_training), each equal (up to
+    float rounding) to :func:`train_base_classifier` with its own data and settings alone."""
+    models = []
+    for member in settings:
+        seed_everything(member.config.seed)  # the initial weights follow from the seed alone, as alone
+        models.append(LeNet5Classifier(N_CLASSES))
+    splits = [holdout(images_to_tensor(images), labels, member.validation_fraction)
+              for (images, labels), member in zip(data, settings)]
+    results = train_folded_classifiers(models, [training for training, _ in splits], [member.config for member in settings],
+                                device, validation=[validation for _, validation in splits], graph=graph)
+    return list(zip(models, results))
+
+
 def frozen_and_trained(model: LeNet5Classifier, frozen: Frozen) -> tuple[nn.Sequential, nn.Sequential]:
     """``model`` cut into the layers kept from the base and the FC layers retrained (shared modules)."""
     cut = FROZEN_FC_MODULES[frozen]
@@ -289,28 +307,58 @@ def stage_summary(result: TrainResult) -> dict[str, Any]:
     }
 
 
-def transfer_all(base: LeNet5Classifier, base_code: str, targets: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
-                 section: Training, seeds: Mapping[str, int], subset_seeds: Mapping[str, int],
-                 protocol: TransferProtocol, device: torch.device) -> dict[str, dict[str, Any]]:
-    """Transfer ``base`` to every target X: (train images, labels, test images, labels) each.
+def folded_mlp_losses(params: Mapping[str, torch.Tensor], inputs: torch.Tensor,
+                      labels: torch.Tensor | None) -> torch.Tensor:
+    """Every member's per-sample cross-entropy from one pass of the folded FC layers, (B, K)."""
+    logits = folded_mlp(params, inputs)
+    return nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none").view(labels.shape)
 
-    ``subset_seeds`` draws the ``protocol.samples_per_class`` samples of each X; pass the
-    same seeds for every base so that all of them retrain on the same samples of X.
-    Returns per target its accuracy on X's test split and the training summary.
+
+def transfers_on_features(pairs: Sequence[tuple[LeNet5Classifier, np.ndarray, np.ndarray, StageSettings]],
+                          device: torch.device, protocol: TransferProtocol, graph: bool | None = None,
+                          ) -> list[tuple[LeNet5Classifier, TrainResult]]:
+    """:func:`transfer_on_features` for several (base, images, labels, settings), their
+    retrained FC layers trained as one folded model: each equal, up to float rounding, to
+    its transfer alone."""
+    prepared = [prepare_transfer(base, protocol.fc_init == "reinit", protocol.frozen, settings.config.seed)
+                for base, _, _, settings in pairs]
+    splits = [holdout(embed(kept, images, device), labels, settings.validation_fraction)
+              for (_, kept, _), (_, images, labels, settings) in zip(prepared, pairs)]
+    retrained = [layers for _, _, layers in prepared]
+    results, trained = train_folded(stack_mlps(retrained), folded_mlp_losses, [training[0] for training, _ in splits],
+                                    [training[1] for training, _ in splits], [settings.config for *_, settings in pairs],
+                                    device, validation=[validation for _, validation in splits], graph=graph)
+    for k, layers in enumerate(retrained):
+        load_member(layers, trained, k)
+    return [(model.to(device).eval(), result) for (model, _, _), result in zip(prepared, results)]
+
+
+def transfer_all(bases: Mapping[str, LeNet5Classifier],
+                 targets: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
+                 section: Training, seeds: Mapping[tuple[str, str], int], subset_seeds: Mapping[str, int],
+                 protocol: TransferProtocol, device: torch.device) -> dict[str, dict[str, dict[str, Any]]]:
+    """Transfer every base B(Y) to every other target X: (train images, labels, test images, labels) each.
+
+    ``seeds[Y, X]`` seeds the transfer; ``subset_seeds`` draws the
+    ``protocol.samples_per_class`` samples of each X, the same for every base, so that all
+    of them retrain on the same samples of X. All transfers train as one folded model.
+    Returns per base and target its accuracy on X's test split and the training summary.
     """
-    results = {}
-    for code, (train_images, train_labels, test_images, test_labels) in targets.items():
-        if code == base_code:
-            raise TransferError(f"base dataset {base_code} is not a transfer target")
-        settings = stage_settings(section, seeds[code])
-        images, labels = subset_per_class(train_images, train_labels, protocol.samples_per_class,
-                                          np.random.default_rng(subset_seeds[code]))
-        model, result = transfer_on_features(base, images, labels, settings, device, protocol)
-        results[code] = {"accuracy": accuracy(model, test_images, test_labels, device), "n_train": int(len(images)),
-                         "n_test": int(len(test_images)), "training": asdict(settings.config),
-                         "validation_fraction": settings.validation_fraction, **stage_summary(result)}
+    subsets = {code: subset_per_class(train_images, train_labels, protocol.samples_per_class,
+                                      np.random.default_rng(subset_seeds[code]))
+               for code, (train_images, train_labels, _, _) in targets.items()}
+    pairs = [(base_code, code) for base_code in bases for code in targets if code != base_code]
+    settings = {pair: stage_settings(section, seeds[pair]) for pair in pairs}
+    trained = transfers_on_features([(bases[y], *subsets[x], settings[y, x]) for y, x in pairs], device, protocol)
+    results: dict[str, dict[str, dict[str, Any]]] = {code: {} for code in bases}
+    for (base_code, code), (model, result) in zip(pairs, trained):
+        _, _, test_images, test_labels = targets[code]
+        record = results[base_code][code] = {
+            "accuracy": accuracy(model, test_images, test_labels, device), "n_train": int(len(subsets[code][0])),
+            "n_test": int(len(test_images)), "training": asdict(settings[base_code, code].config),
+            "validation_fraction": settings[base_code, code].validation_fraction, **stage_summary(result)}
         log.info("%s: B(%s) -> %s: accuracy %.4f after %d epochs (best %d)", protocol.name, base_code, code,
-                 results[code]["accuracy"], results[code]["epochs_run"], results[code]["best_epoch"])
+                 record["accuracy"], record["epochs_run"], record["best_epoch"])
     return results
 
 

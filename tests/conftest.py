@@ -79,3 +79,13 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if result.returncode != 0:
         pytest.fail(f"tiny pipeline run failed:\n{result.stderr[-6000:]}")
     return workdir
+
+
+@pytest.fixture
+def float64():
+    """torch's default dtype float64 for the test: equality checks of fused and plain training
+    (tests/test_fused_training.py says why float32 cannot be compared over many steps)."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)

@@ -68,7 +68,7 @@ def test_deleting_one_artifact_reruns_only_what_depends_on_it(tiny_run, tmp_path
     result = snakemake(workdir, "-n")
     planned = planned_rules(result.stdout + result.stderr)
     assert "delta_dataset" in planned and "figure_inter_dataset" in planned
-    training = ("acquire_dataset", "prepare_dataset", "train_dataset_autoencoder", "train_class_autoencoders_")
+    training = ("acquire_dataset", "prepare_dataset", "train_dataset_autoencoders", "train_class_autoencoders_")
     assert not {rule for rule in planned if rule.startswith(training)}
 
 
@@ -84,11 +84,11 @@ def test_a_run_killed_mid_training_restarts_to_the_same_artifact(tiny_run, tmp_p
     config["autoencoder"]["epochs"] = 40
     (workdir / "kill.yaml").write_text(yaml.safe_dump(config))
     target = "results/models/ae/dataset/F/issim.pt"
-    uninterrupted = snakemake(workdir, target, "--forcerun", "train_dataset_autoencoder", configfile="kill.yaml")
+    uninterrupted = snakemake(workdir, target, "--forcerun", "train_dataset_autoencoders", configfile="kill.yaml")
     assert uninterrupted.returncode == 0, uninterrupted.stderr[-3000:]
     reference = model_tensors(workdir / target)
     (workdir / target).unlink()
-    log = workdir / "logs/models/ae/dataset/F/issim.log"
+    log = workdir / "logs/models/ae/dataset/issim.log"
     log.unlink(missing_ok=True)
     command = [sys.executable, "-m", "snakemake", target, "--cores", "1", "--configfile", "kill.yaml"]
     process = subprocess.Popen(command, cwd=workdir, start_new_session=True,

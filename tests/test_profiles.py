@@ -30,7 +30,7 @@ PLUGINS = {
     "generic": ["snakemake_executor_plugin_cluster_generic"],
 }
 PAPER = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
-TRAINING_RULES = ("train_dataset_autoencoder", "train_class_autoencoders_M", "train_base_classifiers")  # in the paper DAG today
+TRAINING_RULES = ("train_dataset_autoencoders", "train_class_autoencoders_M", "train_base_classifiers")  # in the paper DAG today
 
 
 @dataclass
@@ -83,7 +83,7 @@ def profile_config(profile: str) -> dict:
 
 def check_paper_dag(jobs: list[PlannedJob]) -> None:
     rules = [job.rule for job in jobs]
-    assert rules.count("train_dataset_autoencoder") == len(PAPER["datasets"]) * len(PAPER["losses"])
+    assert rules.count("train_dataset_autoencoders") == len(PAPER["losses"])  # each: every dataset's, fused
     assert "all" in rules
     for job in jobs:
         if job.rule in TRAINING_RULES:
@@ -147,7 +147,7 @@ def test_slurm_requests_gpus_on_the_gpu_partition(workflow_copy: Path) -> None:
         if not job.gpus:
             assert "gpu_model" not in job.resources  # the plugin would add --gpus=<model>:1
     runtime = {job.rule: int(job.resources["runtime"]) for job in jobs}
-    assert runtime["train_dataset_autoencoder"] == 240 and runtime["acquire_dataset"] == 60  # per rule
+    assert runtime["train_dataset_autoencoders"] == 240 and runtime["acquire_dataset"] == 60  # per rule
     assert runtime["figure_inter_dataset"] == 30  # the default
 
 
@@ -160,7 +160,7 @@ def test_kubernetes_requests_nvidia_gpus_with_limits_and_shared_storage(workflow
         if job.output:
             assert job.output.startswith("/mnt/simex/") and "(send to storage)" in job.output
     memory = {job.rule: int(job.resources["mem_mb"]) for job in jobs}
-    assert memory["train_dataset_autoencoder"] == 16000 and memory["acquire_dataset"] == 4000
+    assert memory["train_dataset_autoencoders"] == 16000 and memory["acquire_dataset"] == 4000
 
 
 def test_generic_submit_template_fills_in_for_every_planned_job(workflow_copy: Path) -> None:
@@ -173,5 +173,5 @@ def test_generic_submit_template_fills_in_for_every_planned_job(workflow_copy: P
         commands[job.rule] = command = template.format(rule=job.rule, jobid=jobid, threads=job.threads,
                                                        resources=resources)
         assert f"ngpus={job.gpus}" in command
-    assert "ngpus=1" in commands["train_dataset_autoencoder"] and "walltime=240:00" in commands["train_dataset_autoencoder"]
+    assert "ngpus=1" in commands["train_dataset_autoencoders"] and "walltime=240:00" in commands["train_dataset_autoencoders"]
     assert "ngpus=0" in commands["figure_inter_dataset"] and "walltime=30:00" in commands["figure_inter_dataset"]

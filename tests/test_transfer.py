@@ -38,6 +38,7 @@ from simex.transfer import (
     transfer_all,
     transfer_classifier,
     transfer_on_features,
+    transfers_on_features,
     variance_shares,
 )
 
@@ -195,20 +196,40 @@ def test_a_learnable_task_is_learned_and_early_stopping_is_summarised():
     assert summary["elapsed_to_best_s"] <= summary["elapsed_total_s"]
 
 
-def test_transfer_all_respects_n_per_class_and_rejects_the_base_itself():
+def test_transfer_all_respects_n_per_class_and_skips_the_base_itself():
     images, labels = class_images(60, 10, seed=10)
-    base = LeNet5Classifier()
+    bases = {"M": LeNet5Classifier(), "E": LeNet5Classifier()}
     data = (images, labels, images[:20], labels[:20])
     section = Training.from_dict({"optimizer": "rmsprop", "lr": 1e-3, "epochs": 1, "batch_size": 16, "patience": 0,
                                   "validation_fraction": 0.0, "steps": None})  # a validated config section
     every = TransferProtocol(None, "base", "conv")
-    results = transfer_all(base, "M", {"E": data, "F": data}, section, {"E": 1, "F": 2}, {"E": 0, "F": 0}, every, CPU)
-    assert set(results) == {"E", "F"}
-    assert all(0 <= r["accuracy"] <= 1 and r["n_train"] == 60 and r["n_test"] == 20 for r in results.values())
-    few = transfer_all(base, "M", {"E": data}, section, {"E": 1}, {"E": 0}, TransferProtocol(3, "base", "conv"), CPU)
-    assert few["E"]["n_train"] == 30
-    with pytest.raises(TransferError, match="not a transfer target"):
-        transfer_all(base, "M", {"M": data}, section, {"M": 1}, {"M": 0}, every, CPU)
+    seeds = {(y, x): 1 + i for i, (y, x) in enumerate((y, x) for y in "ME" for x in "MEF")}
+    results = transfer_all(bases, {"M": data, "E": data, "F": data}, section, seeds, {"M": 0, "E": 0, "F": 0}, every,
+                           CPU)
+    assert {y: set(row) for y, row in results.items()} == {"M": {"E", "F"}, "E": {"M", "F"}}
+    assert all(0 <= r["accuracy"] <= 1 and r["n_train"] == 60 and r["n_test"] == 20
+               for row in results.values() for r in row.values())
+    few = transfer_all({"M": bases["M"]}, {"E": data}, section, seeds, {"E": 0}, TransferProtocol(3, "base", "conv"),
+                       CPU)
+    assert few["M"]["E"]["n_train"] == 30
+
+
+def test_folded_transfers_equal_each_transfer_alone(float64):
+    torch.set_num_threads(1)
+    images, labels = class_images(90, 10, seed=21)
+    bases = [train_base_classifier(images, labels, settings(epochs=1, seed=s), CPU)[0] for s in (1, 2)]
+    targets = [class_images(n, 10, seed=22 + n) for n in (70, 53)]  # unequal sizes: unequal epochs, short batches
+    for fc_init, frozen in (("base", "conv"), ("reinit", "conv+fc1")):
+        protocol = TransferProtocol(None, fc_init, frozen)
+        pairs = [(base, *target, settings(epochs=6, seed=10 * b + t, patience=2))
+                 for b, base in enumerate(bases) for t, target in enumerate(targets)]
+        folded = transfers_on_features(pairs, CPU, protocol)
+        for (base, x, y, stage), (model, result) in zip(pairs, folded):
+            alone, alone_result = transfer_on_features(base, x, y, stage, CPU, protocol)
+            assert [r.epoch for r in result.history] == [r.epoch for r in alone_result.history]
+            assert result.best_epoch == alone_result.best_epoch
+            for name, value in alone.state_dict().items():
+                torch.testing.assert_close(model.state_dict()[name], value, rtol=1e-9, atol=1e-9)
 
 
 def test_classifier_round_trip_and_a_wrong_file_is_named(tmp_path):

@@ -1,4 +1,5 @@
-# B(Y) -> X for every base Y, target X != Y and transfer protocol (§5.1), one seed replicate.
+# B(Y) -> X for every base Y, target X != Y and transfer protocol (§5.1), one seed replicate; a protocol's
+# transfers are trained as one folded model.
 from pathlib import Path
 
 from simex.artifacts import load_classifier, write_json
@@ -18,17 +19,17 @@ data = {code: (*load_classifier_split(train, per_class), *load_classifier_split(
 bases = {code: load_classifier(path, BASE_CLASSIFIER, TransferError, device) for code, path in zip(datasets, sm.input.models)}
 # every base retrains on the same samples of X: the subset's seed depends on X only
 subset_seeds = {code: derived_seed(seed, "clf", "subset", code) for code in datasets}
+seeds = {(y, x): derived_seed(seed, "clf", "transfer", y, x) for y in datasets for x in datasets if x != y}
 protocols = {}
-for name, settings in sm.params.protocols.items():
-    protocol = TransferProtocol.from_dict(settings)
+for name, settings in sm.params.protocols.items():  # each protocol: every base's transfers folded into one model
+    results = transfer_all({code: base for code, (base, _, _) in bases.items()}, data, section.transfer, seeds,
+                           subset_seeds, TransferProtocol.from_dict(settings), device)
     records = {}
-    for base_code, (base, _, metadata) in bases.items():
-        targets = {code: split for code, split in data.items() if code != base_code}
-        seeds = {code: derived_seed(seed, "clf", "transfer", base_code, code) for code in targets}
-        results = transfer_all(base, base_code, targets, section.transfer, seeds, subset_seeds, protocol, device)
-        for code, result in results.items():
+    for base_code, (_, _, metadata) in bases.items():
+        for code, result in results[base_code].items():
             result["label"] = labels[code]
-        records[base_code] = {"label": labels[base_code], "base_accuracy": metadata["accuracy"], "targets": results}
+        records[base_code] = {"label": labels[base_code], "base_accuracy": metadata["accuracy"],
+                              "targets": results[base_code]}
     protocols[name] = {"protocol": settings, "bases": records}
 write_json(sm.output.record, {"seed": seed, "per_class": per_class, "labels": labels, "protocols": protocols,
                               "device": str(device)})
