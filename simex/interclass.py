@@ -234,7 +234,7 @@ def train_nine_class(
     architecture: str, images: np.ndarray, labels: np.ndarray, excluded: int, n_classes: int,
     config: TrainConfig, device: torch.device, per_class: int = 0,
 ) -> tuple[nn.Module, list[int], TrainResult, int]:
-    """C_k: ``architecture`` trained with the one training loop on every class but ``excluded``."""
+    """C_k: ``architecture`` trained with the plain loop (:func:`simex.training.train`) on every class but ``excluded``."""
     train_images, train_labels, kept = nine_class_split(
         images, labels, excluded, n_classes, per_class, np.random.default_rng(config.seed))
     seed_everything(config.seed)
