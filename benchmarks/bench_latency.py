@@ -137,7 +137,7 @@ def main() -> None:
         "network (fused)": best(network_only),
         f"δ ({args.loss}, fast)": best(lambda: [fast.evaluator.delta(x[s : s + args.batch_size], outputs[s : s + args.batch_size])
                                               for s in range(0, len(x), args.batch_size)]),
-        f"δ ({args.loss}, pytorch-msssim)" if args.loss == "issim" else "δ (mse)":
+        f"δ ({args.loss}, per_sample_loss)":
             best(lambda: [delta(x[s : s + args.batch_size], outputs[s : s + args.batch_size]) for s in range(0, len(x), args.batch_size)]),
     }
 

@@ -44,7 +44,7 @@ START_PROBE = """
 import time
 started = time.perf_counter()
 import torch
-import simex.augmentation, simex.fleet, simex.interclass, simex.transfer  # what training jobs import
+import simex.augmentation, simex.autoencoders, simex.interclass, simex.transfer  # what training jobs import
 from simex.devices import select_device
 device = select_device({gpus}, {lock_dir!r})
 torch.zeros(1, device=device).sum().item()

@@ -134,7 +134,7 @@ def train_folded(
     total_steps = max(s.total_steps for s in schedules)
 
     params = {name: tensor.detach().to(device).requires_grad_() for name, tensor in parameters.items()}
-    options = {"capturable": True, "foreach": True} if graph else {}
+    options = {"capturable": True, "foreach": True} if graph else {"foreach": True}
     optimizer = OPTIMIZERS[config.optimizer](list(params.values()), config.lr, **options)
     data = _stack(inputs, device)
     data_flat = data.flatten(0, 1)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
 from scipy.signal import correlate2d
 
 from simex.autoencoders import AutoencoderCard, load_autoencoder, save_autoencoder, train_autoencoder
-from simex.losses import SSIMWindow, issim_per_sample, mse_per_sample, per_sample_loss
+from simex.losses import SSIMWindow, gaussian_window, issim_per_sample, mse_per_sample, per_sample_loss
 from simex.images import InputError
 from simex.models import LeNet5AutoEncoder
 from simex.similarity import delta_matrix, mean_l2_norm, per_sample_errors
@@ -127,3 +129,31 @@ def test_the_checkpoint_card_round_trips_and_reads_older_checkpoints(tmp_path):
     # a checkpoint written before input_shape and provenance were recorded still reads, as the paper's shape
     old = AutoencoderCard.from_metadata({"dataset": "M", "loss": "mse", "class": None, "unknown_key": 1})
     assert old.shape == (1, 28, 28) and old.provenance is None
+
+
+@pytest.mark.parametrize("shape", [(6, 1, 28, 28), (4, 3, 32, 32), (3, 1, 28, 9)])
+def test_issim_equals_pytorch_msssim_values_and_gradients(shape):
+    """The matrix-product blur is a fast path: pytorch-msssim's ssim is the plain one (a 9-pixel
+    axis is shorter than the window, where both skip the blur along it)."""
+    msssim = pytest.importorskip("pytorch_msssim.ssim")
+    window = SSIMWindow.default()
+    torch.manual_seed(0)
+    x = torch.rand(shape, dtype=torch.float64)
+    y = (x + 0.2 * torch.randn(shape, dtype=torch.float64)).clamp(0, 1)
+    y_fast, y_plain = y.clone().requires_grad_(), y.clone().requires_grad_()
+    ours = issim_per_sample(x, y_fast, window)
+    taps = gaussian_window(window)  # pytorch-msssim's taps, made in float64 (its own are float32)
+    assert torch.allclose(taps.float(), msssim._fspecial_gauss_1d(window.size, window.sigma).flatten(), atol=1e-7)
+    win = taps.view(1, 1, 1, -1).repeat(shape[1], 1, 1, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the skipped axis
+        theirs = 1 - msssim.ssim(x, y_plain, data_range=1.0, size_average=False, win=win)
+    assert torch.allclose(ours, theirs, rtol=0, atol=1e-12)
+    (ours * torch.arange(1.0, shape[0] + 1, dtype=torch.float64)).sum().backward()
+    (theirs * torch.arange(1.0, shape[0] + 1, dtype=torch.float64)).sum().backward()
+    assert torch.allclose(y_fast.grad, y_plain.grad, rtol=0, atol=1e-12)
+
+
+def test_issim_refuses_mismatched_batches():
+    with pytest.raises(ValueError, match="one shape"):
+        issim_per_sample(torch.rand(2, 1, 28, 28), torch.rand(2, 1, 27, 28))
