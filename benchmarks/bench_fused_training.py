@@ -13,7 +13,11 @@ the members train on synthetic digit-like images, ``--per-class`` of each class.
 Process and torch start-up, which one job per member also paid, are not counted.
 
 Besides wall time it prints each side's process CPU time (all threads): on a machine
-shared with other work the CPU time is the steadier figure. On CUDA the fused trainer
+shared with other work the CPU time is the steadier figure. It also prints how close each
+side comes to the hardware: the training FLOPs of one sample (forward and backward of the
+plain autoencoder and its loss, counted by ``torch.utils.flop_counter``) times the
+throughput, against the best fp32 matrix product on the same device and threads
+(``simex.latency.matmul_peak_gflops``). On CUDA the fused trainer
 runs twice, as a captured CUDA graph (its default there) and eagerly (``fused-eager``).
 """
 
@@ -27,7 +31,9 @@ import numpy as np
 import torch
 
 from simex.autoencoders import train_autoencoder, train_autoencoders
-from simex.losses import SSIMWindow
+from simex.latency import matmul_peak_gflops
+from simex.losses import SSIMWindow, per_sample_loss
+from simex.models import LeNet5AutoEncoder
 from simex.training import TrainConfig
 
 
@@ -42,6 +48,17 @@ def synthetic_classes(classes: int, per_class: int, seed: int) -> list[np.ndarra
             image[max(row, 0) : row + 4, 4:24] = 220
         sets.append(images)
     return sets
+
+
+def training_flops_per_sample(loss: str, window: SSIMWindow, batch_size: int, shape: tuple[int, ...]) -> float:
+    """FLOPs of one sample's training step (forward, loss, backward) through the plain autoencoder."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model, delta = LeNet5AutoEncoder(*shape), per_sample_loss(loss, window)
+    images = torch.rand(batch_size, *shape)
+    with FlopCounterMode(display=False) as counter:
+        delta(images, model(images)).mean().backward()
+    return counter.get_total_flops() / batch_size
 
 
 def class_sets(path: str | None, classes: int, per_class: int, seed: int) -> list[np.ndarray]:
@@ -108,6 +125,13 @@ def main() -> None:
     for key in runs:
         print(f"    {key:<12} {wall[key]:7.2f} s wall {work / wall[key]:9.0f} samples x members / s;"
               f" {cpu[key]:7.2f} s CPU")
+    flops = training_flops_per_sample(args.loss, window, args.batch_size, (1, *sets[0].shape[1:]))
+    peak = matmul_peak_gflops(device)
+    print(f"    training FLOPs a sample {flops / 1e6:.2f} M (plain model, counted); best fp32 matrix product "
+          f"{peak:.0f} GFLOP/s on the same device and threads")
+    for key in runs:
+        rate = flops * work / wall[key] / 1e9
+        print(f"    {key:<12} {rate:7.1f} GFLOP/s, {rate / peak:.0%} of the matrix-product rate")
     for key in runs:
         if key != "sequential":
             print(f"    {key} / sequential: {wall['sequential'] / wall[key]:.2f}x by wall time, "

@@ -88,6 +88,7 @@ rule pair_classes:
         "benchmarks/tables/pairings.tsv"
     resources:
         gpu=1,
+    priority: CHAIN_PRIORITY  # on the longest chain: see acquire_dataset
     threads: JOB_THREADS
     script:
         "../workflow_scripts/pair_classes.py"
@@ -116,6 +117,7 @@ rule augmentation_test_set:
         "../environment.yml"
     log:
         "logs/tables/augmentation/mnist_test.log",
+    priority: CHAIN_PRIORITY  # on the longest chain: see acquire_dataset
     threads: 1
     script:
         "../workflow_scripts/augmentation_test_set.py"
@@ -143,6 +145,7 @@ rule augment_with_reference:
         "benchmarks/tables/augmentation/{reference}.tsv"
     resources:
         gpu=1,
+    priority: CHAIN_PRIORITY  # on the longest chain: see acquire_dataset
     threads: JOB_THREADS
     script:
         "../workflow_scripts/augment.py"

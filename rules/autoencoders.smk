@@ -26,6 +26,7 @@ rule train_dataset_autoencoders:
         "logs/models/ae/dataset/{loss}.log",
     resources:
         gpu=1,
+    priority: CHAIN_PRIORITY  # on the longest chain (pair_classes' embeddings): see acquire_dataset
     threads: JOB_THREADS
     script:
         "../workflow_scripts/train_dataset_autoencoders.py"
@@ -62,6 +63,7 @@ for _dataset in DATASETS:
             f"logs/models/ae/class/{_dataset}/{{loss}}.log",
         resources:
             gpu=1,
+        priority: CHAIN_PRIORITY  # on the longest chain: see acquire_dataset
         threads: JOB_THREADS
         script:
             "../workflow_scripts/train_class_autoencoders.py"

@@ -24,6 +24,11 @@ DATASETS = list(CONFIG.datasets)  # the effective selection: the config's, else 
 LOSSES = list(CONFIG.losses)
 # Threads of every compute job (training, inference); bookkeeping jobs use one.
 JOB_THREADS = CONFIG.threads_per_job
+# Snakemake starts ready jobs of a higher priority first. The default run's longest chain,
+# data -> per-class autoencoders -> pairings -> augmentation trials, holds about 60% of its
+# job-seconds; left to the default order it started late and its last two trials ran
+# alone at the end (issue 21). Its rules carry this priority, so other jobs fill around it.
+CHAIN_PRIORITY = 1
 # Classes of each dataset, read cheaply now: per-class autoencoders are one job per class.
 CLASS_NAMES = {name: sheet_class_names(SHEET[name]) for name in DATASETS}
 USER_DATASETS = [name for name in DATASETS if not SHEET[name].builtin]

@@ -21,6 +21,9 @@ rule acquire_dataset:
         "../environment.yml"
     log:
         "logs/data/{dataset}/acquire.log",
+    # on the longest chain of the default run (data, per-class autoencoders, pairings,
+    # augmentation trials): ready jobs with a higher priority start first (CHAIN_PRIORITY)
+    priority: CHAIN_PRIORITY
     threads: 1
     script:
         "../workflow_scripts/acquire_dataset.py"
@@ -44,6 +47,9 @@ rule prepare_dataset:
         "../environment.yml"
     log:
         "logs/data/{dataset}/prepare.log",
+    # on the longest chain of the default run (data, per-class autoencoders, pairings,
+    # augmentation trials): ready jobs with a higher priority start first (CHAIN_PRIORITY)
+    priority: CHAIN_PRIORITY
     threads: 1
     script:
         "../workflow_scripts/prepare_dataset.py"
