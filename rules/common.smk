@@ -25,9 +25,10 @@ LOSSES = list(CONFIG.losses)
 # Threads of every compute job (training, inference); bookkeeping jobs use one.
 JOB_THREADS = CONFIG.threads_per_job
 # Snakemake starts ready jobs of a higher priority first. The default run's longest chain,
-# data -> per-class autoencoders -> pairings -> augmentation trials, holds about 60% of its
-# job-seconds; left to the default order it started late and its last two trials ran
-# alone at the end (issue 21). Its rules carry this priority, so other jobs fill around it.
+# data -> per-class autoencoders -> pairings -> augmentation trials, holds about two thirds
+# of its job-seconds; in the default order its last class fleet started at 271 s of 441 s
+# (b9014ed, 2 cores). Its rules carry this priority, so it goes first and other jobs fill
+# around it (on 2 cores the wall time did not change measurably: docs/architecture.md).
 CHAIN_PRIORITY = 1
 # Classes of each dataset, read cheaply now: per-class autoencoders are one job per class.
 CLASS_NAMES = {name: sheet_class_names(SHEET[name]) for name in DATASETS}
