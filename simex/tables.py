@@ -61,8 +61,8 @@ def ranking_text(ranking: Ranking) -> str:
              f"input conversion: {ranking.conversion}",
              "", f"{'rank':>4}  {'known':<{width}} {'Δ':>10}  {pct + ' CI':<23} {'P(first)':>8}"]
     for row in ranking.table.itertuples(index=False):
-        ci = f"[{row.ci_low:.5g}, {row.ci_high:.5g}]"
-        lines.append(f"{row.rank:>4}  {row.label:<{width}} {row.delta:>10.5g}  {ci:<23} {row.p_top:>8.3f}")
+        ci = f"[{row.ci_low:#.5g}, {row.ci_high:#.5g}]"  # "#": trailing zeros kept, columns align
+        lines.append(f"{row.rank:>4}  {row.label:<{width}} {row.delta:>#10.5g}  {ci:<23} {row.p_top:>8.3f}")
     lines += ["", f"Δ: mean δ over the samples, smaller = more similar; CI: percentile bootstrap, "
                   f"{ranking.bootstrap} resamples; P(first): share of resamples ranking it first",
               *legend_lines(ranking.table["label"])]
