@@ -566,7 +566,7 @@ def table1_markdown(table: pd.DataFrame, protocols: Mapping[str, str]) -> str:
              "are not replicated). Protocols: " + "; ".join(f"{name}: {text}" for name, text in protocols.items()) + ".",
              "Y itself: `with` ranks the base's own dataset among its targets, as the paper's Table 1 does; both "
              "orders put it first, so a random order of the others scores 3/(n + 1), 0.5 for five datasets (the chance column). `without` orders "
-             "the other datasets only (chance 0); its paper column is the value the paper's implies, 2ρ − 1.",
+             "the other datasets only (chance 0); its paper column is the value the paper's ρ implies, 2ρ − 1.",
              *legend_lines(bases)]
     return markdown_document(title, markdown_table(header, rows, "llrl" + "r" * (2 * len(bases))), notes)
 
