@@ -13,10 +13,11 @@ git-ignored; ``scripts/gpu_bench.sh`` installs it on the GPU machine before anyt
 
 **Prepared data** of the default run (``results/data`` after a run), for
 ``benchmarks/bench_pipeline.py``, which runs every job after data preparation: each
-dataset's splits and records as they are, M's raw archive re-saved compressed (the
-augmentation test set reads it), and every other raw archive as an empty placeholder with
-the original's modification time (no job after preparation reads them, and the pipeline
-runs with ``--rerun-triggers mtime``, so preparation does not rerun). About 19 MiB.
+dataset's splits (autoencoder and classifier splits) and records as they are, M's raw
+archive re-saved compressed (the augmentation test set reads it), and every other raw
+archive as an empty placeholder with the original's modification time (no job after the
+preparation reads them, and the pipeline runs with ``--rerun-triggers mtime``, so the
+preparation does not rerun). About 21 MiB.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ TOPS = ("snakemake", "pytorch-msssim")
 # Too large for the carry limit and not needed there: POT (31 MiB) serves only the benchmark's
 # OTDD; without PuLP (16 MiB) Snakemake says so and schedules greedily instead of by ILP.
 LEFT_OUT = {"pot", "pulp"}
-PREPARED = ("acquired.json", "raw.npz", "provenance.json", "train.npz", "test.npz")  # acquire/prepare_dataset
+# What acquire_dataset, prepare_dataset and prepare_classifier_split write: the data preparation
+PREPARED = ("acquired.json", "raw.npz", "provenance.json", "train.npz", "test.npz", "classifier_train.npz",
+            "classifier_test.npz")
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64",
              "manylinux1_x86_64")
 
@@ -83,7 +86,7 @@ def prepared_data(source: Path, dest: Path, keep_raw: tuple[str, ...] = ("M",)) 
         target.mkdir(parents=True)
         for path in sorted(folder.iterdir()):
             copy = target / path.name
-            if path.name not in PREPARED:  # a later job's output (a classifier split): that job runs there
+            if path.name not in PREPARED:  # a later job's output: that job runs there
                 continue
             if path.name != "raw.npz":
                 shutil.copy2(path, copy)

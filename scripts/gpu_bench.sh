@@ -34,10 +34,12 @@ step() {  # step NAME SECONDS COMMAND...: run it under a time limit, its output 
     echo "== $name: exit $rc" | tee -a "$OUT/gpu_bench.log"
     [[ $rc -eq 0 ]] || failed=1
 }
-step gpu_check 150 env PYTHON="$PYTHON" OUT="$OUT/check" scripts/gpu_check.sh
-step fused_training 120 "$PYTHON" benchmarks/bench_fused_training.py --device cuda --epochs 20 --rounds 2
+step gpu_check 110 env PYTHON="$PYTHON" OUT="$OUT/check" scripts/gpu_check.sh
+step fused_training 90 "$PYTHON" benchmarks/bench_fused_training.py --device cuda --epochs 20 --rounds 2
 if [[ -d .devdata ]]; then
-    step pipeline 290 "$PYTHON" benchmarks/bench_pipeline.py --data .devdata --cores 16 --gpus 4 --workdir /tmp/simex-bench
+    step pipeline 370 "$PYTHON" benchmarks/bench_pipeline.py --data .devdata --cores 16 --gpus 4 --workdir /tmp/simex-bench --keep
+    # Snakemake's own log (job stamps) comes back even when the step ran out of time
+    cat /tmp/simex-bench/.snakemake/log/*.log > "$OUT/pipeline_snakemake.log" 2>/dev/null
 else
     echo "== pipeline: skipped, no .devdata (scripts/device_carry.py)" | tee -a "$OUT/gpu_bench.log"
 fi
