@@ -148,7 +148,7 @@ def fused_autoencoder_losses(per_sample: PerSampleLoss, code_map: tuple[int, int
 
 def train_autoencoders(
     image_sets: Sequence[np.ndarray],
-    loss: str,
+    loss: str | PerSampleLoss,
     window: SSIMWindow,
     configs: Sequence[TrainConfig],
     device: torch.device,
@@ -158,8 +158,10 @@ def train_autoencoders(
 ) -> list[tuple[LeNet5AutoEncoder, TrainResult]]:
     """Several autoencoders trained as one fused model on the device (simex.fused_training),
     each equal (up to float rounding) to :func:`train_autoencoder` with its own images and
-    config (seed) alone. ``graph``: capture the step in a CUDA graph (default: on CUDA);
-    ``on_epoch(k, record)``: called after each epoch of member k (progress reports)."""
+    config (seed) alone. ``loss``: δ by name (``window`` for iSSIM), or a per-sample function
+    (another implementation of a δ, as docs/default-run/rounding.py compares). ``graph``:
+    capture the step in a CUDA graph (default: on CUDA); ``on_epoch(k, record)``: called
+    after each epoch of member k (progress reports)."""
     models = [_new_autoencoder(config.seed, images) for config, images in zip(configs, image_sets)]
     if len({model.input_shape for model in models}) != 1:
         raise ValueError(f"autoencoders trained as one fused model must share one input shape, got "
@@ -167,7 +169,8 @@ def train_autoencoders(
     splits = [_split(images, validation_fraction) for images in image_sets]
     code_map = tuple(models[0].layers()["unflatten"].unflattened_size)
     results, trained = train_folded(stack_parameters(models),
-                                    fused_autoencoder_losses(per_sample_loss(loss, window), code_map),  # type: ignore[arg-type]
+                                    fused_autoencoder_losses(loss if callable(loss) else per_sample_loss(loss, window),
+                                                             code_map),  # type: ignore[arg-type]
                                     [training[0] for training, _ in splits], None, configs, device,
                                     validation=[None if v is None else (v[0], None) for _, v in splits], graph=graph,
                                     on_epoch=on_epoch)

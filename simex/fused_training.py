@@ -1,6 +1,6 @@
 """K members trained as one folded model, on the device, without waiting on the host within an epoch.
 
-The fused trainer of the fleets (simex.fleet.train_autoencoders) and of the folded
+The fused trainer of the fleets (simex.autoencoders.train_autoencoders) and of the folded
 LeNet-5 classifiers. Each member trains exactly as the plain loop
 (:func:`simex.training.train`) trains it alone, up to float rounding: its own data, seed,
 batch order (:func:`simex.training.shuffle_orders`, the same in both loops), epochs or

@@ -24,11 +24,9 @@ import torch
 from pytorch_msssim import ssim
 from scipy.stats import spearmanr
 
-from simex.autoencoders import _new_autoencoder, fused_autoencoder_losses
+from simex.autoencoders import train_autoencoders
 from simex.config import autoencoder_seed, load
 from simex.data.acquire import load_split
-from simex.fused import load_member, stack_parameters
-from simex.fused_training import train_folded
 from simex.inference import delta_means
 from simex.losses import gaussian_window, per_sample_loss
 from simex.training import train_config
@@ -41,15 +39,8 @@ def msssim_loss(window):
     return lambda inputs, outputs: 1.0 - ssim(inputs, outputs, data_range=1.0, size_average=False, win=win)
 
 
-def train_fleet(images, per_sample, configs):
-    models = [_new_autoencoder(config.seed, x) for config, x in zip(configs, images)]
-    code_map = tuple(models[0].layers()["unflatten"].unflattened_size)
-    _, trained = train_folded(stack_parameters(models), fused_autoencoder_losses(per_sample, code_map),
-                              [torch.from_numpy(x).unsqueeze(1).float().div(255.0) for x in images], None, configs,
-                              torch.device("cpu"))
-    for k, model in enumerate(models):
-        load_member(model, trained, k)
-    return [model.eval() for model in models]
+def train_fleet(images, loss, window, configs):
+    return [model for model, _ in train_autoencoders(images, loss, window, configs, torch.device("cpu"))]
 
 
 def main() -> None:
@@ -64,8 +55,8 @@ def main() -> None:
     test = [load_split(args.data / d / "test.npz")[0] for d in datasets]
     configs = [train_config(config.autoencoder, autoencoder_seed(config.seed, d, "issim")) for d in datasets]
     delta = per_sample_loss("issim", window)
-    fleets = {"simex.losses (matrix products)": train_fleet(train, delta, configs),
-              "pytorch-msssim (convolutions)": train_fleet(train, msssim_loss(window), configs)}
+    fleets = {"simex.losses (matrix products)": train_fleet(train, "issim", window, configs),
+              "pytorch-msssim (convolutions)": train_fleet(train, msssim_loss(window), window, configs)}
     # delta_means: rows = inputs X, columns = autoencoders Y; transposed to rows Y, columns X as the Δ tables
     tables = {name: delta_means(models, test, delta, "cpu").T for name, models in fleets.items()}
     (a_name, a), (b_name, b) = tables.items()
