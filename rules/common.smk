@@ -6,7 +6,7 @@ from snakemake.logging import logger
 from snakemake.utils import validate
 
 from simex.config import Config, ConfigError
-from simex.datasets import MNIST, dataset_info, in_paper_order, read_sheet, sheet_class_names
+from simex.base.datasets import MNIST, dataset_info, in_paper_order, read_sheet, sheet_class_names
 
 # The known datasets come from the dataset sheet (config/datasets.tsv by default), its
 # rows checked by their own schema, then by read_sheet for what spans columns.

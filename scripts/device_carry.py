@@ -12,7 +12,7 @@ one, else a wheel built here from the sdist (pure-Python packages only). The fol
 git-ignored; ``scripts/gpu_bench.sh`` installs it on the GPU machine before anything else.
 
 **Prepared data** of the default run (``results/data`` after a run), for
-``benchmarks/bench_pipeline.py``, which runs every job after data preparation: each
+``perf/bench_pipeline.py``, which runs every job after data preparation: each
 dataset's splits (autoencoder and classifier splits) and records as they are, M's raw
 archive re-saved compressed (the augmentation test set reads it), and every other raw
 archive as an empty placeholder with the original's modification time (no job after the
@@ -121,7 +121,7 @@ def main() -> None:
         prepared_data(staged, args.data_dest)
         shutil.rmtree(staged)
     else:
-        print(f"no prepared data at {args.data}: run the default pipeline first for benchmarks/bench_pipeline.py")
+        print(f"no prepared data at {args.data}: run the default pipeline first for perf/bench_pipeline.py")
     there = image_packages(args.kinds, args.kind)
     wanted = {name: version for name, version in closure(TOPS).items() if name not in there | LEFT_OUT}
     args.dest.mkdir(exist_ok=True)

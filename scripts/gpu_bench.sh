@@ -4,10 +4,10 @@
 #   there: bash scripts/gpu_bench.sh          (the device tool: carry .whl and .devdata, timeout 600 s)
 # Steps, each under its own time limit so that one stuck step leaves time for the others:
 #   1. scripts/gpu_check.sh: the GPU subset of the tests (issue 23; fails without CUDA)
-#   2. benchmarks/bench_fused_training.py --device cuda: the fused trainer, graph-captured and
+#   2. perf/bench_fused_training.py --device cuda: the fused trainer, graph-captured and
 #      eager, against the sequential one, K = 10 per-class autoencoders (target: >= 200k
 #      samples x members / s and >= 10x sequential)
-#   3. benchmarks/bench_pipeline.py --cores 16 --gpus 4: the default run from the carried
+#   3. perf/bench_pipeline.py --cores 16 --gpus 4: the default run from the carried
 #      prepared data (target: <= 90 s), job-seconds, start overhead, the GPU's busy share
 # Every step's output goes to $OUT (the device tool's return folder; /tmp/gpu_bench elsewhere).
 # Not covered: config/paper.yaml at full scale (issue 21's third GPU target) needs the full
@@ -35,9 +35,9 @@ step() {  # step NAME SECONDS COMMAND...: run it under a time limit, its output 
     [[ $rc -eq 0 ]] || failed=1
 }
 step gpu_check 110 env PYTHON="$PYTHON" OUT="$OUT/check" scripts/gpu_check.sh
-step fused_training 90 "$PYTHON" benchmarks/bench_fused_training.py --device cuda --epochs 20 --rounds 2
+step fused_training 90 "$PYTHON" perf/bench_fused_training.py --device cuda --epochs 20 --rounds 2
 if [[ -d .devdata ]]; then
-    step pipeline 370 "$PYTHON" benchmarks/bench_pipeline.py --data .devdata --cores 16 --gpus 4 --workdir /tmp/simex-bench --keep
+    step pipeline 370 "$PYTHON" perf/bench_pipeline.py --data .devdata --cores 16 --gpus 4 --workdir /tmp/simex-bench --keep
     # Snakemake's own log (job stamps) comes back even when the step ran out of time
     cat /tmp/simex-bench/.snakemake/log/*.log > "$OUT/pipeline_snakemake.log" 2>/dev/null
 else

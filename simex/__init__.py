@@ -9,7 +9,7 @@ __all__ = ["Fleet", "__version__"]
 def __getattr__(name: str) -> Any:
     # Lazy, so that `import simex` (and `simex --help`) does not pay for importing torch.
     if name == "Fleet":
-        from simex.rank import Fleet
+        from simex.fleets.rank import Fleet
 
         return Fleet
     raise AttributeError(f"module 'simex' has no attribute {name!r}")

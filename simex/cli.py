@@ -16,6 +16,7 @@ import sys
 
 from simex import __version__
 from simex.config import schema_default
+from simex.base.errors import SimexError
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE = 0, 1, 2
 
@@ -98,8 +99,8 @@ def pick_device(name: str):
 
 
 def run_rank(args: argparse.Namespace) -> str:
-    from simex.rank import Fleet, RankSettings
-    from simex.tables import render_ranking
+    from simex.fleets.rank import Fleet, RankSettings
+    from simex.analysis.tables import render_ranking
 
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be positive, got {args.batch_size}")
@@ -111,9 +112,9 @@ def run_rank(args: argparse.Namespace) -> str:
 
 
 def run_fleet_build(args: argparse.Namespace) -> None:
-    from simex.build import build_fleet, parse_dataset_arguments
-    from simex.images import InputShape
-    from simex.training import TrainConfig
+    from simex.fleets.build import build_fleet, parse_dataset_arguments
+    from simex.data.images import InputShape
+    from simex.training.loop import TrainConfig
 
     datasets = parse_dataset_arguments(args.datasets)
     config = TrainConfig(schema_default("autoencoder", "optimizer"), args.lr, epochs=args.epochs,
@@ -131,12 +132,12 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_OK
         text = run_rank(args)
         if args.output:
-            from simex.artifacts import write_text
+            from simex.base.artifacts import write_text
 
             write_text(args.output, text)
         else:
             sys.stdout.write(text)
-    except (ValueError, OSError) as err:  # FleetError and InputError are ValueErrors
+    except SimexError as err:  # unusable data, fleet or config; anything else is a bug and keeps its traceback
         print(f"simex: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     return EXIT_OK

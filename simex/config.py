@@ -32,14 +32,15 @@ from typing import Any, ClassVar, Literal, Mapping, Sequence
 
 import yaml
 
-from simex.datasets import MNIST, in_paper_order, read_sheet, samples_per_class
+from simex.base.datasets import MNIST, in_paper_order, read_sheet, samples_per_class
+from simex.base.errors import SimexError
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = REPO / "config" / "schema.yaml"
 DEFAULT_CONFIG_PATH = REPO / "config" / "config.yaml"
 
 
-class ConfigError(ValueError):
+class ConfigError(SimexError, ValueError):
     """The config is invalid: the message names the key and the problem."""
 
 
@@ -586,7 +587,7 @@ class Svm(Section):
 
 @dataclass(frozen=True)
 class Difficulty(Section):
-    """``difficulty``: the difficulty check of the regenerated and stand-in datasets (simex.difficulty)."""
+    """``difficulty``: the difficulty check of the regenerated and stand-in datasets (simex.experiments.difficulty)."""
 
     datasets: tuple[str, ...]
     train_per_class: int
@@ -660,7 +661,7 @@ class Config(Section):
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], sheet: Mapping[str, Any] | None = None) -> "Config":
         """The config from a validated dict (:func:`validated`); ``sheet`` is the dataset
-        sheet (:func:`simex.datasets.read_sheet`), read from ``dataset_sheet`` when not given.
+        sheet (:func:`simex.base.datasets.read_sheet`), read from ``dataset_sheet`` when not given.
         Raises ConfigError naming every cross-section problem."""
         sheet = read_sheet(data["dataset_sheet"]) if sheet is None else sheet
         selection = tuple(data.get("datasets") or sheet)

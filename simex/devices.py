@@ -64,6 +64,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Mapping, Sequence
+from simex.base.errors import SimexError
 
 if TYPE_CHECKING:  # torch is imported lazily: claiming a slot must not need it
     import torch
@@ -82,7 +83,7 @@ PHYSICAL_ID_VARIABLES = ("SLURM_STEP_GPUS", "SLURM_JOB_GPUS", "NVIDIA_VISIBLE_DE
 SLURM_GPU_VARIABLES = ("SLURM_GPUS_ON_NODE", "SLURM_STEP_GPUS", "SLURM_JOB_GPUS")
 
 
-class GpuNotVisibleError(RuntimeError):
+class GpuNotVisibleError(SimexError, RuntimeError):
     """A job was given a GPU that CUDA cannot open in this process."""
 
 

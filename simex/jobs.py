@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from simex.artifacts import setup_logging
+from simex.base.artifacts import setup_logging
 
 if TYPE_CHECKING:
     import torch

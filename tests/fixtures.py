@@ -14,7 +14,7 @@ from typing import Iterator
 
 import numpy as np
 
-from simex.data.formats import encode_idx
+from simex.base.formats import encode_idx
 
 
 def digit_like_images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -45,7 +45,7 @@ def mnist_pickle(train: np.ndarray, train_labels: np.ndarray, test: np.ndarray, 
 
 
 def amat_text(images: np.ndarray, labels: np.ndarray, transposed: bool) -> str:
-    """The .amat text of uint8 images; the inverse of simex.data.formats.parse_amat."""
+    """The .amat text of uint8 images; the inverse of simex.base.formats.parse_amat."""
     stored = images.transpose(0, 2, 1) if transposed else images
     pixels = stored.reshape(len(images), -1) / 255.0
     rows = np.column_stack([pixels, labels.astype(np.float64)])

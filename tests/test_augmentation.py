@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from simex.augmentation import (
+from simex.experiments.augmentation import (
     MNIST_SOURCE,
     NO_BORROWING,
     REFERENCE_SOURCE,
@@ -26,7 +26,7 @@ from simex.augmentation import (
 )
 from simex.config import AugmentationClassifier, Grid, train_per_class
 from simex.data.acquire import balanced_split
-from simex.training import classifier_batch_loss, train
+from simex.training.loop import classifier_batch_loss, train
 
 CPU = torch.device("cpu")
 

@@ -1,4 +1,4 @@
-"""The source-selection benchmark (simex.benchmark, simex.benchmark_metrics): known answers for its
+"""The source-selection benchmark (simex.experiments.benchmark, simex.experiments.benchmark_metrics): known answers for its
 pieces, and one end-to-end run of the `benchmark` target on a tiny configuration."""
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ import torch
 import yaml
 from scipy.stats import weightedtau
 
-from simex.benchmark import (ESTIMATORS, BenchmarkError, GroundTruthSettings, draw_seed, fit_probe,
+from simex.experiments.benchmark import (ESTIMATORS, BenchmarkError, GroundTruthSettings, draw_seed, fit_probe,
                              mean_pairwise_squared_distance, sample_draw, target_ground_truth)
-from simex.benchmark_metrics import (CEILING, RANDOM, MetricError, bootstrap_interval, cell_metrics, check_draws,
+from simex.experiments.benchmark_metrics import (CEILING, RANDOM, MetricError, bootstrap_interval, cell_metrics, check_draws,
                                      gains_frame, metrics_frame, noise_ceiling, random_metrics, rank_agreement,
                                      relative_regret, summary_table, targets_check, top1_hit, views_of)
 from simex.config import Probe, Training
-from simex.models import LeNet5Classifier
-from simex.transfer import TransferError, stratified_holdout
+from simex.models.networks import LeNet5Classifier
+from simex.experiments.transfer import TransferError, stratified_holdout
 
 # --- metrics on hand-made scores and gains -----------------------------------------------------
 
@@ -195,8 +195,8 @@ def test_ground_truth_records_every_source_protocol_n_and_seed_with_shared_draws
 
 def test_finetune_keeps_the_base_layers_and_reinitialises_only_the_last_one():
     """At a vanishing learning rate the fine-tuned copy is B(Y) with a fresh 84→10 layer."""
-    from simex.benchmark import finetune
-    from simex.transfer import stage_settings
+    from simex.experiments.benchmark import finetune
+    from simex.experiments.transfer import stage_settings
 
     torch.manual_seed(0)
     base = LeNet5Classifier().eval()

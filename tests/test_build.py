@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-from simex import build
-from simex.build import build_fleet, parse_dataset_arguments
+from simex.fleets import build
+from simex.fleets.build import build_fleet, parse_dataset_arguments
 from simex.cli import EXIT_BAD_INPUT, main
-from simex.images import (DatasetInputError, DuplicateNameError, EmptyClassError, InputShape, LabelCountError,
+from simex.data.images import (DatasetInputError, DuplicateNameError, EmptyClassError, InputShape, LabelCountError,
                           MissingPathError, MixedSizesError, TooFewSamplesError, UnreadableImageError)
-from simex.models import LeNet5AutoEncoder
-from simex.inference import FleetEvaluator, plain_errors
-from simex.losses import per_sample_loss
-from simex.rank import Fleet
-from simex.training import TrainConfig
+from simex.models.networks import LeNet5AutoEncoder
+from simex.inference.evaluate import FleetEvaluator, plain_errors
+from simex.models.losses import per_sample_loss
+from simex.fleets.rank import Fleet
+from simex.training.loop import TrainConfig
 from tests.test_images import pattern, write_pngs
 
 CONFIG = TrainConfig("rmsprop", 3e-3, epochs=1, batch_size=16, seed=3, steps=40)

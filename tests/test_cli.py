@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 from simex.cli import EXIT_BAD_INPUT, main
-from simex.autoencoders import save_autoencoder
-from simex.models import LeNet5AutoEncoder
+from simex.training.autoencoders import save_autoencoder
+from simex.models.networks import LeNet5AutoEncoder
 from tests.test_rank import bright, make_fleet, metadata, squares
 
 
@@ -77,7 +77,7 @@ def mix_losses_in_manifest(fleet: Path) -> None:
 
 def mix_losses_in_checkpoint(fleet: Path) -> None:
     """A member file swapped for an iSSIM autoencoder, checksum updated: the manifest looks fine."""
-    from simex.fleets import sha256_of
+    from simex.fleets.folder import sha256_of
 
     manifest = json.loads((fleet / "manifest.json").read_text())
     entry = manifest["members"][1]

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from simex.config import Training
-from simex.difficulty import (PUBLISHED_SVM_RBF_ERROR, DifficultyError, difficulty_markdown, difficulty_table,
+from simex.experiments.difficulty import (PUBLISHED_SVM_RBF_ERROR, DifficultyError, difficulty_markdown, difficulty_table,
                               lenet_error, orders_match, svm_error, three_splits)
-from simex.plots import samples_figure
+from simex.analysis.plots import samples_figure
 
 
 def separable(per_class: int, noise: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -1,4 +1,4 @@
-"""Known answers for the transferability estimators and dataset distances (simex.estimators).
+"""Known answers for the transferability estimators and dataset distances (simex.analysis.estimators).
 
 Each known answer is derived by hand (shown in the test's docstring) or by an independent
 route (a direct marginal-likelihood maximisation with scipy, a per-sample loop, scipy.linalg.sqrtm),
@@ -15,7 +15,7 @@ import scipy.linalg
 from scipy.optimize import minimize
 from scipy.stats import multivariate_normal
 
-from simex.estimators import (
+from simex.analysis.estimators import (
     _ledoit_wolf,
     frechet_distance,
     hscore,

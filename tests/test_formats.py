@@ -8,7 +8,7 @@ import struct
 import numpy as np
 import pytest
 
-from simex.data.formats import (
+from simex.base.formats import (
     DataFormatError,
     encode_idx,
     fix_emnist_orientation,

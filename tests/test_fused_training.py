@@ -1,8 +1,8 @@
 """The fused trainer equals training the members one by one with the same seeds and batches.
 
-The fused trainer (simex.fused_training) keeps data, sample orders and losses on the
+The fused trainer (simex.training.fused) keeps data, sample orders and losses on the
 device and gives every member a full batch each step, masking the padding of a short
-last batch; the plain loop (simex.training.train) slices a short last batch. SIZES makes
+last batch; the plain loop (simex.training.loop.train) slices a short last batch. SIZES makes
 every member's last batch short, so the masking is compared with the plain loop too.
 
 The comparisons run in float64. RMSprop (and Adam, Adadelta) divide by the running root
@@ -22,15 +22,15 @@ import numpy as np
 import pytest
 import torch
 
-from simex.augmentation import TrainingSet, train_classifier
-from simex.augmentation import train_classifiers as train_augmentation_classifiers
+from simex.experiments.augmentation import TrainingSet, train_classifier
+from simex.experiments.augmentation import train_classifiers as train_augmentation_classifiers
 from simex.config import AugmentationClassifier
-from simex.autoencoders import train_autoencoder, train_autoencoders
-from simex.interclass import train_nine_class, train_nine_class_all
-from simex.losses import SSIMWindow
-from simex.fused_training import _rehearse
-from simex.training import OPTIMIZERS, TrainConfig, TrainResult, shuffle_orders
-from simex.transfer import StageSettings, train_base_classifier, train_base_classifiers
+from simex.training.autoencoders import train_autoencoder, train_autoencoders
+from simex.experiments.interclass import train_nine_class, train_nine_class_all
+from simex.models.losses import SSIMWindow
+from simex.training.fused import _rehearse
+from simex.training.loop import OPTIMIZERS, TrainConfig, TrainResult, shuffle_orders
+from simex.experiments.transfer import StageSettings, train_base_classifier, train_base_classifiers
 
 CPU = torch.device("cpu")
 SIZES = (45, 29, 64)  # unequal: different epoch lengths and partial last batches (batch 8)

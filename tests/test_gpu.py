@@ -19,14 +19,14 @@ import pytest
 import torch
 
 from simex import devices
-from simex.artifacts import write_npz
+from simex.base.artifacts import write_npz
 from simex.data.acquire import load_split
-from simex.autoencoders import train_autoencoder, train_autoencoders
-from simex.inference import accuracy
-from simex.losses import SSIMWindow, per_sample_loss
-from simex.similarity import delta_matrix
-from simex.training import TrainConfig
-from simex.transfer import StageSettings, train_base_classifier
+from simex.training.autoencoders import train_autoencoder, train_autoencoders
+from simex.inference.evaluate import accuracy
+from simex.models.losses import SSIMWindow, per_sample_loss
+from simex.inference.similarity import delta_matrix
+from simex.training.loop import TrainConfig
+from simex.experiments.transfer import StageSettings, train_base_classifier
 
 pytestmark = pytest.mark.device
 CPU = torch.device("cpu")

@@ -1,4 +1,4 @@
-"""simex.images: reading a user's datasets in their real formats and converting them to a fleet's shape."""
+"""simex.data.images: reading a user's datasets in their real formats and converting them to a fleet's shape."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from simex.data.formats import encode_idx
-from simex.images import (DEFAULT_SHAPE, EmptyClassError, InputShape, LabelCountError, MissingPathError,
+from simex.base.formats import encode_idx
+from simex.data.images import (DEFAULT_SHAPE, EmptyClassError, InputShape, LabelCountError, MissingPathError,
                           MixedSizesError, TooFewSamplesError, UnreadableImageError, check_samples, content_sha256,
                           convert_image, read_dataset, to_nhwc)
 

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import torch
 
-from simex.artifacts import load_classifier, save_classifier
-from simex.interclass import (
+from simex.base.artifacts import load_classifier, save_classifier
+from simex.experiments.interclass import (
     InterclassError,
     build_classifier,
     class_frame,
@@ -33,10 +33,10 @@ from simex.interclass import (
     table2_matrices,
     OTHER_ORIENTATION_METHODS,
 )
-from simex.losses import SSIMWindow, per_sample_loss
-from simex.models import LeNet5AutoEncoder
-from simex.similarity import per_sample_errors
-from simex.training import TrainConfig
+from simex.models.losses import SSIMWindow, per_sample_loss
+from simex.models.networks import LeNet5AutoEncoder
+from simex.inference.similarity import per_sample_errors
+from simex.training.loop import TrainConfig
 
 CPU = torch.device("cpu")
 

@@ -11,17 +11,19 @@ import pytest
 import torch
 from torch import nn
 
-from simex import latency, tables, training
+from simex.analysis import tables
+from simex.experiments import latency
+from simex.training import loop as training
 from simex.devices import claim_record
-from simex.inference import plain_errors
+from simex.inference.evaluate import plain_errors
 from simex.config import OptimizerSetting, Training
-from simex.latency import (LatencyError, PairwiseSimEx, Stopwatch, checkpoint_rho, fig6_table,
+from simex.experiments.latency import (LatencyError, PairwiseSimEx, Stopwatch, checkpoint_rho, fig6_table,
                            pairwise_latency, pairwise_table, time_to_minimum)
-from simex.losses import SSIMWindow, per_sample_loss
-from simex.models import LeNet5AutoEncoder, LeNet5Classifier
-from simex.images import InputError
-from simex.training import images_to_tensor
-from simex.training import EarlyStopping, TrainConfig, train
+from simex.models.losses import SSIMWindow, per_sample_loss
+from simex.models.networks import LeNet5AutoEncoder, LeNet5Classifier
+from simex.data.images import InputError
+from simex.training.loop import images_to_tensor
+from simex.training.loop import EarlyStopping, TrainConfig, train
 
 CPU = torch.device("cpu")
 

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import torch
 
-from simex.losses import mse_per_sample
-from simex.models import LeNet5AutoEncoder
-from simex.pairing import (
+from simex.models.losses import mse_per_sample
+from simex.models.networks import LeNet5AutoEncoder
+from simex.experiments.pairing import (
     EMBEDDINGS,
     SAMPLE_MSE,
     PairingError,
@@ -22,7 +22,7 @@ from simex.pairing import (
     score_frame,
     simex_scores,
 )
-from simex.tables import frame_markdown
+from simex.analysis.tables import frame_markdown
 
 CPU = torch.device("cpu")
 

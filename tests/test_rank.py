@@ -1,4 +1,4 @@
-"""simex.rank and simex.readers: the fleet, its fused evaluator, ranking, express mode, readers."""
+"""simex.fleets.rank and simex.data.readers: the fleet, its fused evaluator, ranking, express mode, readers."""
 
 from __future__ import annotations
 
@@ -14,18 +14,18 @@ import pytest
 import torch
 from PIL import Image
 
-from simex.data.formats import encode_idx
-from simex.autoencoders import AutoencoderCard, FleetError, save_autoencoder, train_autoencoder
-from simex.fleets import export_fleet
-from simex.fused import subpixel_kernel
-from simex.inference import FleetEvaluator, plain_errors
-from simex.losses import SSIMWindow, per_sample_loss
-from simex.models import LeNet5AutoEncoder
-from simex.rank import Fleet, RankSettings
-from simex.readers import image_to_array, normalize_images, open_samples
-from simex.images import InputError
-from simex.tables import ranking_csv, ranking_json, ranking_text
-from simex.training import TrainConfig
+from simex.base.formats import encode_idx
+from simex.training.autoencoders import AutoencoderCard, FleetError, save_autoencoder, train_autoencoder
+from simex.fleets.folder import export_fleet
+from simex.models.fused import subpixel_kernel
+from simex.inference.evaluate import FleetEvaluator, plain_errors
+from simex.models.losses import SSIMWindow, per_sample_loss
+from simex.models.networks import LeNet5AutoEncoder
+from simex.fleets.rank import Fleet, RankSettings
+from simex.data.readers import image_to_array, normalize_images, open_samples
+from simex.data.images import InputError
+from simex.analysis.tables import ranking_csv, ranking_json, ranking_text
+from simex.training.loop import TrainConfig
 
 
 # --- two very different synthetic datasets and a tiny fleet trained on them ------------

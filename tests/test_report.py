@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from simex.artifacts import write_json
-from simex.report import provenance_table
+from simex.base.artifacts import write_json
+from simex.analysis.report import provenance_table
 from tests.conftest import snakemake
 
 REQUIRED_TABLES = ["provenance.csv", "delta_dataset_mse.csv", "delta_dataset_issim.csv"]

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from simex.data.acquire import acquire_user_dataset
-from simex.datasets import BUILTIN, SheetError, dataset_info, read_sheet, sheet_class_names
+from simex.base.datasets import BUILTIN, SheetError, dataset_info, read_sheet, sheet_class_names
 from tests.conftest import REPO, copy_workflow, tiny_config
 from tests.test_images import pattern, write_pngs
 

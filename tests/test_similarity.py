@@ -9,12 +9,12 @@ import pytest
 import torch
 from scipy.signal import correlate2d
 
-from simex.autoencoders import AutoencoderCard, load_autoencoder, save_autoencoder, train_autoencoder
-from simex.losses import SSIMWindow, gaussian_window, issim_per_sample, mse_per_sample, per_sample_loss
-from simex.images import InputError
-from simex.models import LeNet5AutoEncoder
-from simex.similarity import delta_matrix, mean_l2_norm, per_sample_errors
-from simex.training import TrainConfig
+from simex.training.autoencoders import AutoencoderCard, load_autoencoder, save_autoencoder, train_autoencoder
+from simex.models.losses import SSIMWindow, gaussian_window, issim_per_sample, mse_per_sample, per_sample_loss
+from simex.data.images import InputError
+from simex.models.networks import LeNet5AutoEncoder
+from simex.inference.similarity import delta_matrix, mean_l2_norm, per_sample_errors
+from simex.training.loop import TrainConfig
 
 CPU = torch.device("cpu")
 

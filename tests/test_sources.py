@@ -15,7 +15,7 @@ import torchvision.datasets as tvd
 
 from simex.data import sources
 from simex.data.acquire import AcquisitionError, AcquisitionPlan, acquire, balanced_split
-from simex.data.formats import DataFormatError
+from simex.base.formats import DataFormatError
 from tests.fixtures import amat_text, digit_like_images, mnist_pickle, serve_folder, write_idx_gz
 
 IDX_NAMES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]

@@ -13,11 +13,11 @@ import torch
 
 from simex.data.acquire import (AcquisitionPlan, acquisition_per_class, balanced_split, classifier_split,
                                 mnist_digits_to_regenerate, same_images)
-from simex.autoencoders import train_autoencoder
-from simex.losses import SSIMWindow
-from simex.study import autoencoder_snapshots, study_markdown, study_table
-from simex.training import TrainConfig
-from simex.transfer import variance_shares
+from simex.training.autoencoders import train_autoencoder
+from simex.models.losses import SSIMWindow
+from simex.experiments.study import autoencoder_snapshots, study_markdown, study_table
+from simex.training.loop import TrainConfig
+from simex.experiments.transfer import variance_shares
 
 CPU = torch.device("cpu")
 LABELS = {"M": "M", "E": "E*", "R": "R†", "B": "B†", "F": "F"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from simex.tables import frame_markdown, markdown_table
+from simex.analysis.tables import frame_markdown, markdown_table
 
 
 def test_markdown_table_known_answer_escapes_pipes():

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from simex.training import TrainConfig, train
+from simex.training.loop import TrainConfig, train
 
 
 class CountingModel(nn.Module):

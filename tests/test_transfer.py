@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 import torch
 
-from simex.artifacts import load_classifier, save_classifier
-from simex.models import LeNet5Classifier
+from simex.base.artifacts import load_classifier, save_classifier
+from simex.models.networks import LeNet5Classifier
 from simex.config import ProtocolError, Training, TransferProtocol, protocol_grid
-from simex.training import TrainConfig, images_to_tensor
-from simex.transfer import (
+from simex.training.loop import TrainConfig, images_to_tensor
+from simex.experiments.transfer import (
     ARCHITECTURE,
     BASE_CLASSIFIER,
     PAPER_TABLE1,

@@ -14,8 +14,8 @@ import pytest
 
 from simex.data import sources, variants
 from simex.data.acquire import AcquisitionPlan, acquire, acquisition_record, balanced_split
-from simex.data.formats import DataFormatError
-from simex.datasets import BUILTIN_ORDER, dataset_info, display_label
+from simex.base.formats import DataFormatError
+from simex.base.datasets import BUILTIN_ORDER, dataset_info, display_label
 
 IMAGES = ["brick", "grass", "camera"]
 SPEC = variants.VariantSpec(

@@ -1,8 +1,8 @@
 from pathlib import Path
 
-from simex.artifacts import write_json, write_npz
+from simex.base.artifacts import write_json, write_npz
 from simex.data.acquire import acquire, acquire_user_dataset, acquisition_record
-from simex.datasets import SheetEntry
+from simex.base.datasets import SheetEntry
 from simex.jobs import start_job
 from simex.config import Data
 from simex.data.acquire import acquisition_plan

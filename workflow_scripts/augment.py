@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from simex.artifacts import write_csv
-from simex.augmentation import check_grid, run_borrowing, run_reference
+from simex.base.artifacts import write_csv
+from simex.experiments.augmentation import check_grid, run_borrowing, run_reference
 from simex.config import Augmentation
 from simex.data.acquire import load_split
-from simex.datasets import dataset_info, labels_from_provenance
+from simex.base.datasets import dataset_info, labels_from_provenance
 from simex.jobs import job_device, start_job
 
 sm = snakemake  # noqa: F821

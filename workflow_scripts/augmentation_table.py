@@ -2,8 +2,8 @@
 # accuracy change over no borrowing per method and Y, beside the paper's order.
 import pandas as pd
 
-from simex.artifacts import write_csv, write_text
-from simex.augmentation import benefit_markdown, benefit_table
+from simex.base.artifacts import write_csv, write_text
+from simex.experiments.augmentation import benefit_markdown, benefit_table
 from simex.jobs import start_job
 
 sm = snakemake  # noqa: F821

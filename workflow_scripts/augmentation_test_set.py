@@ -4,8 +4,8 @@ from pathlib import Path
 
 import numpy as np
 
-from simex.artifacts import read_json, write_npz
-from simex.augmentation import mnist_test_set
+from simex.base.artifacts import read_json, write_npz
+from simex.experiments.augmentation import mnist_test_set
 from simex.data.acquire import load_raw, load_split, regeneration_sources
 from simex.jobs import start_job
 from simex.config import Data

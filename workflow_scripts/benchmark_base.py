@@ -1,12 +1,12 @@
 # The benchmark's B(Y) for one source Y: LeNet-5 on Y's classifier train split, one per seed replicate.
 from dataclasses import asdict
 
-from simex.artifacts import save_classifier
-from simex.benchmark import replicate_seed
+from simex.base.artifacts import save_classifier
+from simex.experiments.benchmark import replicate_seed
 from simex.config import Training
-from simex.inference import accuracy
+from simex.inference.evaluate import accuracy
 from simex.jobs import job_device, start_job
-from simex.transfer import (ARCHITECTURE, N_CLASSES, load_classifier_split, stage_settings, stage_summary,
+from simex.experiments.transfer import (ARCHITECTURE, N_CLASSES, load_classifier_split, stage_settings, stage_summary,
                             train_base_classifier)
 
 sm = snakemake  # noqa: F821

@@ -1,13 +1,13 @@
 # Every estimator's scores of the candidate sources for one target X, each call timed on one CPU thread.
-from simex.artifacts import load_classifier, write_json
-from simex.benchmark import BenchmarkError, EstimatorSettings, Source, SourceZoo, score_target
+from simex.base.artifacts import load_classifier, write_json
+from simex.experiments.benchmark import BenchmarkError, EstimatorSettings, Source, SourceZoo, score_target
 from simex.config import SSIMWindow
 from simex.data.acquire import load_split
-from simex.autoencoders import load_autoencoder
+from simex.training.autoencoders import load_autoencoder
 from simex.devices import claim_record
 from simex.jobs import job_device, start_job
-from simex.losses import per_sample_loss
-from simex.transfer import BASE_CLASSIFIER, load_classifier_split
+from simex.models.losses import per_sample_loss
+from simex.experiments.transfer import BASE_CLASSIFIER, load_classifier_split
 
 sm = snakemake  # noqa: F821
 log = start_job(sm)

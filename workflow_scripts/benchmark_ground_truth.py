@@ -1,10 +1,10 @@
 # The benchmark's ground truth for one target X: every source's B(Y) by linear probe and by
 # full fine-tune, and scratch, per n and seed, on X's test split.
-from simex.artifacts import load_classifier, write_json
-from simex.benchmark import BenchmarkError, GroundTruthSettings, target_ground_truth
+from simex.base.artifacts import load_classifier, write_json
+from simex.experiments.benchmark import BenchmarkError, GroundTruthSettings, target_ground_truth
 from simex.config import Probe, Training
 from simex.jobs import job_device, start_job
-from simex.transfer import BASE_CLASSIFIER, load_classifier_split
+from simex.experiments.transfer import BASE_CLASSIFIER, load_classifier_split
 
 sm = snakemake  # noqa: F821
 log = start_job(sm)

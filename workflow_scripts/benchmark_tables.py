@@ -3,13 +3,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from simex.artifacts import read_json, save_figure, write_csv, write_text
-from simex.benchmark_metrics import (cap_table, check_draws, gains_frame, ground_truth_markdown, ground_truth_table,
+from simex.base.artifacts import read_json, save_figure, write_csv, write_text
+from simex.experiments.benchmark_metrics import (cap_table, check_draws, gains_frame, ground_truth_markdown, ground_truth_table,
                                      metrics_frame, per_target_markdown, per_target_table, results_readme,
                                      scores_frame, summary_markdown, summary_table, timings_frame, views_of)
-from simex.datasets import labels_from_provenance
+from simex.base.datasets import labels_from_provenance
 from simex.jobs import start_job
-from simex.plots import benchmark_figure
+from simex.analysis.plots import benchmark_figure
 
 sm = snakemake  # noqa: F821
 log = start_job(sm)

@@ -1,11 +1,11 @@
 from pathlib import Path
 
-from simex.artifacts import write_csv
-from simex.datasets import labels_from_provenance
+from simex.base.artifacts import write_csv
+from simex.base.datasets import labels_from_provenance
 from simex.jobs import job_device, start_job
-from simex.losses import per_sample_loss
+from simex.models.losses import per_sample_loss
 from simex.config import SSIMWindow
-from simex.similarity import dataset_delta_table
+from simex.inference.similarity import dataset_delta_table
 
 sm = snakemake  # noqa: F821
 start_job(sm)

@@ -3,12 +3,12 @@ from pathlib import Path
 
 import numpy as np
 
-from simex.artifacts import write_csv, write_text
+from simex.base.artifacts import write_csv, write_text
 from simex.data.acquire import load_split
-from simex.datasets import labels_from_provenance
+from simex.base.datasets import labels_from_provenance
 from simex.jobs import start_job
-from simex.similarity import mean_l2_norm, read_matrix
-from simex.transfer import matrix_markdown, normalized_delta, paper_order_note
+from simex.inference.similarity import mean_l2_norm, read_matrix
+from simex.experiments.transfer import matrix_markdown, normalized_delta, paper_order_note
 
 sm = snakemake  # noqa: F821
 log = start_job(sm)

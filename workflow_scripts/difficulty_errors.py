@@ -1,8 +1,8 @@
 # One dataset's test errors under the RBF SVM and LeNet-5, at the difficulty check's split sizes.
-from simex.artifacts import read_json, write_json
+from simex.base.artifacts import read_json, write_json
 from simex.data.acquire import load_split
-from simex.datasets import register_from_record
-from simex.difficulty import lenet_error, svm_error, three_splits
+from simex.base.datasets import register_from_record
+from simex.experiments.difficulty import lenet_error, svm_error, three_splits
 from simex.jobs import job_device, start_job
 from simex.config import Svm, Training, derived_seed
 

@@ -1,6 +1,6 @@
 # The difficulty table beside the published figures (docs/datasets/difficulty.{csv,md}).
-from simex.artifacts import read_json, write_csv, write_text
-from simex.difficulty import difficulty_markdown, difficulty_table
+from simex.base.artifacts import read_json, write_csv, write_text
+from simex.experiments.difficulty import difficulty_markdown, difficulty_table
 from simex.jobs import start_job
 
 sm = snakemake  # noqa: F821

@@ -1,6 +1,6 @@
 # Exports trained autoencoders as a fleet folder (members + manifest) for `simex rank`.
 from simex.jobs import start_job
-from simex.fleets import export_fleet
+from simex.fleets.folder import export_fleet
 
 sm = snakemake  # noqa: F821
 log = start_job(sm)

@@ -3,10 +3,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from simex.artifacts import save_figure
-from simex.datasets import labels_from_provenance
+from simex.base.artifacts import save_figure
+from simex.base.datasets import labels_from_provenance
 from simex.jobs import start_job
-from simex.plots import augmentation_figure
+from simex.analysis.plots import augmentation_figure
 
 sm = snakemake  # noqa: F821
 start_job(sm)

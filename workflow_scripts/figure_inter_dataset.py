@@ -1,7 +1,7 @@
-from simex.artifacts import save_figure
+from simex.base.artifacts import save_figure
 from simex.jobs import start_job
-from simex.plots import inter_dataset_figure
-from simex.similarity import read_matrix
+from simex.analysis.plots import inter_dataset_figure
+from simex.inference.similarity import read_matrix
 
 sm = snakemake  # noqa: F821
 start_job(sm)

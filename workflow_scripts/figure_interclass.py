@@ -1,10 +1,10 @@
 # Fig. 8: inter-class similarity / confusion in MNIST, darker = more similar / confusing; every
 # panel in Table 2's orientation (row k: the unknown class c_k, column i: the known class c_i).
-from simex.artifacts import save_figure
-from simex.datasets import labels_from_provenance
-from simex.interclass import CLASSIFIER_METHODS, SAMPLE_METHODS, SIMEX_METHODS, read_class_matrix, table2_matrices
+from simex.base.artifacts import save_figure
+from simex.base.datasets import labels_from_provenance
+from simex.experiments.interclass import CLASSIFIER_METHODS, SAMPLE_METHODS, SIMEX_METHODS, read_class_matrix, table2_matrices
 from simex.jobs import start_job
-from simex.plots import interclass_figure
+from simex.analysis.plots import interclass_figure
 
 sm = snakemake  # noqa: F821
 start_job(sm)

@@ -1,14 +1,14 @@
 # Fig. 1a: A(4) reconstructing test digits 4, 7, 9, 3, 5, with the Δ(·|4) ordering beside it.
-from simex.artifacts import save_figure
+from simex.base.artifacts import save_figure
 from simex.data.acquire import load_split
-from simex.datasets import labels_from_provenance
-from simex.autoencoders import load_autoencoder
-from simex.interclass import (PAPER_FIG1A_ORDER, delta_ordering, first_samples, ordering_text, read_class_matrix,
+from simex.base.datasets import labels_from_provenance
+from simex.training.autoencoders import load_autoencoder
+from simex.experiments.interclass import (PAPER_FIG1A_ORDER, delta_ordering, first_samples, ordering_text, read_class_matrix,
                               reconstruct)
 from simex.jobs import job_device, start_job
-from simex.losses import per_sample_loss
-from simex.plots import reconstruction_figure
-from simex.similarity import per_sample_errors
+from simex.models.losses import per_sample_loss
+from simex.analysis.plots import reconstruction_figure
+from simex.inference.similarity import per_sample_errors
 from simex.config import SSIMWindow
 
 LOSS_NAMES = {"mse": "MSE", "issim": "iSSIM"}
@@ -25,7 +25,7 @@ delta = per_sample_loss(loss, SSIMWindow.from_dict(sm.params.ssim))
 pairs = []
 for digit, inputs in first_samples(images, labels, digits, int(spec["samples_per_digit"])).items():
     pairs.append((f"digit {digit}", inputs, reconstruct(model, inputs, device),
-                  per_sample_errors(model, inputs, delta, device)))  # δ through simex.inference
+                  per_sample_errors(model, inputs, delta, device)))  # δ through simex.inference.evaluate
 lines = []
 others = [d for d in digits if d != reference]
 for loss_name, path in zip(sm.params.losses, sm.input.deltas):

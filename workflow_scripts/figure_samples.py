@@ -1,9 +1,9 @@
 # One row of samples per dataset of the run (the first training sample of each of up to ten classes).
-from simex.artifacts import read_json, save_figure
+from simex.base.artifacts import read_json, save_figure
 from simex.data.acquire import load_split
-from simex.datasets import dataset_info, labels_from_provenance
+from simex.base.datasets import dataset_info, labels_from_provenance
 from simex.jobs import start_job
-from simex.plots import samples_figure
+from simex.analysis.plots import samples_figure
 
 sm = snakemake  # noqa: F821
 log = start_job(sm)

@@ -4,13 +4,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from simex.artifacts import write_csv
+from simex.base.artifacts import write_csv
 from simex.data.acquire import load_split
-from simex.datasets import Registry, labels_from_provenance
+from simex.base.datasets import Registry, labels_from_provenance
 from simex.jobs import job_device, start_job
 from simex.config import Fleets, derived_seed
-from simex.rank import Fleet, RankSettings
-from simex.rank_check import check_rows
+from simex.fleets.rank import Fleet, RankSettings
+from simex.experiments.rank_check import check_rows
 
 sm = snakemake  # noqa: F821
 log = start_job(sm)

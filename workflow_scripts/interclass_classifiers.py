@@ -4,12 +4,12 @@ from dataclasses import asdict
 
 import numpy as np
 
-from simex.artifacts import save_classifier, write_csv
+from simex.base.artifacts import save_classifier, write_csv
 from simex.data.acquire import load_split
-from simex.interclass import class_frame, confusion_row, train_nine_class_all
+from simex.experiments.interclass import class_frame, confusion_row, train_nine_class_all
 from simex.jobs import job_device, start_job
 from simex.config import NineClassTraining, derived_seed
-from simex.training import train_config
+from simex.training.loop import train_config
 
 sm = snakemake  # noqa: F821
 log = start_job(sm)

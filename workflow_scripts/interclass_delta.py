@@ -1,10 +1,10 @@
 # Δ(c_i | c_k) of MNIST's classes through the per-class autoencoders A(c_k) (§5.4).
-from simex.artifacts import write_csv
+from simex.base.artifacts import write_csv
 from simex.data.acquire import load_split
-from simex.autoencoders import load_autoencoder
-from simex.interclass import interclass_delta
+from simex.training.autoencoders import load_autoencoder
+from simex.experiments.interclass import interclass_delta
 from simex.jobs import job_device, start_job
-from simex.losses import per_sample_loss
+from simex.models.losses import per_sample_loss
 from simex.config import SSIMWindow
 
 sm = snakemake  # noqa: F821

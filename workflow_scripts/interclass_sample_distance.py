@@ -1,9 +1,9 @@
 # sample-MSE / sample-iSSIM: mean δ between training samples of c_k and test samples of c_i (§5.4).
-from simex.artifacts import write_csv
+from simex.base.artifacts import write_csv
 from simex.data.acquire import load_split
-from simex.interclass import sample_distance_matrix
+from simex.experiments.interclass import sample_distance_matrix
 from simex.jobs import job_device, start_job
-from simex.losses import per_sample_loss
+from simex.models.losses import per_sample_loss
 from simex.config import derived_seed, SSIMWindow
 
 sm = snakemake  # noqa: F821

@@ -1,9 +1,9 @@
 # Table 2: mean Spearman ρ between the orderings of the other classes by each pair of methods,
 # ours beside the paper's, SimEx in the orientation of the paper's definition of confusion
 # and (beside it) in the other one.
-from simex.artifacts import write_csv, write_text
-from simex.datasets import labels_from_provenance
-from simex.interclass import (CLASSIFIER_METHODS, DEFINITION_ORIENTATION, OTHER_ORIENTATION, OTHER_ORIENTATION_METHODS,
+from simex.base.artifacts import write_csv, write_text
+from simex.base.datasets import labels_from_provenance
+from simex.experiments.interclass import (CLASSIFIER_METHODS, DEFINITION_ORIENTATION, OTHER_ORIENTATION, OTHER_ORIENTATION_METHODS,
                               SAMPLE_METHODS, SIMEX_METHODS, TABLE2_COLUMNS, per_class_table, read_class_matrix,
                               spearman_table, table2_markdown, table2_matrices, table2_with_paper)
 from simex.jobs import start_job

@@ -1,10 +1,10 @@
 # Fig. 6, one optimizer schedule: AEs trained per base dataset, Δ rows at the checkpoint epochs.
-from simex.artifacts import write_json
+from simex.base.artifacts import write_json
 from simex.data.acquire import load_split
 from simex.devices import claim_record
 from simex.jobs import job_device, start_job
 from simex.config import OptimizerSetting, SSIMWindow, derived_seed
-from simex.latency import training_curve
+from simex.experiments.latency import training_curve
 
 sm = snakemake  # noqa: F821
 start_job(sm)

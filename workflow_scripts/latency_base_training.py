@@ -1,11 +1,11 @@
 # Fig. 6's BT-1..BT-4: base classifiers trained from scratch under four optimizers,
 # time to the minimum validation loss (the same data and stage settings as Table 1's).
-from simex.artifacts import write_json
+from simex.base.artifacts import write_json
 from simex.devices import claim_record
 from simex.jobs import job_device, start_job
 from simex.config import Classifier, Latency, derived_seed
-from simex.latency import base_training_run
-from simex.transfer import load_classifier_split, training_per_class
+from simex.experiments.latency import base_training_run
+from simex.experiments.transfer import load_classifier_split, training_per_class
 
 sm = snakemake  # noqa: F821
 log = start_job(sm)

@@ -1,8 +1,8 @@
 # Fig. 5: the latency table (ours beside the paper's, speed-up TL-1 / SimEx) and the bar chart.
-from simex.artifacts import read_json, save_figure, write_csv, write_text
+from simex.base.artifacts import read_json, save_figure, write_csv, write_text
 from simex.jobs import start_job
-from simex.latency import pairwise_markdown, pairwise_table
-from simex.plots import latency_figure
+from simex.experiments.latency import pairwise_markdown, pairwise_table
+from simex.analysis.plots import latency_figure
 
 sm = snakemake  # noqa: F821
 log = start_job(sm)

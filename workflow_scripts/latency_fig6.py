@@ -3,11 +3,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from simex.artifacts import read_json, save_figure, write_csv
-from simex.datasets import labels_from_provenance
+from simex.base.artifacts import read_json, save_figure, write_csv
+from simex.base.datasets import labels_from_provenance
 from simex.jobs import start_job
-from simex.latency import fig6_table
-from simex.plots import training_time_figure
+from simex.experiments.latency import fig6_table
+from simex.analysis.plots import training_time_figure
 
 sm = snakemake  # noqa: F821
 log = start_job(sm)

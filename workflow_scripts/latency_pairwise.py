@@ -1,14 +1,14 @@
 # Fig. 5's measurements: SimEx (A(Y) inference) vs transfer learning of B(Y), one job, warm.
 import torch
 
-from simex.artifacts import load_classifier, read_json, write_json
+from simex.base.artifacts import load_classifier, read_json, write_json
 from simex.data.acquire import load_split
-from simex.autoencoders import load_autoencoder
+from simex.training.autoencoders import load_autoencoder
 from simex.devices import claim_record
 from simex.jobs import job_device, start_job
 from simex.config import Classifier, Latency, SSIMWindow, derived_seed
-from simex.latency import autoencoder_flops, hardware, matmul_peak_gflops, pairwise_latency, peak_method
-from simex.transfer import BASE_CLASSIFIER, TransferError, classifier_data
+from simex.experiments.latency import autoencoder_flops, hardware, matmul_peak_gflops, pairwise_latency, peak_method
+from simex.experiments.transfer import BASE_CLASSIFIER, TransferError, classifier_data
 
 sm = snakemake  # noqa: F821
 log = start_job(sm)

@@ -4,15 +4,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from simex.artifacts import write_csv, write_text
+from simex.base.artifacts import write_csv, write_text
 from simex.data.acquire import load_split
-from simex.datasets import dataset_info, labels_from_provenance, legend_lines
-from simex.autoencoders import load_autoencoder
+from simex.base.datasets import dataset_info, labels_from_provenance, legend_lines
+from simex.training.autoencoders import load_autoencoder
 from simex.jobs import job_device, start_job
-from simex.losses import per_sample_loss
-from simex.pairing import by_class_table, method_names, pairings_markdown, pairings_table, reference_scores
+from simex.models.losses import per_sample_loss
+from simex.experiments.pairing import by_class_table, method_names, pairings_markdown, pairings_table, reference_scores
 from simex.config import SSIMWindow
-from simex.tables import frame_markdown
+from simex.analysis.tables import frame_markdown
 
 sm = snakemake  # noqa: F821
 start_job(sm)

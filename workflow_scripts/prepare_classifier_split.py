@@ -1,7 +1,7 @@
 # The ten-class train/test splits of the transfer baseline (§5.1), the same size for every dataset.
 import logging
 
-from simex.artifacts import write_npz
+from simex.base.artifacts import write_npz
 from simex.data.acquire import classifier_split, load_split
 from simex.jobs import start_job
 from simex.config import derived_seed

@@ -1,6 +1,6 @@
-from simex.artifacts import read_json, write_json, write_npz
+from simex.base.artifacts import read_json, write_json, write_npz
 from simex.data.acquire import balanced_split, load_split
-from simex.datasets import BUILTIN
+from simex.base.datasets import BUILTIN
 from simex.jobs import start_job
 from simex.config import derived_seed
 

@@ -1,7 +1,7 @@
 # One row per dataset: which source delivered it and whether it is original, regenerated or a stand-in.
-from simex.artifacts import write_csv
+from simex.base.artifacts import write_csv
 from simex.jobs import start_job
-from simex.report import provenance_table
+from simex.analysis.report import provenance_table
 
 sm = snakemake  # noqa: F821
 log = start_job(sm)

@@ -2,15 +2,15 @@
 # step budget; Δ(X|Y) at every budget from the weights after that many steps.
 from pathlib import Path
 
-from simex.artifacts import write_json
+from simex.base.artifacts import write_json
 from simex.data.acquire import load_split
-from simex.datasets import labels_from_provenance
+from simex.base.datasets import labels_from_provenance
 from simex.jobs import job_device, start_job
-from simex.losses import per_sample_loss
+from simex.models.losses import per_sample_loss
 from simex.config import SSIMWindow, Training, autoencoder_seed
-from simex.training import train_config
-from simex.similarity import delta_matrix, relabel
-from simex.study import autoencoder_snapshots
+from simex.training.loop import train_config
+from simex.inference.similarity import delta_matrix, relabel
+from simex.experiments.study import autoencoder_snapshots
 
 sm = snakemake  # noqa: F821
 log = start_job(sm)

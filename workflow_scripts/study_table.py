@@ -1,8 +1,8 @@
 # Study: every variant crossed, one table (CSV + Markdown) and one figure.
-from simex.artifacts import read_json, save_figure, write_csv, write_text
+from simex.base.artifacts import read_json, save_figure, write_csv, write_text
 from simex.jobs import start_job
-from simex.plots import study_figure
-from simex.study import matrix_from_json, study_markdown, study_table
+from simex.analysis.plots import study_figure
+from simex.experiments.study import matrix_from_json, study_markdown, study_table
 
 sm = snakemake  # noqa: F821
 log = start_job(sm)

@@ -1,11 +1,11 @@
 # Table 1 under both readings of §5.1 (ρ per base dataset and loss, over seed replicates, paper
 # beside ours), the per-target view (X left out) with its figure, and Fig. 4c's matrix.
-from simex.artifacts import read_json, save_figure, write_csv, write_text
+from simex.base.artifacts import read_json, save_figure, write_csv, write_text
 from simex.jobs import start_job
-from simex.plots import per_target_figure
+from simex.analysis.plots import per_target_figure
 from simex.config import TransferProtocol
-from simex.similarity import read_matrix
-from simex.transfer import (mean_matrix, normalised_accuracy, per_target_markdown, per_target_table, replicate_matrices,
+from simex.inference.similarity import read_matrix
+from simex.experiments.transfer import (mean_matrix, normalised_accuracy, per_target_markdown, per_target_table, replicate_matrices,
                             table1, table1_markdown)
 
 sm = snakemake  # noqa: F821

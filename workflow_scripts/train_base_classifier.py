@@ -2,11 +2,11 @@
 # replicate; all of them trained as one folded model.
 from dataclasses import asdict
 
-from simex.artifacts import read_json, save_classifier
+from simex.base.artifacts import read_json, save_classifier
 from simex.jobs import job_device, start_job
 from simex.config import Classifier, derived_seed
-from simex.inference import accuracy
-from simex.transfer import (ARCHITECTURE, N_CLASSES, load_classifier_split, stage_settings, stage_summary,
+from simex.inference.evaluate import accuracy
+from simex.experiments.transfer import (ARCHITECTURE, N_CLASSES, load_classifier_split, stage_settings, stage_summary,
                             train_base_classifiers, training_per_class)
 
 sm = snakemake  # noqa: F821

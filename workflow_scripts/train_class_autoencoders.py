@@ -1,10 +1,10 @@
 # Trains all per-class autoencoders of a dataset and loss at once, with the fused trainer.
-from simex.artifacts import read_json
+from simex.base.artifacts import read_json
 from simex.config import SSIMWindow, Training, autoencoder_seed
 from simex.data.acquire import load_split
-from simex.autoencoders import AutoencoderCard, save_autoencoder, train_autoencoders
+from simex.training.autoencoders import AutoencoderCard, save_autoencoder, train_autoencoders
 from simex.jobs import job_device, start_job
-from simex.training import train_config
+from simex.training.loop import train_config
 
 sm = snakemake  # noqa: F821
 log = start_job(sm)

@@ -2,11 +2,11 @@
 # transfers are trained as one folded model.
 from pathlib import Path
 
-from simex.artifacts import load_classifier, write_json
-from simex.datasets import labels_from_provenance
+from simex.base.artifacts import load_classifier, write_json
+from simex.base.datasets import labels_from_provenance
 from simex.jobs import job_device, start_job
 from simex.config import Classifier, TransferProtocol, derived_seed
-from simex.transfer import BASE_CLASSIFIER, TransferError, load_classifier_split, training_per_class, transfer_all
+from simex.experiments.transfer import BASE_CLASSIFIER, TransferError, load_classifier_split, training_per_class, transfer_all
 
 sm = snakemake  # noqa: F821
 start_job(sm)

@@ -17,14 +17,15 @@ import numpy as np
 
 from simex.config import Data, derived_seed
 from simex.data import sources, standin, variants
-from simex.data.formats import DataFormatError
+from simex.base.formats import DataFormatError
 from simex.data.sources import RawData, SourceUnavailable
-from simex.datasets import BUILTIN, UNLABELLED_CLASS, Registry, SheetEntry, dataset_info, samples_per_class
+from simex.base.datasets import BUILTIN, UNLABELLED_CLASS, Registry, SheetEntry, dataset_info, samples_per_class
+from simex.base.errors import SimexError
 
 log = logging.getLogger(__name__)
 
 
-class AcquisitionError(RuntimeError):
+class AcquisitionError(SimexError, RuntimeError):
     pass
 
 
@@ -279,7 +280,7 @@ def _split(images: np.ndarray, labels: np.ndarray, code: str, n_classes: int, pe
 
 def acquisition_record(plan: AcquisitionPlan, raw: RawData, attempts: list[dict[str, Any]]) -> dict[str, Any]:
     """What provenance.json says about where the data came from."""
-    from simex.datasets import display_label
+    from simex.base.datasets import display_label
 
     info = dataset_info(plan.dataset)
     return {
@@ -303,11 +304,11 @@ def load_split(path: Path | str) -> tuple[np.ndarray, np.ndarray]:
 def acquire_user_dataset(entry: SheetEntry) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """A dataset sheet's user row: uint8 (N, 28, 28) images, class indices, and its provenance record.
 
-    The images are converted to the pipeline's 1×28×28 by :mod:`simex.images` (the
+    The images are converted to the pipeline's 1×28×28 by :mod:`simex.data.images` (the
     conversion is recorded); a dataset without labels is one class, ``all``. The record
     names the path and the SHA-256 of its contents.
     """
-    from simex.images import read_dataset
+    from simex.data.images import read_dataset
 
     started = time.perf_counter()
     dataset = read_dataset(entry.name, entry.location)

@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from simex.data.formats import (
+from simex.base.formats import (
     DataFormatError,
     encode_idx,
     fix_emnist_orientation,
@@ -34,7 +34,8 @@ from simex.data.formats import (
     parse_idx,
     read_bytes,
 )
-from simex.datasets import Provenance
+from simex.base.datasets import Provenance
+from simex.base.errors import SimexError
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ ANIMAL_MNIST_MEMBERS = ("animal_mnist/data/Animal_MNIST/animal_data_version_3.gz
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 
-class SourceUnavailable(RuntimeError):
+class SourceUnavailable(SimexError, RuntimeError):
     """This source cannot deliver the dataset here; the next one in the chain is tried."""
 
 

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from scipy import ndimage
 
-from simex.data.formats import IMAGE_SIDE
+from simex.base.formats import IMAGE_SIDE
 
 log = logging.getLogger(__name__)
 

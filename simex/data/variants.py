@@ -25,7 +25,8 @@ from typing import Literal
 import numpy as np
 from scipy import ndimage
 
-from simex.data.formats import IMAGE_SIDE
+from simex.base.formats import IMAGE_SIDE
+from simex.base.errors import SimexError
 
 Composite = Literal["over", "max"]
 Contrast = Literal["as_is", "stretch"]
@@ -39,7 +40,7 @@ VARIANT_STEPS: dict[str, tuple[str, ...]] = {
 }
 
 
-class VariantConfigError(ValueError):
+class VariantConfigError(SimexError, ValueError):
     """A regeneration setting that cannot work (unknown variant, unloadable image, patch too large)."""
 
 

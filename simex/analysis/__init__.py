@@ -1,0 +1,1 @@
+"""Statistics and outputs: Spearman and bootstrap, transferability estimators, tables, figures, provenance."""

@@ -1,0 +1,1 @@
+"""Foundations: file formats, the dataset registry and sheet, atomic artifacts, the error base."""

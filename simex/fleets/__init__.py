@@ -1,0 +1,1 @@
+"""Fleets, the product: the fleet folder, `simex rank` and `simex fleet build`."""

@@ -1,0 +1,216 @@
+"""The fleet folder: trained autoencoders, what each was trained on, and checksums.
+
+A fleet is a folder the pipeline exports (``results/fleets/{name}/{loss}/``)::
+
+    manifest.json        what each autoencoder was trained on (see :func:`export_fleet`)
+    members/{key}.pt     the checkpoints, each with its SHA-256 in the manifest
+
+:func:`export_fleet` writes one, all or nothing; :func:`read_fleet` reads one back and
+verifies it (format version, checksums, one loss, readable checkpoints). Ranking with a
+fleet is simex.fleets.rank's business.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from simex.base.datasets import MARKERS, dataset_info
+from simex.config import SSIMWindow
+from simex.training.autoencoders import ARCHITECTURE, DEFAULT_INPUT_SHAPE, AutoencoderCard, FleetError, load_autoencoder
+from simex.models.losses import LOSSES
+from simex.data.images import InputShape
+from simex.models.networks import LeNet5AutoEncoder
+
+MANIFEST = "manifest.json"
+FORMAT = "simex-fleet"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Member:
+    key: str  # file stem: "M", or "M4" for class 4 of M
+    label: str  # display label with provenance marker: "E*", "M:4", "E*:a"
+    dataset: str
+    class_index: int | None
+    class_name: str | None
+    loss: str
+    provenance: str
+    source: str
+    n_samples: int | None
+    file: str  # relative to the fleet folder
+    sha256: str
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def member_from_card(card: AutoencoderCard, file: str, sha256: str) -> Member:
+    dataset, class_index = card.dataset, card.class_index
+    provenance = card.provenance or "original"  # a checkpoint from before provenance was recorded
+    label = card.label or dataset + MARKERS.get(provenance, "")
+    class_name = None
+    key = dataset
+    if class_index is not None:
+        # a user's dataset (simex fleet build, the dataset sheet) records its class names; the paper's are registered
+        class_name = card.class_name or dataset_info(dataset).class_names[class_index]
+        label = f"{label}:{class_name}"
+        key = f"{dataset}{class_index}"
+    return Member(key=key, label=label, dataset=dataset, class_index=class_index, class_name=class_name,
+                  loss=card.loss, provenance=provenance, source=card.source or "", n_samples=card.n_samples,
+                  file=file, sha256=sha256)
+
+
+def check_single_loss(members: Sequence[Member], where: str) -> str:
+    losses = sorted({m.loss for m in members})
+    if len(losses) != 1:
+        detail = ", ".join(f"{m.label}: {m.loss}" for m in members)
+        raise FleetError(f"{where}: the fleet mixes losses ({detail}); a fleet ranks with one δ, so every "
+                         f"autoencoder must have been trained with the same loss")
+    return losses[0]
+
+
+def export_fleet(model_paths: Sequence[Path | str], destination: Path | str, name: str,
+                 description: str = "") -> dict[str, Any]:
+    """Copy trained autoencoders into a fleet folder with its manifest; all or nothing.
+
+    The folder is assembled beside ``destination`` and renamed into place, so a failed
+    export leaves no partial fleet behind.
+    """
+    destination = Path(destination)
+    if not model_paths:
+        raise FleetError(f"{destination}: no autoencoders to export")
+    loaded = []
+    for path in map(Path, model_paths):
+        loaded.append((path, load_autoencoder(path)[1]))
+    members = []
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
+    try:
+        (staging / "members").mkdir()
+        for path, card in loaded:
+            draft = member_from_card(card, "", "")
+            file = f"members/{draft.key}.pt"
+            if (staging / file).exists():
+                raise FleetError(f"{path}: two autoencoders of the fleet are both {draft.label}")
+            shutil.copyfile(path, staging / file)
+            members.append(member_from_card(card, file, sha256_of(staging / file)))
+        loss = check_single_loss(members, str(destination))
+        shapes = sorted({card.shape for _, card in loaded})
+        if len(shapes) != 1:
+            raise FleetError(f"{destination}: the autoencoders have different input shapes {shapes}; a fleet has one")
+        window = loaded[0][1].ssim or SSIMWindow.default()
+        manifest = {
+            "format": FORMAT, "format_version": FORMAT_VERSION, "name": name, "description": description,
+            "architecture": ARCHITECTURE, "loss": loss, "ssim": {"win_size": int(window.size),
+                                                                 "win_sigma": float(window.sigma)},
+            "kind": "class" if any(m.class_index is not None for m in members) else "dataset",
+            "input_shape": list(shapes[0]),
+            "members": [asdict(m) for m in members],
+        }
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        if destination.exists():
+            shutil.rmtree(destination)
+        os.replace(staging, destination)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return manifest
+
+
+def resolve_fleet(path: Path | str, loss: str | None = None) -> Path:
+    """The folder holding manifest.json: ``path`` itself or its ``{loss}`` subfolder."""
+    path = Path(path)
+    if not path.exists():
+        raise FleetError(f"{path}: no such fleet (expected a folder with {MANIFEST})")
+    if not path.is_dir():
+        raise FleetError(f"{path}: a fleet is a folder with {MANIFEST}, not a file")
+    if (path / MANIFEST).is_file():
+        return path
+    choices = sorted(p.name for p in path.iterdir() if (p / MANIFEST).is_file())
+    if not choices:
+        raise FleetError(f"{path}: not a fleet: no {MANIFEST} here or in a loss subfolder")
+    if loss is None:
+        if len(choices) > 1:
+            raise FleetError(f"{path}: holds fleets for several losses ({', '.join(choices)}); choose one with --loss")
+        return path / choices[0]
+    if loss not in choices:
+        raise FleetError(f"{path}: no fleet for loss {loss!r}; available: {', '.join(choices)}")
+    return path / loss
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise FleetError(f"{folder / MANIFEST}: corrupt manifest ({err})") from err
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise FleetError(f"{folder / MANIFEST}: not a {FORMAT} manifest")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise FleetError(f"{folder / MANIFEST}: format version {manifest.get('format_version')!r}, "
+                         f"this simex reads {FORMAT_VERSION}")
+    missing = [k for k in ("loss", "members", "architecture") if k not in manifest]
+    if missing or not isinstance(manifest.get("members"), list) or not manifest["members"]:
+        raise FleetError(f"{folder / MANIFEST}: corrupt manifest (missing or empty: {', '.join(missing) or 'members'})")
+    return manifest
+
+
+@dataclass
+class FleetFolder:
+    """A verified fleet folder: its members and their autoencoders, on the CPU."""
+
+    root: Path
+    name: str
+    loss: str
+    window: SSIMWindow
+    members: list[Member]
+    models: list[LeNet5AutoEncoder]
+    input_shape: InputShape  # new data is converted to it (manifests before shapes: 1×28×28)
+
+
+def read_fleet(path: Path | str, loss: str | None = None) -> FleetFolder:
+    """Load and verify a fleet (checksums, one loss, readable checkpoints)."""
+    if loss is not None and loss not in LOSSES:
+        raise FleetError(f"unknown loss {loss!r}; expected one of {', '.join(LOSSES)}")
+    folder = resolve_fleet(path, loss)
+    manifest = read_manifest(folder)
+    if manifest["architecture"] != ARCHITECTURE:
+        raise FleetError(f"{folder}: architecture {manifest['architecture']!r}; this simex runs {ARCHITECTURE}")
+    try:
+        members = [Member(**entry) for entry in manifest["members"]]
+    except TypeError as err:
+        raise FleetError(f"{folder / MANIFEST}: corrupt member entry ({err})") from err
+    fleet_loss = check_single_loss(members, str(folder))
+    shape = InputShape.parse(manifest.get("input_shape", DEFAULT_INPUT_SHAPE))
+    if fleet_loss != manifest["loss"]:
+        raise FleetError(f"{folder}: the manifest says loss {manifest['loss']!r} but its members use {fleet_loss!r}")
+    if loss is not None and loss != fleet_loss:
+        raise FleetError(f"{folder}: this fleet ranks with {fleet_loss!r}, not the requested {loss!r}")
+    models = []
+    for member in members:
+        file = folder / member.file
+        if not file.is_file():
+            raise FleetError(f"{folder}: member {member.label} is missing its file {member.file}")
+        if sha256_of(file) != member.sha256:
+            raise FleetError(f"{file}: checksum mismatch with the manifest (corrupt or replaced file)")
+        model, card = load_autoencoder(file, "cpu")
+        if card.loss != fleet_loss:
+            raise FleetError(f"{file}: trained with loss {card.loss!r}, the fleet ranks with "
+                             f"{fleet_loss!r}: the fleet mixes losses")
+        if model.input_shape != shape.as_tuple():
+            raise FleetError(f"{file}: input shape {model.input_shape}, the manifest says {shape}")
+        models.append(model)
+    ssim = manifest.get("ssim")
+    window = SSIMWindow.from_dict(ssim) if ssim else SSIMWindow.default()
+    return FleetFolder(folder, str(manifest.get("name", folder.name)), fleet_loss, window, members, models, shape)

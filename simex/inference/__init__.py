@@ -1,0 +1,1 @@
+"""Inference: the fleet evaluator and the one Delta entry point, Delta tables."""

@@ -1,0 +1,1 @@
+"""Models and losses: LeNet-5 autoencoder and classifier, one delta per loss, K members fused into one pass."""
