@@ -4,7 +4,11 @@
 # truth (every source × protocol × n × seed, and scratch: one job, rerunnable alone) and
 # the estimators' scores and timings (one job); then the tables and figure in
 # benchmark.output. The data, A(Y) and the classifier splits are the default run's.
-# The committed run's Snakemake log: append `2>&1 | tee docs/benchmark/run.log` to the command.
+# The tables go to benchmark.output (results/benchmark/tables); nothing is written into docs/ or runs/
+# unless asked: `snakemake --configfile config/benchmark.yaml --cores 2 publish_benchmark` copies a
+# finished run's tables, figure and report to runs/benchmark/ (`runs/<name>` as the target: any other
+# name starting with benchmark), jobs.log gzip-compressed. Keep the run's Snakemake log with
+# `2>&1 | gzip > runs/<name>/run.log.gz`.
 
 BENCH = CONFIG.benchmark
 BENCH_DIR = BENCH.results
@@ -128,3 +132,23 @@ rule benchmark_tables:
     threads: 1
     script:
         "../workflow_scripts/benchmark_tables.py"
+
+
+# Publishing is its own target, never a side effect of `benchmark`. The report's relative link
+# to its protocol is rewritten to reach docs/benchmark/ from runs/<name>/.
+rule publish_benchmark:
+    input:
+        "runs/" + BENCH_DIR.rstrip("/").split("/")[-1],
+
+
+rule publish_benchmark_run:
+    input:
+        expand(f"{BENCH_OUT}/{{name}}", name=BENCH_OUTPUTS),
+    output:
+        directory("runs/{run}"),
+    wildcard_constraints:
+        run=r"benchmark[^/]*",
+    localrule: True
+    shell:
+        "mkdir -p {output} && cp {input} {output}/ && gzip -9n {output}/jobs.log"
+        " && sed -i 's#](\\(PROTOCOL[^)]*\\.md\\))#](../../docs/benchmark/\\1)#g' {output}/README.md"

@@ -1,6 +1,7 @@
-# The Table 1 fidelity study (docs/study/README.md): `snakemake --configfile config/study.yaml study`.
+# The Table 1 protocol sweep (docs/results/table1-protocol-sweep.md): `snakemake --configfile config/study.yaml study`.
 # Defined only when the config has a `study` section. Its data, models and records live under
 # study.results, apart from the default run's results/; the table and the figure go to study.output.
+# `publish_study` (a target of its own, never a side effect) copies them to runs/study/.
 # The data, base-classifier and transfer jobs run the default pipeline's scripts on the study's paths.
 
 if CONFIG.study is not None:
@@ -141,3 +142,16 @@ if CONFIG.study is not None:
         threads: 1
         script:
             "../workflow_scripts/study_table.py"
+
+    rule publish_study:
+        input:
+            table=f"{STUDY['output']}/study_table.csv",
+            markdown=f"{STUDY['output']}/study_table.md",
+            figure=f"{STUDY['output']}/study_figure.png",
+        output:
+            table="runs/study/study_table.csv",
+            markdown="runs/study/study_table.md",
+            figure="runs/study/study_figure.png",
+        localrule: True
+        shell:
+            "cp {input.table} {output.table} && cp {input.markdown} {output.markdown} && cp {input.figure} {output.figure}"

@@ -1,4 +1,4 @@
-# The difficulty table beside the published figures (docs/datasets/difficulty.{csv,md}).
+# The difficulty table beside the published figures (results/difficulty/difficulty.{csv,md}; rule publish_difficulty copies it to docs/datasets/).
 from simex.base.artifacts import read_json, write_csv, write_text
 from simex.experiments.difficulty import difficulty_markdown, difficulty_table
 from simex.jobs import start_job
