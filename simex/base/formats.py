@@ -52,15 +52,19 @@ ARCHIVE_ERRORS: tuple[type[BaseException], ...] = (
 MAX_DEFLATE_RATIO = 1032
 
 
-def verify_sha256(path: Path | str, expected: str, published_by: str) -> str:
-    """The SHA-256 of the file at ``path``, refused (DataFormatError) unless it is ``expected``."""
-    digest = hashlib.sha256()
+HASH_NAMES = {"md5": "MD5", "sha1": "SHA-1", "sha256": "SHA-256"}
+
+
+def verify_file(path: Path | str, algorithm: str, expected: str, published_by: str) -> str:
+    """The ``algorithm`` digest (md5, sha1, sha256) of the file at ``path``, refused
+    (DataFormatError) unless it is ``expected``; call it before the file is opened as an archive."""
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     actual = digest.hexdigest()
     if actual != expected:
-        raise DataFormatError(f"{path}: SHA-256 {actual} does not match the published {expected} "
+        raise DataFormatError(f"{path}: {HASH_NAMES[algorithm]} {actual} does not match the published {expected} "
                               f"({published_by}); the file was not opened")
     return actual
 

