@@ -40,7 +40,7 @@ def take_all(path: Path) -> np.ndarray:
 
 def check_both(path: Path, dataset: str | None = None) -> None:
     """The property for both readers of an unknown dataset."""
-    read_or_refuse(lambda: read_dataset("d", dataset or path), path)
+    read_or_refuse(lambda: read_dataset("d", dataset or path), path, names=tuple((dataset or "").split(",")[1:]))
     if dataset is None:
         read_or_refuse(lambda: take_all(path), path)
 
@@ -107,6 +107,9 @@ def npy_bytes(array: np.ndarray, how: tuple) -> bytes:
 @example(array=np.zeros((2, 28, 28), np.uint8), how=("declare", (10**9, 28, 28)))  # 10^9-element header
 @example(array=np.zeros((), np.uint8), how=("none",))  # 0-d: IndexError in ArraySource before issue 29
 @example(array=np.empty(2, dtype=object), how=("none",))  # a pickled object array
+@example(array=np.zeros((0, 28, 28), np.uint8), how=("flip", 1.0, 40))  # "(" ends the header: tokenize.TokenError
+@example(array=np.zeros((2, 0, 5), np.float32), how=("none",))  # min() of no pixels: ValueError
+@example(array=np.zeros((2, 0, 5), np.uint8), how=("none",))  # a 0-pixel-high image: ZeroDivisionError
 def test_npy_files(tmp_path: Path, array: np.ndarray, how: tuple) -> None:
     path = fresh_folder(tmp_path) / "data.npy"
     path.write_bytes(npy_bytes(array, how))
@@ -128,6 +131,9 @@ def npz_bytes(members: dict[str, tuple[np.ndarray, tuple]], compressed: bool, ho
          how=("truncate", 0.5))  # zipfile.BadZipFile traceback through readers before issue 29
 @example(members={"images": (np.zeros((3, 28, 28), np.uint8), ("declare", (10**9, 28, 28)))}, compressed=False,
          how=("none",))
+@example(members={"images": (np.zeros((1, 28, 28), np.uint8), ("none",)),
+                  "labels": (np.zeros((1, 28, 28), np.uint8), ("none",))}, compressed=False,
+         how=("none",))  # the label error did not name the file
 def test_npz_files(tmp_path: Path, members: dict, compressed: bool, how: tuple) -> None:
     path = fresh_folder(tmp_path) / "data.npz"
     path.write_bytes(npz_bytes(members, compressed, how))

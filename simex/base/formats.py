@@ -17,6 +17,7 @@ import io
 import math
 import pickle
 import struct
+import tokenize
 import zipfile
 import zlib
 from pathlib import Path
@@ -173,8 +174,8 @@ def npy_header(stream: IO[bytes], source: str) -> tuple[tuple[int, ...], np.dtyp
             shape, _, dtype = npy_format.read_array_header_2_0(stream)
         else:
             raise ValueError(f".npy format version {version[0]}.{version[1]} is not read here")
-    except (ValueError, EOFError, OSError, SyntaxError, TypeError, zipfile.BadZipFile, zlib.error) as err:
-        raise DataFormatError(f"{source}: not a readable .npy header ({err})") from err
+    except (*ARCHIVE_ERRORS, SyntaxError, TypeError, KeyError, tokenize.TokenError) as err:  # numpy tokenizes the header
+        raise DataFormatError(f"{source}: not a readable .npy header ({type(err).__name__}: {err})") from err
     if dtype.hasobject:
         raise DataFormatError(f"{source}: holds Python objects (dtype {dtype}); only plain arrays are read, "
                               f"never pickles")

@@ -134,6 +134,8 @@ def to_nhwc(array: np.ndarray, name: str) -> np.ndarray:
         raise DatasetInputError(f"{name}: expected images as N×H×W, N×C×H×W or N×H×W×C, got shape {array.shape}")
     if array.shape[0] == 0:
         raise DatasetInputError(f"{name}: the dataset is empty (0 samples)")
+    if 0 in array.shape[1:]:
+        raise DatasetInputError(f"{name}: images of shape {array.shape[1:]} hold no pixels")
     return to_uint8(array, name)
 
 
@@ -344,7 +346,7 @@ def read_dataset(name: str, path: str | Path, shape: InputShape = DEFAULT_SHAPE)
         kind, array, raw_labels = _read_array_file(name, images_path, labels_path)
         raw = to_nhwc(array, f"dataset {name} ({images_path})")
         if raw_labels is not None:
-            labels, class_names = _class_indices(name, raw_labels, len(raw))
+            labels, class_names = _class_indices(f"{name} ({labels_path or images_path})", raw_labels, len(raw))
     source_shapes = [image.shape for image in raw]
     check_aspect(source_shapes, f"dataset {name} ({images_path})")
     return ImageDataset(name=name, path=str(path), kind=kind, images=convert_images(raw, shape), labels=labels,
