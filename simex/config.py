@@ -747,14 +747,41 @@ class Config(Section):
 def load(path: str | Path = DEFAULT_CONFIG_PATH, *overrides: Mapping[str, Any],
          sheet: Mapping[str, Any] | None = None) -> Config:
     """A config file (default: the embedded config/config.yaml), deep-merged with
-    ``overrides`` in order, validated and built."""
-    raw = yaml.safe_load(Path(path).read_text())
-    for override in overrides:
-        raw = deep_merge(raw, override)
-    config = validated(raw)
-    if sheet is None and not Path(config["dataset_sheet"]).exists():  # run from outside the repository
-        sheet = read_sheet(REPO / config["dataset_sheet"])
-    return Config.from_dict(config, sheet)
+    ``overrides`` in order, validated and built. ConfigError names the file and the problem."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError) as err:
+        raise ConfigError(f"{path}: not a readable YAML config ({type(err).__name__}: {err})") from None
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{path}: a config is a mapping of keys, got {type(raw).__name__}")
+    check_size(raw, str(path))
+    try:
+        for override in overrides:
+            raw = deep_merge(raw, override)
+        config = validated(raw)
+        if sheet is None and not Path(config["dataset_sheet"]).exists():  # run from outside the repository
+            sheet = read_sheet(REPO / config["dataset_sheet"])
+        return Config.from_dict(config, sheet)
+    except SimexError as err:
+        raise ConfigError(f"{path}: {err}") from err
+
+
+MAX_CONFIG_NODES = 100_000
+
+
+def check_size(raw: Any, where: str) -> None:
+    """YAML aliases can make a small file a tree of billions of nodes ("billion laughs"):
+    refused once the walk passes MAX_CONFIG_NODES, before validation walks it."""
+    stack, seen = [raw], 0
+    while stack:
+        node = stack.pop()
+        seen += 1
+        if seen > MAX_CONFIG_NODES:
+            raise ConfigError(f"{where}: more than {MAX_CONFIG_NODES} values (YAML aliases expanding?); refused")
+        if isinstance(node, Mapping):
+            stack.extend(node.values())
+        elif isinstance(node, (list, tuple)):
+            stack.extend(node)
 
 
 def deep_merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:

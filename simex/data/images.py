@@ -134,6 +134,8 @@ def to_nhwc(array: np.ndarray, name: str) -> np.ndarray:
         raise DatasetInputError(f"{name}: expected images as N×H×W, N×C×H×W or N×H×W×C, got shape {array.shape}")
     if array.shape[0] == 0:
         raise DatasetInputError(f"{name}: the dataset is empty (0 samples)")
+    if 0 in array.shape[1:]:
+        raise DatasetInputError(f"{name}: images of shape {array.shape[1:]} hold no pixels")
     return to_uint8(array, name)
 
 
@@ -159,11 +161,18 @@ def to_uint8(array: np.ndarray, name: str) -> np.ndarray:
 
 
 def read_image(path: Path) -> np.ndarray:
-    """One PNG/JPEG file as uint8 H×W×C, C = 1 (grayscale) or 3 (RGB); transparency flattened onto black."""
+    """One PNG/JPEG file as uint8 H×W×C, C = 1 (grayscale) or 3 (RGB); transparency flattened onto black.
+
+    The size the file's header declares is checked against the file's size before the
+    image is decoded (:func:`check_declared_pixels`), so a small file cannot make PIL
+    allocate a huge image."""
+    import struct
+
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as image:
+            check_declared_pixels(path, image.size, len(image.getbands()))
             image.load()
             if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
                 rgba = image.convert("RGBA")
@@ -171,9 +180,22 @@ def read_image(path: Path) -> np.ndarray:
             if image.mode not in ("L", "RGB"):
                 image = image.convert("L" if image.mode in ("1", "I", "I;16", "F") else "RGB")
             array = np.asarray(image, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError) as err:
-        raise UnreadableImageError(f"{path}: not a readable image ({err})") from err
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, struct.error,
+            Image.DecompressionBombError) as err:  # what Pillow's own fuzzing expects of a corrupt file, and more
+        raise UnreadableImageError(f"{path}: not a readable image ({type(err).__name__}: {err})") from err
     return array[..., None] if array.ndim == 2 else array
+
+
+def check_declared_pixels(path: Path, size: tuple[int, int], bands: int) -> None:
+    """PNG (deflate) and JPEG cannot hold more than ~1032 decoded bytes per stored byte: a
+    header declaring more is refused before anything is allocated for it."""
+    from simex.base.formats import MAX_DEFLATE_RATIO
+
+    width, height = size
+    declared, stored = width * height * bands, Path(path).stat().st_size
+    if declared > MAX_DEFLATE_RATIO * stored + (1 << 16):
+        raise UnreadableImageError(f"{path}: its header declares a {width}×{height} image ({declared} bytes) that "
+                                   f"{stored} bytes cannot hold (corrupt or hostile file)")
 
 
 def convert_image(image: np.ndarray, shape: InputShape) -> np.ndarray:
@@ -297,6 +319,8 @@ def read_dataset(name: str, path: str | Path, shape: InputShape = DEFAULT_SHAPE)
     for part in (images_path, labels_path):
         if part is not None and not part.exists():
             raise MissingPathError(f"dataset {name}: {part} does not exist")
+        if part is not None and not (part.is_file() or part.is_dir()):  # a FIFO or a device would block or never end
+            raise DatasetInputError(f"dataset {name}: {part} is neither a regular file nor a folder")
     labels: np.ndarray | None = None
     class_names: tuple[str, ...] | None = None
     if images_path.is_dir():
@@ -322,7 +346,7 @@ def read_dataset(name: str, path: str | Path, shape: InputShape = DEFAULT_SHAPE)
         kind, array, raw_labels = _read_array_file(name, images_path, labels_path)
         raw = to_nhwc(array, f"dataset {name} ({images_path})")
         if raw_labels is not None:
-            labels, class_names = _class_indices(name, raw_labels, len(raw))
+            labels, class_names = _class_indices(f"{name} ({labels_path or images_path})", raw_labels, len(raw))
     source_shapes = [image.shape for image in raw]
     check_aspect(source_shapes, f"dataset {name} ({images_path})")
     return ImageDataset(name=name, path=str(path), kind=kind, images=convert_images(raw, shape), labels=labels,
@@ -331,15 +355,17 @@ def read_dataset(name: str, path: str | Path, shape: InputShape = DEFAULT_SHAPE)
 
 
 def _read_array_file(name: str, path: Path, labels_path: Path | None) -> tuple[str, np.ndarray, np.ndarray | None]:
-    from simex.base.formats import DataFormatError, read_idx
+    from simex.base.formats import ARCHIVE_ERRORS, DataFormatError, check_npy, check_npz, read_idx
 
     lower = path.name.lower()
     try:
         if labels_path is not None:
             return "idx pair", read_idx(path), read_idx(labels_path)
         if lower.endswith(".npy"):
+            check_npy(path)  # declared sizes against the file's, before numpy allocates them
             return "npy", np.load(path, allow_pickle=False), None
         if lower.endswith(".npz"):
+            check_npz(path)
             with np.load(path, allow_pickle=False) as archive:
                 keys = list(archive.keys())
                 image_key = next((k for k in NPZ_IMAGE_KEYS if k in keys), keys[0] if len(keys) == 1 else None)
@@ -351,11 +377,9 @@ def _read_array_file(name: str, path: Path, labels_path: Path | None) -> tuple[s
                 return "npz", archive[image_key], None if label_key is None else archive[label_key]
         if "idx" in lower or "ubyte" in lower:
             return "idx", read_idx(path), None
-    except (DataFormatError, OSError, EOFError) as err:
-        raise UnreadableImageError(f"dataset {name}: cannot read {path} ({err})") from err
-    except ValueError as err:
-        if isinstance(err, DatasetInputError):
-            raise
+    except DatasetInputError:
+        raise
+    except (DataFormatError, *ARCHIVE_ERRORS) as err:
         raise UnreadableImageError(f"dataset {name}: cannot read {path} ({err})") from err
     raise DatasetInputError(f"dataset {name}: {path}: unknown format; expected a folder of images (flat or one "
                             f"subfolder per class), .npy, .npz, an IDX file or an IDX pair IMAGES,LABELS")

@@ -79,6 +79,8 @@ class ArraySource:
     def __init__(self, array: np.ndarray, name: str, shape: InputShape = DEFAULT_SHAPE) -> None:
         if array.dtype != np.uint8 and not np.issubdtype(array.dtype, np.floating):  # values: per read
             raise InputError(f"{name}: pixels must be uint8 (0..255) or float (0..1), got {array.dtype}")
+        if array.ndim not in (3, 4):
+            raise InputError(f"{name}: expected images as N×H×W, N×C×H×W or N×H×W×C, got shape {array.shape}")
         self.array, self.name, self.shape = array, name, shape
         self.direct = in_shape(array.shape, shape)
         if self.direct:
@@ -134,7 +136,7 @@ class FolderSource:
 
 def open_samples(path: Path | str, shape: InputShape = DEFAULT_SHAPE) -> SampleSource:
     """A lazy source of the unknown dataset at ``path`` in the fleet's ``shape`` (see the module docstring)."""
-    from simex.base.formats import DataFormatError, read_idx
+    from simex.base.formats import ARCHIVE_ERRORS, DataFormatError, check_npy, read_idx
 
     path = Path(path)
     if path.is_dir():
@@ -144,6 +146,7 @@ def open_samples(path: Path | str, shape: InputShape = DEFAULT_SHAPE) -> SampleS
     name = path.name.lower()
     try:
         if name.endswith(".npy"):
+            check_npy(path)  # the header's shape against the file's size, before numpy maps it
             return ArraySource(np.load(path, mmap_mode="r", allow_pickle=False), str(path), shape)
         if name.endswith(".npz"):
             return ArraySource(_npz_array(path), str(path), shape)
@@ -151,12 +154,15 @@ def open_samples(path: Path | str, shape: InputShape = DEFAULT_SHAPE) -> SampleS
             return ArraySource(read_idx(path), str(path), shape)
     except InputError:
         raise
-    except (DataFormatError, ValueError, OSError, EOFError) as err:
+    except (DataFormatError, *ARCHIVE_ERRORS) as err:
         raise InputError(f"{path}: cannot read ({err})") from err
     raise InputError(f"{path}: unknown input format; expected .npy, .npz, an IDX file or a folder of PNG/JPEG images")
 
 
 def _npz_array(path: Path) -> np.ndarray:
+    from simex.base.formats import check_npz
+
+    check_npz(path)  # every member's declared size against its bytes, before numpy allocates it
     with np.load(path, allow_pickle=False) as archive:
         keys = list(archive.keys())
         for key in NPZ_IMAGE_KEYS:

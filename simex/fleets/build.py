@@ -12,19 +12,22 @@ would accept.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
+import os
 import re
 import shutil
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from simex.training.autoencoders import AutoencoderCard, save_autoencoder, train_autoencoders
+from simex.training.autoencoders import AutoencoderCard, FleetError, save_autoencoder, train_autoencoders
 from simex.data.images import (DEFAULT_SHAPE, DatasetInputError, DuplicateNameError, ImageDataset, InputShape,
                           check_samples, read_dataset)
 from simex.models.losses import LOSSES, SSIMWindow
@@ -95,6 +98,34 @@ def build_fleet(datasets: Sequence[tuple[str, str]], out: Path | str, loss: str,
     if loss not in LOSSES:
         raise DatasetInputError(f"unknown loss {loss!r}; expected one of {', '.join(LOSSES)}")
     destination = Path(out) / loss
+    with build_lock(destination):
+        return _build_fleet(datasets, destination, Path(out), loss, config, per_class=per_class, shape=shape,
+                            window=window, device=device, min_samples=min_samples, name=name, progress=progress,
+                            report=report)
+
+
+@contextlib.contextmanager
+def build_lock(destination: Path) -> Iterator[None]:
+    """One ``simex fleet build`` at a time per fleet folder: an advisory lock on the folder
+    that will hold it (released by the kernel if the process dies; no lock file is left),
+    so that a second build fails at once with a clear message instead of training and then
+    racing the first to the folder."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(destination.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise FleetError(f"{destination}: another simex fleet build is writing to {destination.parent} now; "
+                             f"wait for it to finish or choose another --out") from None
+        yield
+    finally:
+        os.close(descriptor)
+
+
+def _build_fleet(datasets: Sequence[tuple[str, str]], destination: Path, out: Path, loss: str, config: TrainConfig, *,
+                 per_class: bool, shape: InputShape, window: SSIMWindow | None, device: torch.device | str,
+                 min_samples: int, name: str | None, progress: bool, report: Callable[[str], Any]) -> dict[str, Any]:
     if destination.exists():
         raise DatasetInputError(f"{destination} already exists; remove it or choose another --out")
     loaded = [read_dataset(dataset_name, path, shape) for dataset_name, path in datasets]
@@ -109,7 +140,7 @@ def build_fleet(datasets: Sequence[tuple[str, str]], out: Path | str, loss: str,
     try:
         window = window or SSIMWindow.default()
         paths = train_members_fused(members, loss, window, config, device, scratch, progress)
-        manifest = export_fleet(paths, destination, name or Path(out).name,
+        manifest = export_fleet(paths, destination, name or out.name, replace=False,
                                 description=f"built by simex fleet build from {', '.join(d.name for d in loaded)}")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

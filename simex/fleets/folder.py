@@ -8,20 +8,29 @@ A fleet is a folder the pipeline exports (``results/fleets/{name}/{loss}/``)::
 :func:`export_fleet` writes one, all or nothing; :func:`read_fleet` reads one back and
 verifies it (format version, checksums, one loss, readable checkpoints). Ranking with a
 fleet is simex.fleets.rank's business.
+
+A fleet folder is data, not code: every manifest entry names a file inside the folder
+(no ``..``, no absolute path, no symlink that leaves it), every field has its type, and
+checkpoints are read with ``torch.load(weights_only=True)`` (simex.base.artifacts), so a
+fleet shared by someone else cannot read files elsewhere or run code.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
+import typing
 from dataclasses import asdict, dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Sequence
 
 from simex.base.datasets import MARKERS, dataset_info
+from simex.base.errors import SimexError
 from simex.config import SSIMWindow
 from simex.training.autoencoders import ARCHITECTURE, DEFAULT_INPUT_SHAPE, AutoencoderCard, FleetError, load_autoencoder
 from simex.models.losses import LOSSES
@@ -82,11 +91,12 @@ def check_single_loss(members: Sequence[Member], where: str) -> str:
 
 
 def export_fleet(model_paths: Sequence[Path | str], destination: Path | str, name: str,
-                 description: str = "") -> dict[str, Any]:
+                 description: str = "", replace: bool = True) -> dict[str, Any]:
     """Copy trained autoencoders into a fleet folder with its manifest; all or nothing.
 
     The folder is assembled beside ``destination`` and renamed into place, so a failed
-    export leaves no partial fleet behind.
+    export leaves no partial fleet behind. ``replace=False``: a fleet already at
+    ``destination`` (another process's, written meanwhile) is kept and FleetError raised.
     """
     destination = Path(destination)
     if not model_paths:
@@ -120,9 +130,13 @@ def export_fleet(model_paths: Sequence[Path | str], destination: Path | str, nam
             "members": [asdict(m) for m in members],
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-        if destination.exists():
+        if destination.exists() and replace:
             shutil.rmtree(destination)
-        os.replace(staging, destination)
+        try:
+            os.rename(staging, destination)  # fails when a non-empty folder is there: never merged into one
+        except OSError as err:
+            raise FleetError(f"{destination} already exists (written by another process meanwhile?); it was left "
+                             f"as it is ({err.strerror})") from err
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
@@ -153,7 +167,7 @@ def resolve_fleet(path: Path | str, loss: str | None = None) -> Path:
 def read_manifest(folder: Path) -> dict[str, Any]:
     try:
         manifest = json.loads((folder / MANIFEST).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         raise FleetError(f"{folder / MANIFEST}: corrupt manifest ({err})") from err
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise FleetError(f"{folder / MANIFEST}: not a {FORMAT} manifest")
@@ -163,7 +177,55 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     missing = [k for k in ("loss", "members", "architecture") if k not in manifest]
     if missing or not isinstance(manifest.get("members"), list) or not manifest["members"]:
         raise FleetError(f"{folder / MANIFEST}: corrupt manifest (missing or empty: {', '.join(missing) or 'members'})")
+    wrong = [key for key, kind in (("loss", str), ("architecture", str), ("name", str), ("ssim", dict),
+                                   ("input_shape", list)) if key in manifest and not isinstance(manifest[key], kind)]
+    if wrong:
+        raise FleetError(f"{folder / MANIFEST}: corrupt manifest (wrong type: {', '.join(wrong)})")
     return manifest
+
+
+def manifest_member(folder: Path, entry: Any) -> Member:
+    """One manifest entry as a Member, each field of its type (FleetError names the entry)."""
+    where = f"{folder / MANIFEST}: member {entry.get('label', '?') if isinstance(entry, dict) else '?'!r}"
+    if not isinstance(entry, dict):
+        raise FleetError(f"{where}: corrupt member entry (not a mapping)")
+    try:
+        member = Member(**entry)
+    except TypeError as err:
+        raise FleetError(f"{where}: corrupt member entry ({err})") from err
+    hints = typing.get_type_hints(Member)
+    for spec in dataclasses.fields(Member):
+        value, hint = getattr(member, spec.name), hints[spec.name]
+        allowed = typing.get_args(hint) or (hint,)
+        if isinstance(value, bool) or not isinstance(value, tuple(t for t in allowed if isinstance(t, type))):
+            raise FleetError(f"{where}: field {spec.name!r} is {value!r}, expected {hint}")
+    return member
+
+
+def member_path(folder: Path, member: Member) -> Path:
+    """The member's file, which must lie inside ``folder``: no ``..``, no absolute path, no symlink leaving it."""
+    relative = PurePosixPath(member.file)
+    if not member.file or relative.is_absolute() or ".." in relative.parts or "\\" in member.file \
+            or "\0" in member.file:
+        raise FleetError(f"{folder / MANIFEST}: member {member.label!r}: file {member.file!r} is not a path inside "
+                         f"the fleet folder (a fleet is data: no '..', no absolute paths)")
+    path = folder / relative
+    if not path.resolve().is_relative_to(folder.resolve()):
+        raise FleetError(f"{folder / MANIFEST}: member {member.label!r}: file {member.file!r} is a symlink that "
+                         f"leaves the fleet folder")
+    return path
+
+
+def manifest_window(folder: Path, manifest: dict[str, Any]) -> SSIMWindow:
+    ssim = manifest.get("ssim")
+    try:
+        window = SSIMWindow.from_dict(ssim) if ssim else SSIMWindow.default()
+    except (SimexError, TypeError, ValueError, KeyError) as err:
+        raise FleetError(f"{folder / MANIFEST}: corrupt ssim window {ssim!r} ({err})") from err
+    if isinstance(window.size, bool) or not isinstance(window.size, int) or window.size < 1 or window.size % 2 == 0 \
+            or not isinstance(window.sigma, (int, float)) or not math.isfinite(window.sigma) or window.sigma <= 0:
+        raise FleetError(f"{folder / MANIFEST}: corrupt ssim window {ssim!r} (an odd size >= 1 and a sigma > 0)")
+    return window
 
 
 @dataclass
@@ -187,19 +249,20 @@ def read_fleet(path: Path | str, loss: str | None = None) -> FleetFolder:
     manifest = read_manifest(folder)
     if manifest["architecture"] != ARCHITECTURE:
         raise FleetError(f"{folder}: architecture {manifest['architecture']!r}; this simex runs {ARCHITECTURE}")
-    try:
-        members = [Member(**entry) for entry in manifest["members"]]
-    except TypeError as err:
-        raise FleetError(f"{folder / MANIFEST}: corrupt member entry ({err})") from err
+    members = [manifest_member(folder, entry) for entry in manifest["members"]]
     fleet_loss = check_single_loss(members, str(folder))
-    shape = InputShape.parse(manifest.get("input_shape", DEFAULT_INPUT_SHAPE))
+    try:
+        shape = InputShape.parse(manifest.get("input_shape", DEFAULT_INPUT_SHAPE))
+    except (SimexError, TypeError) as err:
+        raise FleetError(f"{folder / MANIFEST}: corrupt input_shape ({err})") from err
     if fleet_loss != manifest["loss"]:
         raise FleetError(f"{folder}: the manifest says loss {manifest['loss']!r} but its members use {fleet_loss!r}")
     if loss is not None and loss != fleet_loss:
         raise FleetError(f"{folder}: this fleet ranks with {fleet_loss!r}, not the requested {loss!r}")
+    window = manifest_window(folder, manifest)
     models = []
     for member in members:
-        file = folder / member.file
+        file = member_path(folder, member)
         if not file.is_file():
             raise FleetError(f"{folder}: member {member.label} is missing its file {member.file}")
         if sha256_of(file) != member.sha256:
@@ -211,6 +274,4 @@ def read_fleet(path: Path | str, loss: str | None = None) -> FleetFolder:
         if model.input_shape != shape.as_tuple():
             raise FleetError(f"{file}: input shape {model.input_shape}, the manifest says {shape}")
         models.append(model)
-    ssim = manifest.get("ssim")
-    window = SSIMWindow.from_dict(ssim) if ssim else SSIMWindow.default()
     return FleetFolder(folder, str(manifest.get("name", folder.name)), fleet_loss, window, members, models, shape)

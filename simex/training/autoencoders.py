@@ -98,10 +98,19 @@ def save_autoencoder(destination: Path | str, model: LeNet5AutoEncoder, card: Au
 
 
 def load_autoencoder(path: Path | str, device: torch.device | str = "cpu") -> tuple[LeNet5AutoEncoder, AutoencoderCard]:
+    """An autoencoder checkpoint (read with weights_only=True) and its card; FleetError names
+    the file when it is not one, or when its card or weights do not fit together."""
     payload = load_checkpoint(path, "autoencoder", {ARCHITECTURE}, FleetError, device)
-    card = AutoencoderCard.from_metadata(payload["metadata"])
-    model = LeNet5AutoEncoder(*card.shape)
-    model.load_state_dict(payload["state_dict"])
+    try:
+        card = AutoencoderCard.from_metadata(payload["metadata"])
+        with torch.device("meta"):  # the weights the card's input shape implies, allocated nowhere
+            declared = sum(p.numel() for p in LeNet5AutoEncoder(*card.shape).parameters()) * 4
+        if declared > Path(path).stat().st_size:
+            raise FleetError(f"input shape {card.shape} needs {declared} bytes of weights, more than the file holds")
+        model = LeNet5AutoEncoder(*card.shape)
+        model.load_state_dict(payload["state_dict"])
+    except (SimexError, KeyError, TypeError, ValueError, AttributeError, RuntimeError, ZeroDivisionError) as err:
+        raise FleetError(f"{path}: not a usable autoencoder checkpoint ({type(err).__name__}: {err})") from err
     return model.to(device).eval(), card
 
 
