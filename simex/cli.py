@@ -92,9 +92,12 @@ def pick_device(name: str):
 
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise SimexError(f"--device {name}: not a device name (auto, cpu, cuda or cuda:N)") from err
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {name}: no CUDA device on this machine")
+        raise SimexError(f"--device {name}: no CUDA device on this machine")
     return device
 
 

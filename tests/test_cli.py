@@ -163,3 +163,17 @@ def test_console_script_exits_non_zero_with_the_message(fleet_dir: Path, tmp_pat
     assert result.returncode == EXIT_BAD_INPUT
     assert result.stderr.startswith("simex: error:") and "uint8" in result.stderr and "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+def test_an_unusable_device_is_one_line_and_exit_1(tmp_path, capsys):
+    """`--device` naming no device, or CUDA on a machine without it, is bad input (exit 1, one line), not a traceback."""
+    import torch
+
+    from simex.cli import main
+
+    names = ["gpu7"] + ([] if torch.cuda.is_available() else ["cuda"])
+    for name in names:
+        assert main(["fleet", "build", "--out", str(tmp_path / "fleet"), "--loss", "mse", "--device", name,
+                     f"a={tmp_path / 'missing.npz'}"]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"simex: error: --device {name}:") and len(err.strip().splitlines()) == 1
