@@ -214,7 +214,7 @@ def test_transfer_all_respects_n_per_class_and_skips_the_base_itself():
     assert few["M"]["E"]["n_train"] == 30
 
 
-def test_folded_transfers_equal_each_transfer_alone(float64):
+def test_fused_transfers_equal_each_transfer_alone(float64):
     torch.set_num_threads(1)
     images, labels = class_images(90, 10, seed=21)
     bases = [train_base_classifier(images, labels, settings(epochs=1, seed=s), CPU)[0] for s in (1, 2)]
@@ -223,8 +223,8 @@ def test_folded_transfers_equal_each_transfer_alone(float64):
         protocol = TransferProtocol(None, fc_init, frozen)
         pairs = [(base, *target, settings(epochs=6, seed=10 * b + t, patience=2))
                  for b, base in enumerate(bases) for t, target in enumerate(targets)]
-        folded = transfers_on_features(pairs, CPU, protocol)
-        for (base, x, y, stage), (model, result) in zip(pairs, folded):
+        fused = transfers_on_features(pairs, CPU, protocol)
+        for (base, x, y, stage), (model, result) in zip(pairs, fused):
             alone, alone_result = transfer_on_features(base, x, y, stage, CPU, protocol)
             assert [r.epoch for r in result.history] == [r.epoch for r in alone_result.history]
             assert result.best_epoch == alone_result.best_epoch

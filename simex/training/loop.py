@@ -5,8 +5,8 @@ split (restoring the best weights), callbacks at chosen epochs, a seed, and prog
 and loss per epoch in the job's log. Elapsed time counts only the training work.
 :func:`train` is the plain loop, host-driven (one Python step per batch, any module),
 for one model: the path every fused one is tested against.
-Models that fold (LeNet-5 autoencoders and classifiers, FC stacks) train together as one
-folded model on the device with simex.training.fused, each as it would train here alone;
+Models that fuse (LeNet-5 autoencoders and classifiers, FC stacks) train together as one
+fused model on the device with simex.training.fused, each as it would train here alone;
 both loops draw the same sample orders (:func:`shuffle_orders`).
 """
 
