@@ -53,6 +53,29 @@ def schema() -> dict[str, Any]:
     return yaml.safe_load(SCHEMA_PATH.read_text())
 
 
+# Keys renamed since (old dotted path -> new one): a config that still uses one fails
+# naming the new key, not with the schema's "additional properties" message.
+RENAMED_KEYS: dict[str, str] = {
+    "classifier.protocols.literal": "classifier.protocols.as_written",
+    "classifier.protocols.adopted": "classifier.protocols.few_shot",
+}
+
+
+def check_renamed_keys(raw: Mapping[str, Any]) -> None:
+    """Raise ConfigError naming the new key of every renamed key (:data:`RENAMED_KEYS`) ``raw`` uses.
+
+    :func:`validated` calls it first, and so does the Snakefile before Snakemake's validate()."""
+    found = []
+    for old, new in RENAMED_KEYS.items():
+        node: Any = raw
+        for part in old.split("."):
+            node = node.get(part) if isinstance(node, Mapping) else None
+        if node is not None:
+            found.append(f"{old} is now {new}")
+    if found:
+        raise ConfigError("config validation: renamed keys: " + "; ".join(found) + " (rename them in your config file)")
+
+
 def validated(raw: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of ``raw`` checked against config/schema.yaml, with the schema's defaults
     filled in the way Snakemake's ``validate(..., set_default=True)`` fills them."""
@@ -69,6 +92,7 @@ def validated(raw: Mapping[str, Any]) -> dict[str, Any]:
         yield from checker(validator, properties, instance, subschema)
 
     Validator = validators.extend(Draft202012Validator, {"properties": set_defaults})
+    check_renamed_keys(raw)
     config = copy.deepcopy(dict(raw))
     try:
         Validator(schema()).validate(config)

@@ -32,6 +32,8 @@ def dry_run(tmp_path, config):
         ({"autoencoder": {"lr": -1.0}}, "lr"),
         ({"datasets": ["M", "Q"]}, "Q"),
         ({"data": {"source_chain": ["internet"]}}, "internet"),
+        ({"classifier": {"protocols": {"adopted": {"samples_per_class": 10, "fc_init": "base", "frozen": "conv"}}}},
+         "classifier.protocols.adopted is now classifier.protocols.few_shot"),
     ],
 )
 def test_bad_config_stops_before_any_job_and_names_the_problem(tmp_path, override, named):
@@ -95,7 +97,7 @@ def test_sections_are_typed_and_frozen():
     built = config.load()
     assert built.autoencoder.epochs == 10 and built.class_autoencoder.epochs is None
     assert built.class_autoencoder.steps == 1000
-    assert built.classifier.protocols["literal"] == config.TransferProtocol(None, "base", "conv")
+    assert built.classifier.protocols["as_written"] == config.TransferProtocol(None, "base", "conv")
     assert built.latency.training_time.schedules[0].slug == "rmsprop-0.0002"
     assert built.augmentation.grid == config.Grid((10, 50), (10, 25, 50), 3)
     assert built.datasets == ("M", "E", "R", "B", "F") and built.augmentation_references == ("E", "R", "B", "F")
@@ -119,6 +121,16 @@ def test_sections_are_typed_and_frozen():
 )
 def test_bad_configs_raise_one_config_error_naming_the_problem(override, named):
     with pytest.raises(config.ConfigError, match=re.escape(named)):
+        config.load(REPO / "config" / "config.yaml", override)
+
+
+@pytest.mark.parametrize(("old", "new"), list(config.RENAMED_KEYS.items()))
+def test_a_renamed_key_fails_naming_its_new_name(old, new):
+    *parents, leaf = old.split(".")
+    override: dict = {leaf: {}}
+    for part in reversed(parents):
+        override = {part: override}
+    with pytest.raises(config.ConfigError, match=re.escape(f"{old} is now {new}")):
         config.load(REPO / "config" / "config.yaml", override)
 
 
