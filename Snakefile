@@ -34,7 +34,7 @@ include: "rules/fleets.smk"
 include: "rules/latency.smk"
 include: "rules/figures.smk"
 include: "rules/report.smk"
-include: "rules/study.smk"
+include: "rules/protocol_sweep.smk"
 include: "rules/difficulty.smk"
 include: "rules/benchmark.smk"
 

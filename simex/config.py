@@ -58,6 +58,7 @@ def schema() -> dict[str, Any]:
 RENAMED_KEYS: dict[str, str] = {
     "classifier.protocols.literal": "classifier.protocols.as_written",
     "classifier.protocols.adopted": "classifier.protocols.few_shot",
+    "study": "protocol_sweep",
 }
 
 
@@ -144,7 +145,7 @@ def derived_seed(seed: int, *parts: object) -> int:
 
 def autoencoder_seed(seed: int, dataset: str, loss: str, class_index: int | None = None) -> int:
     """The seed of A(dataset) (or A(class) of it) trained with ``loss``: the pipeline's jobs, the
-    study and `simex fleet build` use this one recipe, so the same autoencoder is the same everywhere."""
+    protocol sweep and `simex fleet build` use this one recipe, so the same autoencoder is the same everywhere."""
     return derived_seed(seed, "ae", dataset, loss, class_index)
 
 
@@ -561,24 +562,24 @@ class Latency(Section):
     training_time: TrainingTime
 
 
-# --- the Table 1 study -----------------------------------------------------------------------
+# --- the Table 1 protocol sweep -----------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class StudyProtocols(Section):
+class SweepProtocols(Section):
     samples_per_class: tuple[Any, ...]
     fc_init: tuple[str, ...]
     frozen: tuple[str, ...]
 
 
 @dataclass(frozen=True)
-class Study(Section):
+class ProtocolSweep(Section):
     results: str
     output: str
     sizes: tuple[int, ...]
     seeds: int
     ae_steps: tuple[int, ...]
-    protocols: StudyProtocols
+    protocols: SweepProtocols
 
     @property
     def protocol_grid(self) -> dict[str, dict[str, Any]]:
@@ -676,7 +677,7 @@ class Config(Section):
     interclass: Interclass
     fleets: Fleets
     latency: Latency
-    study: Study | None  # only in the study's config (config/study.yaml)
+    protocol_sweep: ProtocolSweep | None  # only in the sweep's config (config/protocol_sweep.yaml)
     benchmark: Benchmark
     difficulty: Difficulty
     # the paper's datasets among ``datasets``, in the paper's order (user datasets of the sheet are not)
@@ -703,8 +704,8 @@ class Config(Section):
 
     def params(self) -> dict[str, Any]:
         plain = super().params()
-        if self.study is None:
-            del plain["study"]
+        if self.protocol_sweep is None:
+            del plain["protocol_sweep"]
         return plain
 
     # -- what the experiments run on

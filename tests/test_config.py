@@ -80,7 +80,7 @@ def snakemake_validated(raw):
     return config
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "paper.yaml", "study.yaml", "interclass.yaml", "tiny"])
+@pytest.mark.parametrize("name", ["config.yaml", "paper.yaml", "protocol_sweep.yaml", "interclass.yaml", "tiny"])
 def test_validation_fills_the_same_defaults_as_snakemake_and_params_round_trip(name):
     base = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     raw = tiny_config() if name == "tiny" else deep_merge(base, yaml.safe_load((REPO / "config" / name).read_text()))

@@ -253,8 +253,8 @@ def training_time_figure(table: pd.DataFrame) -> Figure:
     return figure
 
 
-def study_figure(table: pd.DataFrame) -> Figure:
-    """The Table 1 fidelity study: per protocol, mean over seeds with min–max bars.
+def protocol_sweep_figure(table: pd.DataFrame) -> Figure:
+    """The Table 1 protocol sweep: per protocol, mean over seeds with min–max bars.
 
     Rows: Table 1 mean ρ, per-target ρ (X left out), top-1 agreements, and the transfer
     matrix's variance shares; columns: the losses. One series per (size, AE steps).
