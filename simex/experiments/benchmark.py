@@ -34,13 +34,14 @@ from scipy.optimize import minimize
 from torch import nn
 
 from simex.config import Probe, Training, derived_seed
-from simex.inference.evaluate import FleetEvaluator, accuracy
+from simex.inference.evaluate import FleetEvaluator, accuracy, delta_means
 from simex.models.losses import PerSampleLoss
 from simex.models.networks import LeNet5AutoEncoder, LeNet5Classifier
 from simex.experiments.pairing import codes, mean_pairwise_distance
 from simex.training.loop import TrainResult, seed_everything
 from simex.experiments.transfer import N_CLASSES, StageSettings, embed, fit, stage_settings, train_base_classifier
 from simex.base.errors import SimexError
+from simex.base.formats import pixels_to_float
 
 log = logging.getLogger(__name__)
 
@@ -282,7 +283,7 @@ class SourceZoo:
         self.fleets = {loss: FleetEvaluator([s.autoencoders[loss] for s in sources], delta, device)
                        for loss, delta in deltas.items()}
         for source in self.sources:
-            pixels = source.train_images.reshape(len(source.train_images), -1).astype(np.float64) / 255.0
+            pixels = pixels_to_float(source.train_images.reshape(len(source.train_images), -1), np.float64)
             source.pixel_mean = pixels.mean(axis=0)
             source.pixel_square = float((pixels**2).sum(axis=1).mean())
             source.train_codes = codes(source.autoencoders[settings.embedding_loss], source.train_images, device,
@@ -314,10 +315,10 @@ def estimator_scores(name: str, zoo: SourceZoo, images: np.ndarray, labels: np.n
 
     device, batch = zoo.device, zoo.settings.eval_batch_size
     if name in SIMEX_LOSSES:
-        errors = zoo.fleets[SIMEX_LOSSES[name]].image_errors(images, batch).double().mean(dim=0).cpu().numpy()
+        errors = delta_means(zoo.fleets[SIMEX_LOSSES[name]], [images], batch_size=batch)[0]
         return {code: -float(e) for code, e in zip(zoo.codes, errors)}
     if name == "sample-MSE":
-        pixels = images.reshape(len(images), -1).astype(np.float64) / 255.0
+        pixels = pixels_to_float(images.reshape(len(images), -1), np.float64)
         return {y.code: -mean_pairwise_squared_distance(pixels, y.pixel_mean, y.pixel_square) for y in zoo.sources}
     if name == "embeddings":
         loss = zoo.settings.embedding_loss

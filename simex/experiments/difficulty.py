@@ -19,6 +19,7 @@ import torch
 
 from simex.config import Training
 from simex.base.errors import SimexError
+from simex.base.formats import pixels_to_float
 
 # Larochelle et al. (2007), SVM with an RBF kernel: test error (%) of each MNIST variant.
 # mnist-basic is MNIST resplit 10k/2k/50k; R and RBI are the companion's corrected ("_new") data.
@@ -58,7 +59,7 @@ def three_splits(images: np.ndarray, labels: np.ndarray, sizes: Mapping[str, int
 
 def pixels(images: np.ndarray) -> np.ndarray:
     """Flattened [0, 1] pixels, as in Larochelle's .amat files."""
-    return images.reshape(len(images), -1).astype(np.float64) / 255.0
+    return pixels_to_float(images.reshape(len(images), -1), np.float64)
 
 
 def svm_error(splits: Mapping[str, tuple[np.ndarray, np.ndarray]], C_values: Sequence[float],

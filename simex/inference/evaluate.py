@@ -3,8 +3,9 @@
 :class:`FleetEvaluator` runs K autoencoders in one pass per batch (simex.models.fused) and
 computes δ for all of them at once: (B, C, H, W) -> (B, K). :func:`delta_means` is the
 one Δ entry point (a fleet × image sets -> the matrix of mean δ): the Δ tables, the class
-pairings, Fig. 6's curves and the inter-class matrices call it; ``simex rank`` and Fig. 5's
-latency use the evaluator directly. :func:`plain_errors`, each model on its own, is the
+pairings, Fig. 5's and Fig. 6's latency, the inter-class matrices and the benchmark's SimEx
+scores call it (given an evaluator built once where one fleet serves many calls);
+``simex rank`` uses the evaluator directly, as it bootstraps the per-sample δ. :func:`plain_errors`, each model on its own, is the
 reference the fused path is tested against. :func:`batched` is the one loop that feeds
 large inputs through a model in batches (:func:`map_images` for uint8 images, e.g. a
 classifier's outputs in :func:`accuracy`).
@@ -92,11 +93,22 @@ class FleetEvaluator:
         return batched(self.errors, images_to_tensor(images, self.device), batch_size)
 
 
-def delta_means(models: Sequence[LeNet5AutoEncoder], inputs: Sequence[np.ndarray], delta: PerSampleLoss,
-                device: torch.device | str, batch_size: int = 1024) -> np.ndarray:
+def delta_means(models: Sequence[LeNet5AutoEncoder] | FleetEvaluator, inputs: Sequence[np.ndarray],
+                delta: PerSampleLoss | None = None, device: torch.device | str = "cpu",
+                batch_size: int = 1024) -> np.ndarray:
     """The one Δ entry point: Δ = mean δ of every image set (uint8) through every autoencoder,
-    (len(inputs), len(models)), float64; the fleet fused once for all of them."""
-    evaluator = FleetEvaluator(models, delta, device)
+    (len(inputs), len(models)), float64; the fleet fused once for all of them.
+
+    ``models`` may be a :class:`FleetEvaluator` already built (its own δ and device; ``delta``
+    and ``device`` are then not given), for a caller that reuses one fleet for many calls."""
+    if isinstance(models, FleetEvaluator):
+        if delta is not None:
+            raise TypeError("delta_means: an evaluator brings its own delta")
+        evaluator = models
+    else:
+        if delta is None:
+            raise TypeError("delta_means: autoencoders need a delta")
+        evaluator = FleetEvaluator(models, delta, device)
     return np.stack([evaluator.image_errors(images, batch_size).double().mean(dim=0).cpu().numpy()
                      for images in inputs])
 
