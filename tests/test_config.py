@@ -134,6 +134,31 @@ def test_a_renamed_key_fails_naming_its_new_name(old, new):
         config.load(REPO / "config" / "config.yaml", override)
 
 
+def test_config_yaml_states_only_what_the_default_run_chooses():
+    """config/config.yaml repeats no schema default: leaving out any one of its settings makes the
+    validated config another one, or invalid (a key every config must state)."""
+    raw = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    full = config.validated(raw)
+
+    def leaves(node, path=()):
+        for key, value in node.items():
+            yield from leaves(value, (*path, key)) if isinstance(value, dict) and value else [(*path, key)]
+
+    repeated = []
+    for path in leaves(raw):
+        trimmed = copy.deepcopy(raw)
+        parent = trimmed
+        for key in path[:-1]:
+            parent = parent[key]
+        del parent[path[-1]]
+        try:
+            if config.validated(trimmed) == full:
+                repeated.append(".".join(path))
+        except config.ConfigError:
+            pass  # a key a config must state
+    assert not repeated, f"config/config.yaml repeats the schema's defaults of {repeated}"
+
+
 def test_the_augmentation_grid_is_only_checked_when_fig7_runs():
     # without MNIST Fig. 7 is skipped, so a grid the data could not supply is no error
     built = config.load(REPO / "config" / "config.yaml",
