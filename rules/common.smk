@@ -73,17 +73,21 @@ def data_file(dataset, name):
     return f"results/data/{dataset}/{name}"
 
 
+def derived_from(dataset):
+    """The sheet dataset ``dataset``'s offline fallback regenerates it from (M for R, B, BR, RBI), or None."""
+    entry = SHEET[dataset]
+    return dataset_info(entry.source).derived_from if entry.builtin else None
+
+
 def regeneration_source(wildcards):
     """mnist-rot and mnist-back-image are regenerated from MNIST when not downloadable."""
-    entry = SHEET[wildcards.dataset]
-    source = dataset_info(entry.source).derived_from if entry.builtin else None
+    source = derived_from(wildcards.dataset)
     return data_file(source, "raw.npz") if source else []
 
 
 def regeneration_test_split(wildcards):
     """The test split of the dataset a regenerated one comes from: none of its digits is reused."""
-    entry = SHEET[wildcards.dataset]
-    source = dataset_info(entry.source).derived_from if entry.builtin else None
+    source = derived_from(wildcards.dataset)
     return data_file(source, "test.npz") if source else []
 
 

@@ -53,6 +53,30 @@ def schema() -> dict[str, Any]:
     return yaml.safe_load(SCHEMA_PATH.read_text())
 
 
+# Keys renamed since (old dotted path -> new one): a config that still uses one fails
+# naming the new key, not with the schema's "additional properties" message.
+RENAMED_KEYS: dict[str, str] = {
+    "classifier.protocols.literal": "classifier.protocols.as_written",
+    "classifier.protocols.adopted": "classifier.protocols.few_shot",
+    "study": "protocol_sweep",
+}
+
+
+def check_renamed_keys(raw: Mapping[str, Any]) -> None:
+    """Raise ConfigError naming the new key of every renamed key (:data:`RENAMED_KEYS`) ``raw`` uses.
+
+    :func:`validated` calls it first, and so does the Snakefile before Snakemake's validate()."""
+    found = []
+    for old, new in RENAMED_KEYS.items():
+        node: Any = raw
+        for part in old.split("."):
+            node = node.get(part) if isinstance(node, Mapping) else None
+        if node is not None:
+            found.append(f"{old} is now {new}")
+    if found:
+        raise ConfigError("config validation: renamed keys: " + "; ".join(found) + " (rename them in your config file)")
+
+
 def validated(raw: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of ``raw`` checked against config/schema.yaml, with the schema's defaults
     filled in the way Snakemake's ``validate(..., set_default=True)`` fills them."""
@@ -69,6 +93,7 @@ def validated(raw: Mapping[str, Any]) -> dict[str, Any]:
         yield from checker(validator, properties, instance, subschema)
 
     Validator = validators.extend(Draft202012Validator, {"properties": set_defaults})
+    check_renamed_keys(raw)
     config = copy.deepcopy(dict(raw))
     try:
         Validator(schema()).validate(config)
@@ -120,7 +145,7 @@ def derived_seed(seed: int, *parts: object) -> int:
 
 def autoencoder_seed(seed: int, dataset: str, loss: str, class_index: int | None = None) -> int:
     """The seed of A(dataset) (or A(class) of it) trained with ``loss``: the pipeline's jobs, the
-    study and `simex fleet build` use this one recipe, so the same autoencoder is the same everywhere."""
+    protocol sweep and `simex fleet build` use this one recipe, so the same autoencoder is the same everywhere."""
     return derived_seed(seed, "ae", dataset, loss, class_index)
 
 
@@ -537,24 +562,24 @@ class Latency(Section):
     training_time: TrainingTime
 
 
-# --- the Table 1 study -----------------------------------------------------------------------
+# --- the Table 1 protocol sweep -----------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class StudyProtocols(Section):
+class SweepProtocols(Section):
     samples_per_class: tuple[Any, ...]
     fc_init: tuple[str, ...]
     frozen: tuple[str, ...]
 
 
 @dataclass(frozen=True)
-class Study(Section):
+class ProtocolSweep(Section):
     results: str
     output: str
     sizes: tuple[int, ...]
     seeds: int
     ae_steps: tuple[int, ...]
-    protocols: StudyProtocols
+    protocols: SweepProtocols
 
     @property
     def protocol_grid(self) -> dict[str, dict[str, Any]]:
@@ -652,7 +677,7 @@ class Config(Section):
     interclass: Interclass
     fleets: Fleets
     latency: Latency
-    study: Study | None  # only in the study's config (config/study.yaml)
+    protocol_sweep: ProtocolSweep | None  # only in the sweep's config (config/protocol_sweep.yaml)
     benchmark: Benchmark
     difficulty: Difficulty
     # the paper's datasets among ``datasets``, in the paper's order (user datasets of the sheet are not)
@@ -679,8 +704,8 @@ class Config(Section):
 
     def params(self) -> dict[str, Any]:
         plain = super().params()
-        if self.study is None:
-            del plain["study"]
+        if self.protocol_sweep is None:
+            del plain["protocol_sweep"]
         return plain
 
     # -- what the experiments run on

@@ -10,7 +10,7 @@ import http.server
 import pickle
 import threading
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -69,3 +69,31 @@ def serve_folder(folder: Path) -> Iterator[str]:
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         pass
+
+
+# --- what a saved figure shows (simex.base.artifacts.read_figure_contents) -------------
+
+
+def dataset_order_problems(contents: dict, labels: Sequence[str]) -> list[str]:
+    """Where a figure shows datasets out of ``labels``' order (the dataset sheet's).
+
+    Read: every panel's x and y tick labels and legend, and across panels their titles and axis
+    labels, and the figure's legend. Each text counts for the first dataset label among its
+    words (so ``Y = E*`` is E* and ``M\\nMNIST`` is M); consecutive repeats count once.
+    """
+    rank = {label: i for i, label in enumerate(labels)}
+
+    def dataset(text: str) -> str | None:
+        return next((word for word in (w.strip(",;:.()") for w in text.split()) if word in rank), None)
+
+    panels = contents["panels"]
+    sequences = {f"panel {i} {part}": panel[part] for i, panel in enumerate(panels) for part in ("xticks", "yticks", "legend")}
+    sequences.update({f"panel {part}s": [panel[part] for panel in panels] for part in ("title", "xlabel", "ylabel")})
+    sequences["figure legend"] = contents["legend"]
+    problems = []
+    for where, texts in sequences.items():
+        found = [name for name in map(dataset, texts) if name]
+        found = [name for i, name in enumerate(found) if i == 0 or name != found[i - 1]]
+        if found != sorted(set(found), key=rank.__getitem__):
+            problems.append(f"{where}: {found}")
+    return problems

@@ -32,6 +32,8 @@ def dry_run(tmp_path, config):
         ({"autoencoder": {"lr": -1.0}}, "lr"),
         ({"datasets": ["M", "Q"]}, "Q"),
         ({"data": {"source_chain": ["internet"]}}, "internet"),
+        ({"classifier": {"protocols": {"adopted": {"samples_per_class": 10, "fc_init": "base", "frozen": "conv"}}}},
+         "classifier.protocols.adopted is now classifier.protocols.few_shot"),
     ],
 )
 def test_bad_config_stops_before_any_job_and_names_the_problem(tmp_path, override, named):
@@ -78,7 +80,7 @@ def snakemake_validated(raw):
     return config
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "paper.yaml", "study.yaml", "interclass.yaml", "tiny"])
+@pytest.mark.parametrize("name", ["config.yaml", "paper.yaml", "protocol_sweep.yaml", "interclass.yaml", "tiny"])
 def test_validation_fills_the_same_defaults_as_snakemake_and_params_round_trip(name):
     base = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     raw = tiny_config() if name == "tiny" else deep_merge(base, yaml.safe_load((REPO / "config" / name).read_text()))
@@ -95,7 +97,7 @@ def test_sections_are_typed_and_frozen():
     built = config.load()
     assert built.autoencoder.epochs == 10 and built.class_autoencoder.epochs is None
     assert built.class_autoencoder.steps == 1000
-    assert built.classifier.protocols["literal"] == config.TransferProtocol(None, "base", "conv")
+    assert built.classifier.protocols["as_written"] == config.TransferProtocol(None, "base", "conv")
     assert built.latency.training_time.schedules[0].slug == "rmsprop-0.0002"
     assert built.augmentation.grid == config.Grid((10, 50), (10, 25, 50), 3)
     assert built.datasets == ("M", "E", "R", "B", "F") and built.augmentation_references == ("E", "R", "B", "F")
@@ -120,6 +122,41 @@ def test_sections_are_typed_and_frozen():
 def test_bad_configs_raise_one_config_error_naming_the_problem(override, named):
     with pytest.raises(config.ConfigError, match=re.escape(named)):
         config.load(REPO / "config" / "config.yaml", override)
+
+
+@pytest.mark.parametrize(("old", "new"), list(config.RENAMED_KEYS.items()))
+def test_a_renamed_key_fails_naming_its_new_name(old, new):
+    *parents, leaf = old.split(".")
+    override: dict = {leaf: {}}
+    for part in reversed(parents):
+        override = {part: override}
+    with pytest.raises(config.ConfigError, match=re.escape(f"{old} is now {new}")):
+        config.load(REPO / "config" / "config.yaml", override)
+
+
+def test_config_yaml_states_only_what_the_default_run_chooses():
+    """config/config.yaml repeats no schema default: leaving out any one of its settings makes the
+    validated config another one, or invalid (a key every config must state)."""
+    raw = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    full = config.validated(raw)
+
+    def leaves(node, path=()):
+        for key, value in node.items():
+            yield from leaves(value, (*path, key)) if isinstance(value, dict) and value else [(*path, key)]
+
+    repeated = []
+    for path in leaves(raw):
+        trimmed = copy.deepcopy(raw)
+        parent = trimmed
+        for key in path[:-1]:
+            parent = parent[key]
+        del parent[path[-1]]
+        try:
+            if config.validated(trimmed) == full:
+                repeated.append(".".join(path))
+        except config.ConfigError:
+            pass  # a key a config must state
+    assert not repeated, f"config/config.yaml repeats the schema's defaults of {repeated}"
 
 
 def test_the_augmentation_grid_is_only_checked_when_fig7_runs():

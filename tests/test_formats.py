@@ -90,3 +90,33 @@ def test_a_checksum_mismatch_names_the_file():
     expected = {name: "0" * 32 for name in files}
     with pytest.raises(DataFormatError, match="train-images-idx3-ubyte: MD5"):
         idx_splits_to_raw(files, expected, "original", "fixture")
+
+
+# --- the one pixel -> float converter ----------------------------------------------------
+
+
+def test_pixels_to_float_is_one_division_bit_for_bit_in_numpy_and_torch():
+    import torch
+
+    from simex.base.formats import pixels_to_float
+    from simex.training.loop import images_to_tensor
+
+    every = np.arange(256, dtype=np.uint8).reshape(4, 8, 8)  # every pixel value
+    ours = pixels_to_float(every)
+    assert ours.dtype == np.float32 and ours.min() == 0.0 and ours.max() == 1.0
+    # the expressions it replaced, each bit for bit
+    assert np.array_equal(ours, every.astype(np.float32) / np.float32(255.0))
+    assert np.array_equal(ours, np.asarray(every, dtype=np.float32) / 255.0)
+    assert np.array_equal(pixels_to_float(every, np.float64), every.astype(np.float64) / 255.0)
+    assert np.array_equal(pixels_to_float(every, np.float64), every / 255.0)
+    # torch on the CPU: the same float32 values as numpy, in torch's default float type
+    tensor = torch.from_numpy(every)
+    converted = pixels_to_float(tensor)
+    assert converted.dtype == torch.get_default_dtype() == torch.float32
+    assert np.array_equal(converted.numpy(), ours)
+    assert np.array_equal(images_to_tensor(every).numpy(), ours[:, None])  # (N, H, W) gets C = 1
+    assert torch.equal(pixels_to_float(tensor, torch.float64), torch.from_numpy(every.astype(np.float64) / 255.0))
+    # never in place: a float tensor of the target type comes back as a new tensor
+    floats = tensor.float()
+    before = floats.clone()
+    assert torch.equal(pixels_to_float(floats), before / 255.0) and torch.equal(floats, before)

@@ -105,7 +105,7 @@ def test_members_must_share_their_settings() -> None:
         train_autoencoders([digit_like(10, 0), digit_like(10, 1)], "mse", SSIMWindow.default(), configs, CPU)
 
 
-def test_rgb_members_fold_by_their_layer_shapes(float64: None) -> None:
+def test_rgb_members_fuse_by_their_layer_shapes(float64: None) -> None:
     rng = np.random.default_rng(4)
     image_sets = [rng.integers(0, 256, size=(n, 3, 32, 32), dtype=np.uint8) for n in (20, 13)]
     configs = [TrainConfig("rmsprop", 1e-3, epochs=3, batch_size=8, seed=k) for k in range(2)]
@@ -166,13 +166,13 @@ def labelled(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.mark.parametrize("optimizer", ["rmsprop", "adam"])
-def test_folded_lenet5_classifiers_train_as_each_alone(optimizer: str, float64: None) -> None:
+def test_fused_lenet5_classifiers_train_as_each_alone(optimizer: str, float64: None) -> None:
     torch.set_num_threads(1)
     data = [labelled(n, seed) for seed, n in enumerate((60, 43, 75))]  # short last batches, unequal epochs
     settings = [StageSettings(TrainConfig(optimizer, 2e-3, epochs=8, batch_size=8, seed=20 + k, patience=2), 0.2)
                 for k in range(len(data))]
-    folded = train_base_classifiers(data, settings, CPU)
-    for (images, labels), member, (model, result) in zip(data, settings, folded):
+    fused = train_base_classifiers(data, settings, CPU)
+    for (images, labels), member, (model, result) in zip(data, settings, fused):
         alone, alone_result = train_base_classifier(images, labels, member, CPU)
         assert [r.epoch for r in result.history] == [r.epoch for r in alone_result.history]
         assert result.best_epoch == alone_result.best_epoch and result.stopped_early == alone_result.stopped_early
@@ -182,7 +182,7 @@ def test_folded_lenet5_classifiers_train_as_each_alone(optimizer: str, float64: 
             torch.testing.assert_close(model.state_dict()[name], tensor, rtol=1e-9, atol=1e-9)
 
 
-def test_augmentation_trials_folded_equal_each_trial_alone(float64: None) -> None:
+def test_augmentation_trials_fused_equal_each_trial_alone(float64: None) -> None:
     torch.set_num_threads(1)
     settings = AugmentationClassifier("rmsprop", 1e-3, steps=30, batch_size=16)  # a step budget: members of unequal size
     sets = []
@@ -191,20 +191,20 @@ def test_augmentation_trials_folded_equal_each_trial_alone(float64: None) -> Non
         zeros = np.zeros(n, dtype=np.int64)
         sets.append(TrainingSet(images, labels.astype(np.int64), zeros, labels.astype(np.int64), np.arange(n)))
     seeds = [101, 102, 103]
-    folded = train_augmentation_classifiers(sets, settings, seeds, CPU)
-    for data, seed, model in zip(sets, seeds, folded):
+    fused = train_augmentation_classifiers(sets, settings, seeds, CPU)
+    for data, seed, model in zip(sets, seeds, fused):
         alone = train_classifier(data, settings, seed, CPU)
         for name, tensor in alone.state_dict().items():
             torch.testing.assert_close(model.state_dict()[name], tensor, rtol=1e-9, atol=1e-9)
 
 
-def test_nine_class_lenet5s_folded_equal_each_alone(float64: None) -> None:
+def test_nine_class_lenet5s_fused_equal_each_alone(float64: None) -> None:
     torch.set_num_threads(1)
     images, labels = labelled(90, 40)
     excluded = [0, 4, 9]
     configs = [TrainConfig("rmsprop", 1e-3, epochs=3, batch_size=16, seed=50 + k) for k in excluded]
-    folded = train_nine_class_all("lenet5", images, labels, excluded, 10, configs, CPU)
-    for k, config, (model, kept, result, n_train) in zip(excluded, configs, folded):
+    fused = train_nine_class_all("lenet5", images, labels, excluded, 10, configs, CPU)
+    for k, config, (model, kept, result, n_train) in zip(excluded, configs, fused):
         alone, alone_kept, alone_result, alone_n = train_nine_class("lenet5", images, labels, k, 10, config, CPU)
         assert kept == alone_kept and n_train == alone_n and k not in kept
         np.testing.assert_allclose([r.train_loss for r in result.history],

@@ -90,24 +90,62 @@ def check_paper_dag(jobs: list[PlannedJob]) -> None:
             assert job.gpus == 1, f"{job.rule} ({job.wildcards}) is not given a GPU: {job.resources}"
 
 
+EXECUTORS = {"workstation": None, "slurm": "slurm", "kubernetes": "kubernetes", "generic": "cluster-generic"}
+
+
+@pytest.fixture(scope="module")
+def workflow_rules(workflow_copy: Path) -> set[str]:
+    """Every rule of the workflow under the paper's config (Snakemake's --list-rules)."""
+    result = subprocess.run([sys.executable, "-m", "snakemake", "--list-rules", "--configfile", "config/paper.yaml"],
+                            cwd=workflow_copy, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return {line.strip() for line in result.stdout.splitlines() if re.fullmatch(r"\s*\w+", line)}
+
+
+@pytest.fixture(scope="module")
+def workstation_jobs(workflow_copy: Path) -> list[PlannedJob]:
+    """The default run planned under the workstation profile (the rules' own resources: it sets none)."""
+    return plan(workflow_copy, "workstation", "--cores", "32", "--configfile", "config/config.yaml")
+
+
 @pytest.mark.parametrize("profile", sorted(PLUGINS))
-def test_every_profile_names_its_plugin_in_a_comment(profile: str) -> None:
-    text = (PROFILES / profile / "config.yaml").read_text()
-    head = "\n".join(line for line in text.splitlines() if line.startswith("#"))
-    if PLUGINS[profile]:
-        install = next(line for line in head.splitlines() if "pip install snakemake-" in line)
-        for module in PLUGINS[profile]:
-            assert module.replace("_", "-") in install
-    else:
-        assert "NO plugin to install" in head
+def test_every_profile_runs_on_its_executor_and_configures_rules_that_exist(
+        profile: str, workflow_rules: set[str], workstation_jobs: list[PlannedJob]) -> None:
+    """What each profile does: its executor (and the plugin its header installs), a setting for
+    rules the workflow has (a renamed rule would silently lose it), and GPUs for the GPU rules."""
+    config = profile_config(profile)
+    assert config.get("executor") == EXECUTORS[profile]
+    header = "\n".join(line for line in (PROFILES / profile / "config.yaml").read_text().splitlines()
+                       if line.startswith("#"))
+    install = next((line for line in header.splitlines() if "pip install snakemake-" in line), "")
+    assert all(module.replace("_", "-") in install for module in PLUGINS[profile])
+    configured = {*config.get("set-resources", {}), *config.get("set-threads", {})}
+    assert configured and configured <= workflow_rules, sorted(configured - workflow_rules)
+    gpu_rules = {job.rule for job in workstation_jobs if job.gpus}  # the rules that declare gpu=1
+    assert {"train_dataset_autoencoders", "delta_dataset", "transfer_from_base"} <= gpu_rules
+    # (a GPU rule a profile does not list runs with the profile's defaults: its own threads, partitions.yaml)
+    if profile == "workstation":  # GPU jobs at once, and threads for GPU jobs only
+        assert config["resources"]["gpu"] >= 1 and set(config["set-threads"]) <= gpu_rules
+    elif profile == "slurm":  # a GPU rule it lists asks the GPU partition for one GPU; the others stay off it
+        for rule, settings in config["set-resources"].items():
+            if rule in gpu_rules:
+                assert settings["gpu"] == 1 and settings["slurm_partition"] == "gpu", rule
+            else:
+                assert "gpu" not in settings and settings.get("slurm_partition", "cpu") == "cpu", rule
+    elif profile == "kubernetes":  # GPU pods from the rules' gpu resource, shared storage for every job
+        assert config["default-resources"]["gpu_manufacturer"] == "nvidia" and config["default-resources"]["scale"] == 0
+        assert config["kubernetes-persistent-volumes"][0].endswith(":" + config["default-storage-prefix"])
+    else:  # the submit command asks for the job's GPUs; every other job gets gpu=0
+        assert "ngpus={resources.gpu}" in config["cluster-generic-submit-cmd"]
+        assert config["default-resources"]["gpu"] == 0
 
 
-def test_workstation_runs_four_gpu_jobs_with_threads_each(workflow_copy: Path) -> None:
+def test_workstation_runs_four_gpu_jobs_with_threads_each(workstation_jobs: list[PlannedJob]) -> None:
     config = profile_config("workstation")
     assert config["resources"] == {"gpu": 4}
     assert config["cores"] == "all"
     # the default config gives every job 1 thread, so 4 threads can only come from the profile
-    jobs = plan(workflow_copy, "workstation", "--cores", "32", "--configfile", "config/config.yaml")
+    jobs = workstation_jobs
     for job in jobs:
         if job.rule in config["set-threads"]:
             assert job.gpus == 1 and job.threads == 4, f"{job.rule}: {job.threads} threads, {job.resources}"

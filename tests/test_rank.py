@@ -94,8 +94,8 @@ def test_subpixel_kernel_equals_upsample_then_conv() -> None:
     torch.manual_seed(0)
     weight, x = torch.randn(3, 6, 5, 5), torch.randn(4, 6, 9, 9)
     reference = torch.nn.functional.conv2d(torch.nn.functional.interpolate(x, scale_factor=2), weight, padding=2)
-    folded = torch.nn.functional.pixel_shuffle(torch.nn.functional.conv2d(x, subpixel_kernel(weight), padding=1), 2)
-    torch.testing.assert_close(folded, reference, atol=1e-4, rtol=1e-4)
+    subpixel = torch.nn.functional.pixel_shuffle(torch.nn.functional.conv2d(x, subpixel_kernel(weight), padding=1), 2)
+    torch.testing.assert_close(subpixel, reference, atol=1e-4, rtol=1e-4)
 
 
 @pytest.mark.parametrize("loss", ["mse", "issim"])

@@ -214,7 +214,7 @@ def test_transfer_all_respects_n_per_class_and_skips_the_base_itself():
     assert few["M"]["E"]["n_train"] == 30
 
 
-def test_folded_transfers_equal_each_transfer_alone(float64):
+def test_fused_transfers_equal_each_transfer_alone(float64):
     torch.set_num_threads(1)
     images, labels = class_images(90, 10, seed=21)
     bases = [train_base_classifier(images, labels, settings(epochs=1, seed=s), CPU)[0] for s in (1, 2)]
@@ -223,8 +223,8 @@ def test_folded_transfers_equal_each_transfer_alone(float64):
         protocol = TransferProtocol(None, fc_init, frozen)
         pairs = [(base, *target, settings(epochs=6, seed=10 * b + t, patience=2))
                  for b, base in enumerate(bases) for t, target in enumerate(targets)]
-        folded = transfers_on_features(pairs, CPU, protocol)
-        for (base, x, y, stage), (model, result) in zip(pairs, folded):
+        fused = transfers_on_features(pairs, CPU, protocol)
+        for (base, x, y, stage), (model, result) in zip(pairs, fused):
             alone, alone_result = transfer_on_features(base, x, y, stage, CPU, protocol)
             assert [r.epoch for r in result.history] == [r.epoch for r in alone_result.history]
             assert result.best_epoch == alone_result.best_epoch
@@ -299,24 +299,24 @@ def test_table1_over_replicates_shows_mean_range_and_the_papers_values():
     delta = square(rng.uniform(0.01, 0.2, size=(5, 5)).tolist())
     same = square((1.0 - delta).to_numpy().tolist(), "retrained on X")
     reverse = square(delta.to_numpy().tolist(), "retrained on X")
-    table = table1({"mse": delta, "issim": delta}, {"literal": [same, reverse], "adopted": [same, same, same]})
+    table = table1({"mse": delta, "issim": delta}, {"as_written": [same, reverse], "few_shot": [same, same, same]})
     both = table.set_index(["protocol", "self_entry", "loss", "base"])
     row = table[table["self_entry"] == "with"].set_index(["protocol", "loss", "base"])
-    assert row.loc[("literal", "mse", "M"), ["rho", "rho_min", "rho_max"]].tolist() == pytest.approx([0.0, -1.0, 1.0])
-    assert row.loc[("adopted", "issim", "mean"), "rho"] == pytest.approx(1.0)
-    assert row.loc[("adopted", "issim", "mean"), "replicates"] == 3
-    assert row.loc[("adopted", "mse", "mean"), "paper"] == pytest.approx(0.84)
-    assert row.loc[("adopted", "issim", "mean"), "paper"] == pytest.approx(0.92)
-    assert row.loc[("adopted", "mse", "B†"), "paper"] == PAPER_TABLE1["mse"]["B"]
+    assert row.loc[("as_written", "mse", "M"), ["rho", "rho_min", "rho_max"]].tolist() == pytest.approx([0.0, -1.0, 1.0])
+    assert row.loc[("few_shot", "issim", "mean"), "rho"] == pytest.approx(1.0)
+    assert row.loc[("few_shot", "issim", "mean"), "replicates"] == 3
+    assert row.loc[("few_shot", "mse", "mean"), "paper"] == pytest.approx(0.84)
+    assert row.loc[("few_shot", "issim", "mean"), "paper"] == pytest.approx(0.92)
+    assert row.loc[("few_shot", "mse", "B†"), "paper"] == PAPER_TABLE1["mse"]["B"]
     # without Y itself: the other four datasets only; chance 0 against 0.5 with it; the paper's implied value
-    assert both.loc[("adopted", "without", "issim", "mean"), "rho"] == pytest.approx(1.0)
-    assert both.loc[("literal", "without", "mse", "M"), ["rho_min", "rho_max"]].tolist() == pytest.approx([-1.0, 1.0])
-    assert both.loc[("adopted", "with", "mse", "M"), "chance"] == 0.5
-    assert both.loc[("adopted", "without", "mse", "M"), "chance"] == 0.0
-    assert both.loc[("adopted", "without", "issim", "mean"), "paper"] == pytest.approx(2 * 0.92 - 1)
-    markdown = table1_markdown(table, {"literal": "all-base-conv", "adopted": "n10-base-conv"})
-    assert "| adopted | with | 0.50 | iSSIM | 1.00 [1.00, 1.00] | 0.90 |" in markdown
-    assert "| adopted | without | 0.00 | iSSIM | 1.00 [1.00, 1.00] | 0.80 |" in markdown
+    assert both.loc[("few_shot", "without", "issim", "mean"), "rho"] == pytest.approx(1.0)
+    assert both.loc[("as_written", "without", "mse", "M"), ["rho_min", "rho_max"]].tolist() == pytest.approx([-1.0, 1.0])
+    assert both.loc[("few_shot", "with", "mse", "M"), "chance"] == 0.5
+    assert both.loc[("few_shot", "without", "mse", "M"), "chance"] == 0.0
+    assert both.loc[("few_shot", "without", "issim", "mean"), "paper"] == pytest.approx(2 * 0.92 - 1)
+    markdown = table1_markdown(table, {"as_written": "all-base-conv", "few_shot": "n10-base-conv"})
+    assert "| few_shot | with | 0.50 | iSSIM | 1.00 [1.00, 1.00] | 0.90 |" in markdown
+    assert "| few_shot | without | 0.00 | iSSIM | 1.00 [1.00, 1.00] | 0.80 |" in markdown
     assert "synthetic stand-in" in markdown and "regenerated" in markdown
 
 
@@ -334,7 +334,7 @@ def test_per_target_view_leaves_x_out_and_checks_the_top1_pick():
     view = per_target_view(delta, swapped)
     assert not view.loc["M", "top1_agrees"] and view.loc["M", "best_base"] == "R†"
     assert view.loc["M", "rho"] == pytest.approx(0.8)
-    table = per_target_table({"mse": delta}, {"adopted": [raw, swapped]})
+    table = per_target_table({"mse": delta}, {"few_shot": [raw, swapped]})
     summary = table.set_index("target").loc["mean"]
     assert summary["top1_agrees"] == pytest.approx(4.5) and summary["top1_min"] == 4 and summary["top1_max"] == 5
     assert "top-1 agrees (of 5)" in per_target_markdown(table)
@@ -369,7 +369,7 @@ def test_delta_is_normalised_by_the_mean_l2_norm_of_the_reference_dataset():
 def test_tiny_run_table1_and_transfer_matrix(tiny_run):
     tables = tiny_run / "results" / "tables"
     table = pd.read_csv(tables / "table1_spearman.csv")
-    assert set(table["protocol"]) == {"literal", "adopted"} and set(table["loss"]) == {"mse", "issim"}
+    assert set(table["protocol"]) == {"as_written", "few_shot"} and set(table["loss"]) == {"mse", "issim"}
     assert set(table["self_entry"]) == {"with", "without"}
     ours = table[table["base"] != "mean"]
     assert len(ours) == 2 * 2 * 2 * 5 and "E*" in set(ours["base"])  # the stand-in is marked

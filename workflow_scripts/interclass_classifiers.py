@@ -1,4 +1,4 @@
-# Ten 9-class classifiers C_k of one architecture, each trained without class k (LeNet-5's folded
+# Ten 9-class classifiers C_k of one architecture, each trained without class k (LeNet-5's fused
 # into one model), and the confusion of k: the mean softmax of C_k over k's test samples (§5.4).
 from dataclasses import asdict
 

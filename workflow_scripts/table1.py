@@ -12,13 +12,15 @@ sm = snakemake  # noqa: F821
 log = start_job(sm)
 records = [read_json(path) for path in sm.input.records]
 protocols = records[0]["protocols"]
-raws = {name: replicate_matrices(records, name) for name in protocols}
+# the headline protocol first, then the others by name (a record's JSON sorts its keys)
+order = [sm.params.headline, *sorted(name for name in protocols if name != sm.params.headline)]
+raws = {name: replicate_matrices(records, name) for name in order}
 deltas = {loss: read_matrix(path) for loss, path in zip(sm.params.losses, sm.input.deltas)}
 headline = mean_matrix(raws[sm.params.headline])
 write_csv(sm.output.raw, headline, float_format="%.6g")
 write_csv(sm.output.accuracy, normalised_accuracy(headline), float_format="%.6g")
 table = table1(deltas, raws)
-names = {name: TransferProtocol.from_dict(entry["protocol"]).name for name, entry in protocols.items()}
+names = {name: TransferProtocol.from_dict(protocols[name]["protocol"]).name for name in order}
 write_csv(sm.output.table, table, index=False, float_format="%.4g")
 write_text(sm.output.markdown, table1_markdown(table, names))
 per_target = per_target_table(deltas, raws)

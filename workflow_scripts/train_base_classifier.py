@@ -1,5 +1,5 @@
 # B(Y) for every dataset Y: LeNet-5 trained from scratch on Y's ten classes (§5.1), one seed
-# replicate; all of them trained as one folded model.
+# replicate; all of them trained as one fused model.
 from dataclasses import asdict
 
 from simex.base.artifacts import read_json, save_classifier
@@ -30,5 +30,5 @@ for dataset, (train_images, _), test, provenance_path, destination, member, (mod
         "n_test": int(len(test_images)), "per_class": per_class, "seed": sm.params.seed,
         "training": asdict(member.config), "validation_fraction": member.validation_fraction,
         **stage_summary(result), "device": str(device),
-        "trained_with": f"{len(datasets)} classifiers folded (elapsed_s: the joint time)",
+        "trained_with": f"{len(datasets)} classifiers fused (elapsed_s: the joint time)",
     })

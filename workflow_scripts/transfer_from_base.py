@@ -1,5 +1,5 @@
 # B(Y) -> X for every base Y, target X != Y and transfer protocol (§5.1), one seed replicate; a protocol's
-# transfers are trained as one folded model.
+# transfers are trained as one fused model.
 from pathlib import Path
 
 from simex.base.artifacts import load_classifier, write_json
@@ -21,7 +21,7 @@ bases = {code: load_classifier(path, BASE_CLASSIFIER, TransferError, device) for
 subset_seeds = {code: derived_seed(seed, "clf", "subset", code) for code in datasets}
 seeds = {(y, x): derived_seed(seed, "clf", "transfer", y, x) for y in datasets for x in datasets if x != y}
 protocols = {}
-for name, settings in sm.params.protocols.items():  # each protocol: every base's transfers folded into one model
+for name, settings in sm.params.protocols.items():  # each protocol: every base's transfers fused into one model
     results = transfer_all({code: base for code, (base, _, _) in bases.items()}, data, section.transfer, seeds,
                            subset_seeds, TransferProtocol.from_dict(settings), device)
     records = {}

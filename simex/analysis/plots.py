@@ -51,9 +51,12 @@ LOSS_TITLES = {"mse": "SimEx, MSE: Δ(X|Y)", "issim": "SimEx, iSSIM: Δ(X|Y)"}
 
 
 def inter_dataset_figure(deltas: dict[str, pd.DataFrame], transfer: pd.DataFrame | None = None) -> Figure:
-    """Fig. 4: (a) MSE and (b) iSSIM Δ heatmaps, darker = smaller loss; (c) transfer accuracy."""
+    """Fig. 4: (a) MSE and (b) iSSIM Δ heatmaps, darker = smaller loss; (c) transfer accuracy,
+    its datasets in the Δ panels' order (the dataset sheet's), whatever order ``transfer`` has."""
     panels = [(matrix, f"({chr(ord('a') + i)}) {LOSS_TITLES[loss]}", "low") for i, (loss, matrix) in enumerate(deltas.items())]
     if transfer is not None:
+        first = next(iter(deltas.values()))
+        transfer = transfer.loc[list(first.index), list(first.columns)]
         panels.append((transfer, f"({chr(ord('a') + len(panels))}) transferred accuracy (normalised)", "high"))
     labels = [label for matrix, _, _ in panels for label in matrix.index]
     return heatmap_figure(panels, labels)
@@ -253,8 +256,8 @@ def training_time_figure(table: pd.DataFrame) -> Figure:
     return figure
 
 
-def study_figure(table: pd.DataFrame) -> Figure:
-    """The Table 1 fidelity study: per protocol, mean over seeds with min–max bars.
+def protocol_sweep_figure(table: pd.DataFrame) -> Figure:
+    """The Table 1 protocol sweep: per protocol, mean over seeds with min–max bars.
 
     Rows: Table 1 mean ρ, per-target ρ (X left out), top-1 agreements, and the transfer
     matrix's variance shares; columns: the losses. One series per (size, AE steps).

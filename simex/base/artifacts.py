@@ -86,9 +86,45 @@ def write_csv(destination: Path | str, frame: Any, **kwargs: Any) -> None:
         frame.to_csv(temporary, **kwargs)
 
 
+# The PNG text chunk that holds what a saved figure shows (figure_contents), for tests and readers
+FIGURE_CONTENTS_KEY = "simex:contents"
+
+
+def figure_contents(figure: Any) -> dict[str, Any]:
+    """What a matplotlib figure shows, as plain data: per panel (visible axes, colorbars left out)
+    its title, axis labels, categorical tick labels and legend entries; and the figure's own texts."""
+    panels = []
+    for ax in figure.axes:
+        if ax.get_label() == "<colorbar>" or not ax.axison or not ax.get_visible():
+            continue
+        ticks = {axis: [tick.get_text() for tick in getattr(ax, f"get_{axis}ticklabels")()] for axis in ("x", "y")}
+        legend = ax.get_legend()
+        panels.append({"title": ax.get_title(), "xlabel": ax.get_xlabel(), "ylabel": ax.get_ylabel(),
+                       # tick labels set as text (categories); numeric ones are only drawn at saving
+                       **{f"{axis}ticks": labels if any(labels) else [] for axis, labels in ticks.items()},
+                       "legend": [text.get_text() for text in legend.get_texts()] if legend else []})
+    texts = [text.get_text() for text in figure.texts]
+    if getattr(figure, "_suptitle", None) is not None:
+        texts.insert(0, figure._suptitle.get_text())
+    legends = [text.get_text() for legend in figure.legends for text in legend.get_texts()]
+    return {"panels": panels, "texts": texts, "legend": legends}
+
+
 def save_figure(destination: Path | str, figure: Any) -> None:
+    """``figure`` written atomically; a PNG carries :func:`figure_contents` in a text chunk
+    (:func:`read_figure_contents`), so what it shows can be checked without looking at it."""
+    kind = Path(destination).suffix.lstrip(".")
+    metadata = {FIGURE_CONTENTS_KEY: json.dumps(figure_contents(figure), ensure_ascii=False)} if kind == "png" else None
     with atomic_path(destination) as temporary:
-        figure.savefig(temporary, dpi=150, bbox_inches="tight", format=Path(destination).suffix.lstrip("."))
+        figure.savefig(temporary, dpi=150, bbox_inches="tight", format=kind, metadata=metadata)
+
+
+def read_figure_contents(path: Path | str) -> dict[str, Any]:
+    """What a PNG :func:`save_figure` wrote shows (:func:`figure_contents`)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return json.loads(image.text[FIGURE_CONTENTS_KEY])
 
 
 def setup_logging(log_file: Path | str | None = None, level: int = logging.INFO) -> logging.Logger:

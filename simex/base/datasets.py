@@ -8,9 +8,10 @@ The dataset sheet (``config/datasets.tsv``, one row per known dataset: name, lab
 source, path, labels) names the pipeline's datasets. A row whose source is a paper
 code (M, E, R, B, F) or another built-in code (BR, RBI, A) is acquired through that
 dataset's chain of sources; any other row
-is a user's dataset read from its path by :mod:`simex.data.images` (kinds below). A user's
-dataset is registered here once its classes are known (:func:`register`), so the rest
-of the code looks it up like the paper's.
+is a user's dataset read from its path by :mod:`simex.data.images` (kinds below). Once its
+classes are known, a job that needs them builds a :class:`Registry` (a value, never mutated)
+from the datasets' provenance records (:meth:`Registry.from_provenance`) and looks a user's
+dataset up there like the paper's.
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ from typing import Protocol
 
 import numpy as np
 
+from simex.base.formats import pixels_to_float
 from simex.data.images import (DEFAULT_SHAPE, NPZ_IMAGE_KEYS, InputError, InputShape, check_pixels, convert_image,
                           convert_images, describe_conversion, image_files, read_image, to_nhwc)
 
@@ -59,7 +60,7 @@ def normalize_images(array: np.ndarray, name: str, shape: InputShape = DEFAULT_S
     array = array.reshape(len(array), *shape.as_tuple())
     check_pixels(array, name)
     if array.dtype == np.uint8:
-        return array.astype(np.float32) / np.float32(255.0)
+        return pixels_to_float(array)
     return array.astype(np.float32)
 
 
@@ -98,7 +99,7 @@ class ArraySource:
         if self.direct:
             return normalize_images(batch, self.name, self.shape)
         converted = convert_images(to_nhwc(batch, self.name), self.shape)
-        return converted.astype(np.float32) / np.float32(255.0)
+        return pixels_to_float(converted)
 
 
 def image_to_array(path: Path, shape: InputShape = DEFAULT_SHAPE) -> np.ndarray:

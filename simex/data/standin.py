@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from scipy import ndimage
 
-from simex.base.formats import IMAGE_SIDE
+from simex.base.formats import IMAGE_SIDE, pixels_to_float
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def _render_glyph(char: str, font_path: Path, stroke: int, rng: np.random.Genera
     draw = ImageDraw.Draw(canvas)
     draw.text((CANVAS / 2, CANVAS / 2), char, fill=255, font=font, anchor="mm",
               stroke_width=stroke, stroke_fill=255)
-    return np.asarray(canvas, dtype=np.float32) / 255.0
+    return pixels_to_float(np.asarray(canvas))
 
 
 def _affine(glyph: np.ndarray, spec: StandinSpec, rng: np.random.Generator) -> np.ndarray:
@@ -100,7 +100,7 @@ def render_letter(label: int, font_path: Path, spec: StandinSpec, rng: np.random
     glyph = _elastic(_affine(glyph, spec, rng), spec, rng)
     blurred = Image.fromarray(np.uint8(np.clip(glyph, 0, 1) * 255)).filter(
         ImageFilter.GaussianBlur(rng.uniform(*spec.blur_sigma)))
-    return centre_like_emnist(np.asarray(blurred, dtype=np.float32) / 255.0)
+    return centre_like_emnist(pixels_to_float(np.asarray(blurred)))
 
 
 def render_standin(

@@ -25,7 +25,7 @@ from typing import Literal
 import numpy as np
 from scipy import ndimage
 
-from simex.base.formats import IMAGE_SIDE
+from simex.base.formats import IMAGE_SIDE, pixels_to_float
 from simex.base.errors import SimexError
 
 Composite = Literal["over", "max"]
@@ -183,7 +183,7 @@ def add_backgrounds(images: np.ndarray, spec: BackgroundSpec, rng: np.random.Gen
     pictures = load_background_images(spec.images, spec.patch_size)
     result = np.empty_like(images)
     for index, image in enumerate(images):
-        mixed = composite(image / 255.0, random_patch(pictures, spec, rng), spec.composite)
+        mixed = composite(pixels_to_float(image, np.float64), random_patch(pictures, spec, rng), spec.composite)
         result[index] = np.clip(np.round(mixed * 255.0), 0, 255).astype(np.uint8)
     return result
 
@@ -194,7 +194,7 @@ def add_random_backgrounds(images: np.ndarray, spec: RandomBackgroundSpec, rule:
     if not 0.0 <= spec.low < spec.high <= 1.0:
         raise VariantConfigError(f"random background range [{spec.low}, {spec.high}] must lie in [0, 1], low < high")
     noise = rng.uniform(spec.low, spec.high, size=images.shape)
-    mixed = composite(images / 255.0, noise, rule)
+    mixed = composite(pixels_to_float(images, np.float64), noise, rule)
     return np.clip(np.round(mixed * 255.0), 0, 255).astype(np.uint8)
 
 

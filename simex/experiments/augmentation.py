@@ -38,7 +38,7 @@ import pandas as pd
 import torch
 
 from simex.config import GRID_ADVICE, AugmentationClassifier, Grid, derived_seed
-from simex.training.fused import train_folded_classifiers
+from simex.training.fused import train_fused_classifiers
 from simex.inference.evaluate import accuracy
 from simex.models.networks import LeNet5Classifier
 from simex.training.loop import TrainConfig, classifier_batch_loss, images_to_tensor, train
@@ -134,13 +134,13 @@ def train_classifier(data: TrainingSet, settings: AugmentationClassifier, seed: 
 
 def train_classifiers(sets: Sequence[TrainingSet], settings: AugmentationClassifier, seeds: Sequence[int],
                       device: torch.device) -> list[LeNet5Classifier]:
-    """:func:`train_classifier` for several training sets, trained as one folded model
+    """:func:`train_classifier` for several training sets, trained as one fused model
     (simex.training.fused): each equal, up to float rounding, to its training alone."""
     models = []
     for seed in seeds:
         torch.manual_seed(seed)
         models.append(LeNet5Classifier(10))
-    train_folded_classifiers(models, [(images_to_tensor(data.images), torch.from_numpy(data.labels)) for data in sets],
+    train_fused_classifiers(models, [(images_to_tensor(data.images), torch.from_numpy(data.labels)) for data in sets],
                              [classifier_train_config(settings, seed) for seed in seeds], device)
     return models
 
@@ -160,7 +160,7 @@ def training_seed(seed: int, trial: int, n_mnist: int, n_borrowed: int) -> int:
 
 def run_reference(mnist_train: tuple[np.ndarray, np.ndarray], mnist_test: tuple[np.ndarray, np.ndarray],
                   grid: Grid, settings: AugmentationClassifier, seed: int, device: torch.device) -> pd.DataFrame:
-    """The no-borrowing runs: n(c_M) MNIST samples per class only, every trial, trained as one folded model."""
+    """The no-borrowing runs: n(c_M) MNIST samples per class only, every trial, trained as one fused model."""
     runs = []
     for trial in range(grid.trials):
         orders = mnist_orders(mnist_train[1], seed, trial)
@@ -180,7 +180,7 @@ def run_borrowing(mnist_train: tuple[np.ndarray, np.ndarray], mnist_test: tuple[
                   pairings: Mapping[str, Mapping[int, int]], grid: Grid, settings: AugmentationClassifier, seed: int,
                   device: torch.device) -> pd.DataFrame:
     """Every (method, n(c_M), n(c_Y), trial) for one reference dataset Y; identical sets are trained once,
-    all distinct ones as one folded model."""
+    all distinct ones as one fused model."""
     runs = []
     distinct: dict[tuple, tuple[TrainingSet, int]] = {}
     for trial in range(grid.trials):

@@ -34,13 +34,14 @@ from scipy.optimize import minimize
 from torch import nn
 
 from simex.config import Probe, Training, derived_seed
-from simex.inference.evaluate import FleetEvaluator, accuracy
+from simex.inference.evaluate import FleetEvaluator, accuracy, delta_means
 from simex.models.losses import PerSampleLoss
 from simex.models.networks import LeNet5AutoEncoder, LeNet5Classifier
 from simex.experiments.pairing import codes, mean_pairwise_distance
 from simex.training.loop import TrainResult, seed_everything
 from simex.experiments.transfer import N_CLASSES, StageSettings, embed, fit, stage_settings, train_base_classifier
 from simex.base.errors import SimexError
+from simex.base.formats import pixels_to_float
 
 log = logging.getLogger(__name__)
 
@@ -205,33 +206,33 @@ def target_ground_truth(target: str, train: tuple[np.ndarray, np.ndarray], test:
     draws: dict[str, dict[str, list[int]]] = {}
     for n in settings.samples_per_class:
         draws[str(n)] = {}
-        for s in range(settings.replicates):
-            index = sample_draw(train_labels, n, draw_seed(settings.seed, s, target, n))
-            draws[str(n)][str(s)] = index.tolist()
+        for replicate in range(settings.replicates):
+            index = sample_draw(train_labels, n, draw_seed(settings.seed, replicate, target, n))
+            draws[str(n)][str(replicate)] = index.tolist()
             images, labels = train_images[index], train_labels[index]
-            stage = stage_settings(settings.scratch, replicate_seed(settings.seed, s, SCRATCH, target, n))
+            stage = stage_settings(settings.scratch, replicate_seed(settings.seed, replicate, SCRATCH, target, n))
             model, result = scratch(images, labels, stage, device)
-            records.append(_run_record("", SCRATCH, n, s, accuracy(model, test_images, test_labels, device), result, stage))
+            records.append(_run_record("", SCRATCH, n, replicate, accuracy(model, test_images, test_labels, device), result, stage))
             for source, models in bases.items():
-                base = models[s]
+                base = models[replicate]
                 fit = fit_probe(features(base, images, device), labels, settings.probe)
                 predicted = fit.predict(features(base, test_images, device))
-                records.append({"source": source, "protocol": PROBE, "n": n, "seed": s,
+                records.append({"source": source, "protocol": PROBE, "n": n, "seed": replicate,
                                 "accuracy": float((predicted == test_labels).mean()), "epochs": fit.iterations,
                                 "best_epoch": fit.iterations, "cap_hit": fit.cap_hit})
-                stage = stage_settings(settings.finetune, replicate_seed(settings.seed, s, FINETUNE, source, target, n))
+                stage = stage_settings(settings.finetune, replicate_seed(settings.seed, replicate, FINETUNE, source, target, n))
                 model, result = finetune(base, images, labels, stage, device)
-                records.append(_run_record(source, FINETUNE, n, s, accuracy(model, test_images, test_labels, device),
+                records.append(_run_record(source, FINETUNE, n, replicate, accuracy(model, test_images, test_labels, device),
                                            result, stage))
-            done = [r for r in records if r["n"] == n and r["seed"] == s]
-            log.info("X=%s n=%d seed %d: scratch %.3f; probe %s; finetune %s", target, n, s, done[0]["accuracy"],
+            done = [r for r in records if r["n"] == n and r["seed"] == replicate]
+            log.info("X=%s n=%d seed %d: scratch %.3f; probe %s; finetune %s", target, n, replicate, done[0]["accuracy"],
                      _accuracies(done, PROBE), _accuracies(done, FINETUNE))
     return {"target": target, "draws": draws, "records": records}
 
 
-def _run_record(source: str, protocol: str, n: int, s: int, acc: float, result: TrainResult,
+def _run_record(source: str, protocol: str, n: int, replicate: int, acc: float, result: TrainResult,
                 stage: StageSettings) -> dict[str, Any]:
-    return {"source": source, "protocol": protocol, "n": n, "seed": s, "accuracy": acc,
+    return {"source": source, "protocol": protocol, "n": n, "seed": replicate, "accuracy": acc,
             "epochs": len(result.history), "best_epoch": result.best_epoch, "cap_hit": cap_hit(result, stage)}
 
 
@@ -247,7 +248,7 @@ class Source:
     """One candidate source Y as the model zoo holds it (nothing here depends on X)."""
 
     code: str
-    bases: Sequence[LeNet5Classifier]  # B(Y) per replicate s
+    bases: Sequence[LeNet5Classifier]  # B(Y) per seed replicate
     base_accuracy: Sequence[float]  # B(Y)'s accuracy on Y's own test split, per replicate
     autoencoders: Mapping[str, LeNet5AutoEncoder]  # A(Y) per loss
     train_images: np.ndarray  # Y's training split (the one A(Y) learnt), for sample-MSE and embeddings
@@ -279,10 +280,10 @@ class SourceZoo:
         self.sources = list(sources)
         self.settings = settings
         self.device = device
-        self.fleets = {loss: FleetEvaluator([s.autoencoders[loss] for s in sources], delta, device)
+        self.fleets = {loss: FleetEvaluator([source.autoencoders[loss] for source in sources], delta, device)
                        for loss, delta in deltas.items()}
         for source in self.sources:
-            pixels = source.train_images.reshape(len(source.train_images), -1).astype(np.float64) / 255.0
+            pixels = pixels_to_float(source.train_images.reshape(len(source.train_images), -1), np.float64)
             source.pixel_mean = pixels.mean(axis=0)
             source.pixel_square = float((pixels**2).sum(axis=1).mean())
             source.train_codes = codes(source.autoencoders[settings.embedding_loss], source.train_images, device,
@@ -291,7 +292,7 @@ class SourceZoo:
 
     @property
     def codes(self) -> list[str]:
-        return [s.code for s in self.sources]
+        return [source.code for source in self.sources]
 
 
 def mean_pairwise_squared_distance(a: np.ndarray, b_mean: np.ndarray, b_square: float) -> float:
@@ -308,26 +309,26 @@ def _logits(model: LeNet5Classifier, images: np.ndarray, device: torch.device) -
     return embed(model, images, device)
 
 
-def estimator_scores(name: str, zoo: SourceZoo, images: np.ndarray, labels: np.ndarray, s: int) -> dict[str, float]:
+def estimator_scores(name: str, zoo: SourceZoo, images: np.ndarray, labels: np.ndarray, replicate: int) -> dict[str, float]:
     """One estimator's score of every candidate source from X's images (and labels), higher = better."""
     from simex.analysis import estimators as est
 
     device, batch = zoo.device, zoo.settings.eval_batch_size
     if name in SIMEX_LOSSES:
-        errors = zoo.fleets[SIMEX_LOSSES[name]].image_errors(images, batch).double().mean(dim=0).cpu().numpy()
+        errors = delta_means(zoo.fleets[SIMEX_LOSSES[name]], [images], batch_size=batch)[0]
         return {code: -float(e) for code, e in zip(zoo.codes, errors)}
     if name == "sample-MSE":
-        pixels = images.reshape(len(images), -1).astype(np.float64) / 255.0
+        pixels = pixels_to_float(images.reshape(len(images), -1), np.float64)
         return {y.code: -mean_pairwise_squared_distance(pixels, y.pixel_mean, y.pixel_square) for y in zoo.sources}
     if name == "embeddings":
         loss = zoo.settings.embedding_loss
         return {y.code: -mean_pairwise_distance(codes(y.autoencoders[loss], images, device, batch), y.train_codes)
                 for y in zoo.sources}
     if name == "static":
-        return {y.code: float(y.base_accuracy[s]) for y in zoo.sources}
+        return {y.code: float(y.base_accuracy[replicate]) for y in zoo.sources}
     scores = {}
     for y in zoo.sources:
-        base = y.bases[s]
+        base = y.bases[replicate]
         if name == "LEEP":
             scores[y.code] = float(est.leep(_softmax(_logits(base, images, device)), labels))
         elif name == "NCE":
@@ -335,7 +336,7 @@ def estimator_scores(name: str, zoo: SourceZoo, images: np.ndarray, labels: np.n
         else:
             values = features(base, images, device)
             if name == "Fréchet":
-                scores[y.code] = -float(est.frechet_distance(values, y.classifier_features[s]))
+                scores[y.code] = -float(est.frechet_distance(values, y.classifier_features[replicate]))
             elif name == "LogME":
                 scores[y.code] = float(est.logme(values, labels))
             elif name == "H-score":
@@ -343,8 +344,8 @@ def estimator_scores(name: str, zoo: SourceZoo, images: np.ndarray, labels: np.n
             elif name == "k-NN":
                 scores[y.code] = float(est.knn_accuracy(values, labels, k=1))
             elif name == "OTDD":
-                scores[y.code] = -float(est.otdd_distance(values, labels, y.classifier_features[s], y.classifier_labels,
-                                                          max_samples=zoo.settings.otdd_max_samples, seed=s))
+                scores[y.code] = -float(est.otdd_distance(values, labels, y.classifier_features[replicate], y.classifier_labels,
+                                                          max_samples=zoo.settings.otdd_max_samples, seed=replicate))
             else:
                 raise BenchmarkError(f"unknown estimator {name!r}; expected one of {', '.join(ESTIMATORS)}")
     return scores
@@ -362,25 +363,25 @@ def score_target(target: str, zoo: SourceZoo, train: tuple[np.ndarray, np.ndarra
     if target in zoo.codes:
         raise BenchmarkError(f"target {target} cannot be its own candidate source")
     train_images, train_labels = train
-    draws = {n: {s: sample_draw(train_labels, n, draw_seed(seed, s, target, n)) for s in range(replicates)}
+    draws = {n: {replicate: sample_draw(train_labels, n, draw_seed(seed, replicate, target, n)) for replicate in range(replicates)}
              for n in samples_per_class}
     first = draws[samples_per_class[0]][0]
     for name in estimators:  # warm-up
         estimator_scores(name, zoo, train_images[first], train_labels[first], 0)
     scores, timings = [], []
     for n, per_seed in draws.items():
-        for s, index in per_seed.items():
+        for replicate, index in per_seed.items():
             images, labels = train_images[index], train_labels[index]
             for name in estimators:
                 started = time.perf_counter()
-                values = estimator_scores(name, zoo, images, labels, s)
+                values = estimator_scores(name, zoo, images, labels, replicate)
                 seconds = time.perf_counter() - started
-                timings.append({"estimator": name, "n": n, "seed": s, "seconds": seconds})
-                scores.extend({"estimator": name, "n": n, "seed": s, "source": code, "score": value}
+                timings.append({"estimator": name, "n": n, "seed": replicate, "seconds": seconds})
+                scores.extend({"estimator": name, "n": n, "seed": replicate, "source": code, "score": value}
                               for code, value in values.items())
                 if not all(np.isfinite(v) for v in values.values()):
-                    log.warning("X=%s n=%d seed %d: %s gave a non-finite score: %s", target, n, s, name, values)
-            log.info("X=%s n=%d seed %d scored: %s", target, n, s,
+                    log.warning("X=%s n=%d seed %d: %s gave a non-finite score: %s", target, n, replicate, name, values)
+            log.info("X=%s n=%d seed %d scored: %s", target, n, replicate,
                      " ".join(f"{t['estimator']}:{t['seconds']:.3f}s" for t in timings[-len(estimators):]))
-    return {"target": target, "draws": {str(n): {str(s): idx.tolist() for s, idx in d.items()} for n, d in draws.items()},
+    return {"target": target, "draws": {str(n): {str(replicate): idx.tolist() for replicate, idx in d.items()} for n, d in draws.items()},
             "scores": scores, "timings": timings}

@@ -18,7 +18,9 @@ import pandas as pd
 import torch
 
 from simex.config import Training
+from simex.analysis.tables import markdown_table
 from simex.base.errors import SimexError
+from simex.base.formats import pixels_to_float
 
 # Larochelle et al. (2007), SVM with an RBF kernel: test error (%) of each MNIST variant.
 # mnist-basic is MNIST resplit 10k/2k/50k; R and RBI are the companion's corrected ("_new") data.
@@ -58,7 +60,7 @@ def three_splits(images: np.ndarray, labels: np.ndarray, sizes: Mapping[str, int
 
 def pixels(images: np.ndarray) -> np.ndarray:
     """Flattened [0, 1] pixels, as in Larochelle's .amat files."""
-    return images.reshape(len(images), -1).astype(np.float64) / 255.0
+    return pixels_to_float(images.reshape(len(images), -1), np.float64)
 
 
 def svm_error(splits: Mapping[str, tuple[np.ndarray, np.ndarray]], C_values: Sequence[float],
@@ -154,15 +156,10 @@ def difficulty_markdown(table: pd.DataFrame) -> str:
         f"{int(first['n_train'])} train / {int(first['n_valid'])} valid / {int(first['n_test'])} test samples "
         f"of ten classes per dataset. Published: {PUBLISHED_SOURCE}, 10,000 train / 2,000 valid / 50,000 test.",
         "",
-        "| dataset | stands for | published SVM_rbf | our SVM_rbf | our LeNet-5 | C | γ factor |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for label, row in table.iterrows():
-        stands_for = row["published_name"] or row["name"]
-        lines.append(f"| {label} | {stands_for} | {cell(row['published_svm_rbf_error'])} | "
-                     f"{cell(row['svm_rbf_error'])} | {cell(row['lenet5_error'])} | {row['svm_C']:g} | "
-                     f"{row['svm_gamma_factor']:g} |")
-    lines += [
+        markdown_table(["dataset", "stands for", "published SVM_rbf", "our SVM_rbf", "our LeNet-5", "C", "γ factor"],
+                       [[label, row["published_name"] or row["name"], cell(row["published_svm_rbf_error"]),
+                         cell(row["svm_rbf_error"]), cell(row["lenet5_error"]), f"{row['svm_C']:g}",
+                         f"{row['svm_gamma_factor']:g}"] for label, row in table.iterrows()]).rstrip("\n"),
         "",
         "Difficulty order of the variants with a published figure (easiest first):",
         "",

@@ -37,7 +37,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from simex.training.fused import train_folded_classifiers
+from simex.training.fused import train_fused_classifiers
 from simex.models.losses import PerSampleLoss
 from simex.inference.evaluate import batched, map_images
 from simex.models.networks import LeNet5Classifier
@@ -251,7 +251,7 @@ def train_nine_class_all(
 ) -> list[tuple[nn.Module, list[int], TrainResult, int]]:
     """:func:`train_nine_class` for every k in ``excluded`` (``configs[i]`` for ``excluded[i]``).
 
-    LeNet-5's are trained as one folded model (simex.training.fused), each equal, up to
+    LeNet-5's are trained as one fused model (simex.training.fused), each equal, up to
     float rounding, to its training alone; other architectures one after another."""
     if architecture != "lenet5":
         return [train_nine_class(architecture, images, labels, k, n_classes, config, device, per_class)
@@ -262,7 +262,7 @@ def train_nine_class_all(
     for (_, _, kept), config in zip(splits, configs):
         seed_everything(config.seed)
         models.append(build_classifier(architecture, len(kept)))
-    results = train_folded_classifiers(
+    results = train_fused_classifiers(
         models, [(images_to_tensor(x), torch.from_numpy(y)) for x, y, _ in splits], configs, device)
     return [(model, kept, result, len(x)) for model, (x, _, kept), result in zip(models, splits, results)]
 

@@ -167,7 +167,7 @@ class PairwiseSimEx:
     def delta(self, images: np.ndarray) -> float:
         """Δ(X|Y): the mean δ, on the host."""
         check_images(images)
-        return float(self.evaluator.image_errors(images, self.batch_size).double().mean())
+        return float(delta_means(self.evaluator, [images], batch_size=self.batch_size)[0, 0])
 
 
 # --- the machine's fp32 peak -----------------------------------------------------------

@@ -40,8 +40,8 @@ import torch
 from torch import nn
 
 from simex.base.datasets import code_of, legend_lines
-from simex.models.fused import folded_mlp, load_member, stack_mlps
-from simex.training.fused import train_folded, train_folded_classifiers
+from simex.models.fused import fused_mlp, load_member, stack_mlps
+from simex.training.fused import train_fused, train_fused_classifiers
 from simex.inference.evaluate import accuracy, map_images
 from simex.models.networks import LeNet5Classifier
 from simex.config import FROZEN_FC_MODULES, Frozen, Training, TransferProtocol
@@ -229,7 +229,7 @@ def train_base_classifier(images: np.ndarray, labels: np.ndarray, settings: Stag
 def train_base_classifiers(data: Sequence[tuple[np.ndarray, np.ndarray]], settings: Sequence[StageSettings],
                            device: torch.device, graph: bool | None = None,
                            ) -> list[tuple[LeNet5Classifier, TrainResult]]:
-    """Several B(Y) trained as one folded model (simex.training.fused), each equal (up to
+    """Several B(Y) trained as one fused model (simex.training.fused), each equal (up to
     float rounding) to :func:`train_base_classifier` with its own data and settings alone."""
     models = []
     for member in settings:
@@ -237,7 +237,7 @@ def train_base_classifiers(data: Sequence[tuple[np.ndarray, np.ndarray]], settin
         models.append(LeNet5Classifier(N_CLASSES))
     splits = [holdout(images_to_tensor(images), labels, member.validation_fraction)
               for (images, labels), member in zip(data, settings)]
-    results = train_folded_classifiers(models, [training for training, _ in splits], [member.config for member in settings],
+    results = train_fused_classifiers(models, [training for training, _ in splits], [member.config for member in settings],
                                 device, validation=[validation for _, validation in splits], graph=graph)
     return list(zip(models, results))
 
@@ -308,10 +308,10 @@ def stage_summary(result: TrainResult) -> dict[str, Any]:
     }
 
 
-def folded_mlp_losses(params: Mapping[str, torch.Tensor], inputs: torch.Tensor,
+def fused_mlp_losses(params: Mapping[str, torch.Tensor], inputs: torch.Tensor,
                       labels: torch.Tensor | None) -> torch.Tensor:
-    """Every member's per-sample cross-entropy from one pass of the folded FC layers, (B, K)."""
-    logits = folded_mlp(params, inputs)
+    """Every member's per-sample cross-entropy from one pass of the fused FC layers, (B, K)."""
+    logits = fused_mlp(params, inputs)
     return nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none").view(labels.shape)
 
 
@@ -319,14 +319,14 @@ def transfers_on_features(pairs: Sequence[tuple[LeNet5Classifier, np.ndarray, np
                           device: torch.device, protocol: TransferProtocol, graph: bool | None = None,
                           ) -> list[tuple[LeNet5Classifier, TrainResult]]:
     """:func:`transfer_on_features` for several (base, images, labels, settings), their
-    retrained FC layers trained as one folded model: each equal, up to float rounding, to
+    retrained FC layers trained as one fused model: each equal, up to float rounding, to
     its transfer alone."""
     prepared = [prepare_transfer(base, protocol.fc_init == "reinit", protocol.frozen, settings.config.seed)
                 for base, _, _, settings in pairs]
     splits = [holdout(embed(kept, images, device), labels, settings.validation_fraction)
               for (_, kept, _), (_, images, labels, settings) in zip(prepared, pairs)]
     retrained = [layers for _, _, layers in prepared]
-    results, trained = train_folded(stack_mlps(retrained), folded_mlp_losses, [training[0] for training, _ in splits],
+    results, trained = train_fused(stack_mlps(retrained), fused_mlp_losses, [training[0] for training, _ in splits],
                                     [training[1] for training, _ in splits], [settings.config for *_, settings in pairs],
                                     device, validation=[validation for _, validation in splits], graph=graph)
     for k, layers in enumerate(retrained):
@@ -342,7 +342,7 @@ def transfer_all(bases: Mapping[str, LeNet5Classifier],
 
     ``seeds[Y, X]`` seeds the transfer; ``subset_seeds`` draws the
     ``protocol.samples_per_class`` samples of each X, the same for every base, so that all
-    of them retrain on the same samples of X. All transfers train as one folded model.
+    of them retrain on the same samples of X. All transfers train as one fused model.
     Returns per base and target its accuracy on X's test split and the training summary.
     """
     subsets = {code: subset_per_class(train_images, train_labels, protocol.samples_per_class,

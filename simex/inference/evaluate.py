@@ -3,14 +3,15 @@
 :class:`FleetEvaluator` runs K autoencoders in one pass per batch (simex.models.fused) and
 computes δ for all of them at once: (B, C, H, W) -> (B, K). :func:`delta_means` is the
 one Δ entry point (a fleet × image sets -> the matrix of mean δ): the Δ tables, the class
-pairings, Fig. 6's curves and the inter-class matrices call it; ``simex rank`` and Fig. 5's
-latency use the evaluator directly. :func:`plain_errors`, each model on its own, is the
+pairings, Fig. 5's and Fig. 6's latency, the inter-class matrices and the benchmark's SimEx
+scores call it (given an evaluator built once where one fleet serves many calls);
+``simex rank`` uses the evaluator directly, as it bootstraps the per-sample δ. :func:`plain_errors`, each model on its own, is the
 reference the fused path is tested against. :func:`batched` is the one loop that feeds
 large inputs through a model in batches (:func:`map_images` for uint8 images, e.g. a
 classifier's outputs in :func:`accuracy`).
 
 Measured on the 2-core CPU (perf/bench_rank.py): ``torch.vmap`` over stacked
-models is slower than the plain loop, and grouping alone is not enough; the folding of
+models is slower than the plain loop, and grouping alone is not enough; the fusing of
 simex.models.fused is what makes the single pass faster.
 """
 
@@ -21,7 +22,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from simex.models.fused import FoldedAutoEncoders
+from simex.models.fused import FusedAutoEncoders
 from simex.models.losses import PerSampleLoss
 from simex.models.networks import LeNet5AutoEncoder
 from simex.training.loop import images_to_tensor
@@ -57,7 +58,7 @@ CPU_PASS_SAMPLE_MEMBERS = 1024
 
 
 class FleetEvaluator:
-    """δ(x, A_k(x)) for K autoencoders at once, their weights folded once (simex.models.fused)."""
+    """δ(x, A_k(x)) for K autoencoders at once, their weights fused once (simex.models.fused)."""
 
     def __init__(self, models: Sequence[LeNet5AutoEncoder], delta: PerSampleLoss,
                  device: torch.device | str = "cpu") -> None:
@@ -70,7 +71,7 @@ class FleetEvaluator:
         # 128-256 samples through 5 members ran 1.7x faster than 1024 (perf/bench_rank.py).
         self.pass_size = max(1, CPU_PASS_SAMPLE_MEMBERS // self.k) if self.device.type == "cpu" else None
         with torch.no_grad():
-            self.folded = FoldedAutoEncoders.fold(models).to(self.device)
+            self.fused = FusedAutoEncoders.fuse(models).to(self.device)
 
     @torch.inference_mode()
     def errors(self, x: torch.Tensor) -> torch.Tensor:
@@ -82,7 +83,7 @@ class FleetEvaluator:
 
     def _pass(self, x: torch.Tensor) -> torch.Tensor:
         b, k = len(x), self.k
-        y = self.folded(x, shared=True)  # (B, K, C, H, W)
+        y = self.fused(x, shared=True)  # (B, K, C, H, W)
         inputs = x.unsqueeze(1).expand_as(y)
         return self.delta(inputs.reshape(b * k, *x.shape[1:]), y.reshape(b * k, *x.shape[1:])).view(b, k).float()
 
@@ -92,11 +93,22 @@ class FleetEvaluator:
         return batched(self.errors, images_to_tensor(images, self.device), batch_size)
 
 
-def delta_means(models: Sequence[LeNet5AutoEncoder], inputs: Sequence[np.ndarray], delta: PerSampleLoss,
-                device: torch.device | str, batch_size: int = 1024) -> np.ndarray:
+def delta_means(models: Sequence[LeNet5AutoEncoder] | FleetEvaluator, inputs: Sequence[np.ndarray],
+                delta: PerSampleLoss | None = None, device: torch.device | str = "cpu",
+                batch_size: int = 1024) -> np.ndarray:
     """The one Δ entry point: Δ = mean δ of every image set (uint8) through every autoencoder,
-    (len(inputs), len(models)), float64; the fleet folded once for all of them."""
-    evaluator = FleetEvaluator(models, delta, device)
+    (len(inputs), len(models)), float64; the fleet fused once for all of them.
+
+    ``models`` may be a :class:`FleetEvaluator` already built (its own δ and device; ``delta``
+    and ``device`` are then not given), for a caller that reuses one fleet for many calls."""
+    if isinstance(models, FleetEvaluator):
+        if delta is not None:
+            raise TypeError("delta_means: an evaluator brings its own delta")
+        evaluator = models
+    else:
+        if delta is None:
+            raise TypeError("delta_means: autoencoders need a delta")
+        evaluator = FleetEvaluator(models, delta, device)
     return np.stack([evaluator.image_errors(images, batch_size).double().mean(dim=0).cpu().numpy()
                      for images in inputs])
 

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from simex.base.formats import pixels_to_float
 from simex.data.images import InputError
 from simex.inference.evaluate import FleetEvaluator, delta_means
 from simex.models.losses import PerSampleLoss
@@ -55,7 +56,7 @@ def delta_matrix(
 
 def mean_l2_norm(images: np.ndarray) -> float:
     """Dataset-wide mean L2 norm of the samples, pixels in [0, 1] (§5.3's normaliser)."""
-    flat = images.reshape(len(images), -1).astype(np.float64) / 255.0
+    flat = pixels_to_float(images.reshape(len(images), -1), np.float64)
     return float(np.linalg.norm(flat, axis=1).mean())
 
 

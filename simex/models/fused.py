@@ -1,7 +1,7 @@
-"""K LeNet-5 autoencoders (or K LeNet-5 classifiers) folded into one network: one pass computes every member's output.
+"""K LeNet-5 autoencoders (or K LeNet-5 classifiers) fused into one network: one pass computes every member's output.
 
 The fused evaluator (simex.inference.evaluate) and the fused trainer (simex.training.autoencoders) share this
-folding. It equals running each model on its own up to float rounding:
+fusion. It equals running each model on its own up to float rounding:
 
 - the per-member layers run for all K members at once: convolutions grouped
   (groups = K), FC layers as batched matrix products;
@@ -15,10 +15,10 @@ folding. It equals running each model on its own up to float rounding:
   ``pixel_shuffle`` (sub-pixel convolution), so the decoder never materialises an
   upsampled map.
 
-The folded weights are a differentiable function of the members' own parameters: a loss
+The fused weights are a differentiable function of the members' own parameters: a loss
 summed over members and back-propagated through the fused pass gives each member exactly
 the gradient of its own loss. Layers are read by name (``LeNet5AutoEncoder.layers``) and
-shapes from the layers themselves, so any input shape the model accepts folds alike.
+shapes from the layers themselves, so any input shape the model accepts fuses alike.
 """
 
 from __future__ import annotations
@@ -59,9 +59,9 @@ def subpixel_kernel(weight: torch.Tensor) -> torch.Tensor:
     ``pixel_shuffle(·, 2)`` expects. Summed in float64, differentiable.
     """
     taps = _subpixel_taps(weight.device)
-    folded = torch.einsum("aru,ocuv,bsv->oabcrs", taps, weight.double(), taps)
+    kernel = torch.einsum("aru,ocuv,bsv->oabcrs", taps, weight.double(), taps)
     out_channels, in_channels = weight.shape[:2]
-    return folded.reshape(4 * out_channels, in_channels, 3, 3).to(weight.dtype)
+    return kernel.reshape(4 * out_channels, in_channels, 3, 3).to(weight.dtype)
 
 
 def pool_max(h: torch.Tensor) -> torch.Tensor:
@@ -76,36 +76,36 @@ PARAMETER_LAYERS = ("conv1", "conv2", "fc1", "fc2", "fc3", "fc4", "deconv", "con
 
 
 @dataclass(frozen=True)
-class FoldedAutoEncoders:
+class FusedAutoEncoders:
     """The weights of K autoencoders in the fused layout; call it to run all K at once."""
 
     k: int
     conv1: tuple[torch.Tensor, torch.Tensor]  # (6K, C, 5, 5), (6K,)
     conv2: tuple[torch.Tensor, torch.Tensor]  # (16K, 6, 5, 5), (16K,)
     fc: tuple[tuple[torch.Tensor, torch.Tensor], ...]  # per FC layer: (K, in, out) for x @ W, (K, 1, out)
-    deconv: tuple[torch.Tensor, torch.Tensor]  # sub-pixel folded: (4·6K, 16, 3, 3), (4·6K,)
-    conv_out: tuple[torch.Tensor, torch.Tensor]  # sub-pixel folded: (4·CK, 6, 3, 3), (4·CK,)
+    deconv: tuple[torch.Tensor, torch.Tensor]  # as a sub-pixel kernel: (4·6K, 16, 3, 3), (4·6K,)
+    conv_out: tuple[torch.Tensor, torch.Tensor]  # as a sub-pixel kernel: (4·CK, 6, 3, 3), (4·CK,)
     code_map: tuple[int, int, int]  # the decoder's unflattened map, (16, h, w)
 
     @classmethod
-    def fold(cls, models: Sequence[LeNet5AutoEncoder]) -> "FoldedAutoEncoders":
-        """Fold the members' current parameters (differentiably: gradients reach the members)."""
+    def fuse(cls, models: Sequence[LeNet5AutoEncoder]) -> "FusedAutoEncoders":
+        """Fuse the members' current parameters (differentiably: gradients reach the members)."""
         if not models:
-            raise ValueError("folding needs at least one autoencoder")
+            raise ValueError("fusing needs at least one autoencoder")
         shapes = sorted({model.input_shape for model in models})
         if len(shapes) != 1:
-            raise ValueError(f"autoencoders folded into one pass must share one input shape, got {shapes}")
+            raise ValueError(f"autoencoders fused into one pass must share one input shape, got {shapes}")
         layers = [model.layers() for model in models]
         stacked = {f"{name}.{attribute}": torch.stack([getattr(layer[name], attribute) for layer in layers])
                    for name in PARAMETER_LAYERS for attribute in ("weight", "bias")}
         return cls.from_stacked(stacked, tuple(layers[0]["unflatten"].unflattened_size))  # type: ignore[arg-type]
 
     @classmethod
-    def from_stacked(cls, stacked: Mapping[str, torch.Tensor], code_map: tuple[int, int, int]) -> "FoldedAutoEncoders":
-        """Fold parameters stacked member-first (:func:`stack_parameters`), differentiably.
+    def from_stacked(cls, stacked: Mapping[str, torch.Tensor], code_map: tuple[int, int, int]) -> "FusedAutoEncoders":
+        """Fuse parameters stacked member-first (:func:`stack_parameters`), differentiably.
 
-        The fused trainer keeps its members' parameters in this layout and refolds them
-        every step; gradients of the folded weights reach the stacked tensors."""
+        The fused trainer keeps its members' parameters in this layout and fuses them again
+        every step; gradients of the fused weights reach the stacked tensors."""
 
         def flat(name: str) -> tuple[torch.Tensor, torch.Tensor]:
             return stacked[f"{name}.weight"].flatten(0, 1), stacked[f"{name}.bias"].flatten(0, 1)
@@ -114,7 +114,7 @@ class FoldedAutoEncoders:
         fc = tuple((stacked[f"{name}.weight"].transpose(1, 2), stacked[f"{name}.bias"].unsqueeze(1))
                    for name in ("fc1", "fc2", "fc3", "fc4"))
         # ConvTranspose2d (stride 1, no padding) = conv with the flipped, transposed kernel and full padding;
-        # folded for all members at once (one einsum: a fused training step refolds every time)
+        # as sub-pixel kernels for all members at once (one einsum, which a fused training step recomputes every time)
         deconv = subpixel_kernel(stacked["deconv.weight"].flip(3, 4).transpose(1, 2).flatten(0, 1))
         conv_out = subpixel_kernel(stacked["conv_out.weight"].flatten(0, 1))
         return cls(
@@ -127,11 +127,11 @@ class FoldedAutoEncoders:
             code_map=code_map,
         )
 
-    def to(self, device: torch.device | str) -> "FoldedAutoEncoders":
+    def to(self, device: torch.device | str) -> "FusedAutoEncoders":
         def move(pair: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
             return pair[0].contiguous().to(device), pair[1].contiguous().to(device)
 
-        return FoldedAutoEncoders(self.k, move(self.conv1), move(self.conv2), tuple(move(p) for p in self.fc),
+        return FusedAutoEncoders(self.k, move(self.conv1), move(self.conv2), tuple(move(p) for p in self.fc),
                                   move(self.deconv), move(self.conv_out), self.code_map)
 
     def __call__(self, x: torch.Tensor, shared: bool) -> torch.Tensor:
@@ -161,23 +161,23 @@ class FoldedAutoEncoders:
 
 def stack_parameters(models: Sequence[LeNet5AutoEncoder | LeNet5Classifier]) -> dict[str, torch.Tensor]:
     """The members' parameters stacked member-first, ``{"conv1.weight": (K, 6, C, 5, 5), ...}``: new
-    tensors (copies, not views of the members), the layout ``from_stacked`` folds."""
+    tensors (copies, not views of the members), the layout ``from_stacked`` fuses."""
     layers = [model.layers() for model in models]
     return {f"{name}.{attribute}": torch.stack([getattr(layer[name], attribute).detach() for layer in layers])
             for name in layers[0] if hasattr(layers[0][name], "weight") for attribute in ("weight", "bias")}
 
 
 @dataclass(frozen=True)
-class FoldedClassifiers:
-    """K LeNet-5 classifiers folded the way the autoencoders are: grouped convolutions, batched FC layers."""
+class FusedClassifiers:
+    """K LeNet-5 classifiers fused the way the autoencoders are: grouped convolutions, batched FC layers."""
 
     conv1: tuple[torch.Tensor, torch.Tensor]  # (6K, C, 5, 5), (6K,)
     conv2: tuple[torch.Tensor, torch.Tensor]  # (16K, 6, 5, 5), (16K,)
     fc: tuple[tuple[torch.Tensor, torch.Tensor], ...]  # per FC layer: (K, in, out) for x @ W, (K, 1, out)
 
     @classmethod
-    def from_stacked(cls, stacked: Mapping[str, torch.Tensor]) -> "FoldedClassifiers":
-        """Fold parameters stacked member-first (:func:`stack_parameters`), differentiably."""
+    def from_stacked(cls, stacked: Mapping[str, torch.Tensor]) -> "FusedClassifiers":
+        """Fuse parameters stacked member-first (:func:`stack_parameters`), differentiably."""
         return cls(
             conv1=(stacked["conv1.weight"].flatten(0, 1), stacked["conv1.bias"].flatten(0, 1)),
             conv2=(stacked["conv2.weight"].flatten(0, 1), stacked["conv2.bias"].flatten(0, 1)),
@@ -203,12 +203,12 @@ def stack_mlps(mlps: Sequence[torch.nn.Sequential]) -> dict[str, torch.Tensor]:
     for mlp in mlps:
         kinds = [type(layer).__name__ for layer in mlp]
         if kinds != [*["Linear", "ReLU"] * (len(mlp) // 2), "Linear"]:
-            raise ValueError(f"a folded MLP alternates Linear and ReLU layers and ends in a Linear one, got {kinds}")
+            raise ValueError(f"a fused MLP alternates Linear and ReLU layers and ends in a Linear one, got {kinds}")
     named = [dict(mlp.named_parameters()) for mlp in mlps]
     return {name: torch.stack([parameters[name].detach() for parameters in named]) for name in named[0]}
 
 
-def folded_mlp(stacked: Mapping[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+def fused_mlp(stacked: Mapping[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     """K MLPs of :func:`stack_mlps`' layout on x (B, K, in): (B, K, out), member k seeing ``x[:, k]``."""
     h = x.transpose(0, 1)
     layers = sorted({int(name.split(".")[0]) for name in stacked})

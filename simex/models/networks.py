@@ -70,7 +70,7 @@ class LeNet5AutoEncoder(nn.Module):
         return self.encoder(images)
 
     def layers(self) -> dict[str, nn.Module]:
-        """The layers by role, so code that folds several autoencoders into one pass
+        """The layers by role, so code that fuses several autoencoders into one pass
         (simex.models.fused) names them instead of counting positions in the Sequentials."""
         return {"conv1": self.encoder[0], "conv2": self.encoder[3], "fc1": self.encoder[7], "fc2": self.encoder[9],
                 "fc3": self.decoder[0], "fc4": self.decoder[2], "unflatten": self.decoder[4],
@@ -97,6 +97,6 @@ class LeNet5Classifier(nn.Module):
         return self.classifier(self.features(images))
 
     def layers(self) -> dict[str, nn.Module]:
-        """The layers with parameters by role (simex.models.fused folds several classifiers by these names)."""
+        """The layers with parameters by role (simex.models.fused fuses several classifiers by these names)."""
         return {"conv1": self.features[0], "conv2": self.features[3], "fc1": self.classifier[0],
                 "fc2": self.classifier[2], "fc3": self.classifier[4]}

@@ -13,8 +13,8 @@ import torch
 
 from simex.base.artifacts import load_checkpoint, save_checkpoint
 from simex.config import SSIMWindow
-from simex.models.fused import FoldedAutoEncoders, load_member, stack_parameters
-from simex.training.fused import SampleLosses, train_folded
+from simex.models.fused import FusedAutoEncoders, load_member, stack_parameters
+from simex.training.fused import SampleLosses, train_fused
 from simex.models.losses import PerSampleLoss, per_sample_loss
 from simex.models.networks import LeNet5AutoEncoder
 from simex.training.loop import EpochRecord, TrainConfig, TrainResult, autoencoder_batch_loss, images_to_tensor, seed_everything, train
@@ -147,10 +147,10 @@ def train_autoencoder(
 
 
 def fused_autoencoder_losses(per_sample: PerSampleLoss, code_map: tuple[int, int, int]) -> SampleLosses:
-    """Every member's per-sample loss from one folded pass (simex.models.fused) over its batch, (B, K)."""
+    """Every member's per-sample loss from one fused pass (simex.models.fused) over its batch, (B, K)."""
 
     def sample_losses(params: Mapping[str, torch.Tensor], inputs: torch.Tensor, _targets: None) -> torch.Tensor:
-        outputs = FoldedAutoEncoders.from_stacked(params, code_map)(inputs, shared=False)
+        outputs = FusedAutoEncoders.from_stacked(params, code_map)(inputs, shared=False)
         return per_sample(inputs.flatten(0, 1), outputs.flatten(0, 1)).view(inputs.shape[:2])
 
     return sample_losses
@@ -178,7 +178,7 @@ def train_autoencoders(
                          f"{sorted({model.input_shape for model in models})}")
     splits = [_split(images, validation_fraction) for images in image_sets]
     code_map = tuple(models[0].layers()["unflatten"].unflattened_size)
-    results, trained = train_folded(stack_parameters(models),
+    results, trained = train_fused(stack_parameters(models),
                                     fused_autoencoder_losses(loss if callable(loss) else per_sample_loss(loss, window),
                                                              code_map),  # type: ignore[arg-type]
                                     [training[0] for training, _ in splits], None, configs, device,

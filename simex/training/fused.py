@@ -1,6 +1,6 @@
-"""K members trained as one folded model, on the device, without waiting on the host within an epoch.
+"""K members trained as one fused model, on the device, without waiting on the host within an epoch.
 
-The fused trainer of the fleets (simex.training.autoencoders.train_autoencoders) and of the folded
+The fused trainer of the fleets (simex.training.autoencoders.train_autoencoders) and of the fused
 LeNet-5 classifiers. Each member trains exactly as the plain loop
 (:func:`simex.training.loop.train`) trains it alone, up to float rounding: its own data, seed,
 batch order (:func:`simex.training.loop.shuffle_orders`, the same in both loops), epochs or
@@ -28,7 +28,7 @@ weights were already taken at the moment they finished (or their best epoch's), 
 member's parameters, gradients and optimizer state are its own, so what the others do
 with the extra steps cannot reach them.
 
-On CUDA the step (gather, folded forward, backward, optimizer step, loss accumulation)
+On CUDA the step (gather, fused forward, backward, optimizer step, loss accumulation)
 is captured once in a CUDA graph and replayed (``graph=None`` chooses it on CUDA for the
 optimizers in :data:`simex.training.loop.CAPTURABLE`, with ``capturable=True``). Capture needs
 warm-up steps; they run on copies' worth of state that is restored afterwards, so the
@@ -47,7 +47,7 @@ from typing import Callable, Mapping, Sequence
 import torch
 from torch import nn
 
-from simex.models.fused import FoldedClassifiers, load_member, stack_parameters
+from simex.models.fused import FusedClassifiers, load_member, stack_parameters
 from simex.models.networks import LeNet5Classifier
 from simex.training.loop import (CAPTURABLE, OPTIMIZERS, EarlyStopping, EpochRecord, TrainConfig, TrainResult,
                             _TrainingClock, seed_everything, shuffle_orders)
@@ -101,7 +101,7 @@ def check_members(n_members: int, sizes: Sequence[int], configs: Sequence[TrainC
         raise ValueError("training set is empty")
 
 
-def train_folded(
+def train_fused(
     parameters: dict[str, torch.Tensor],
     sample_losses: SampleLosses,
     inputs: Sequence[torch.Tensor],
@@ -314,20 +314,20 @@ def _capture(step: Callable[[], None], optimizer: torch.optim.Optimizer,
     return cuda_graph.replay
 
 
-def folded_classifier_losses(params: Mapping[str, torch.Tensor], inputs: torch.Tensor,
+def fused_classifier_losses(params: Mapping[str, torch.Tensor], inputs: torch.Tensor,
                              labels: torch.Tensor | None) -> torch.Tensor:
-    """Every member's per-sample cross-entropy from one folded LeNet-5 pass, (B, K)."""
-    logits = FoldedClassifiers.from_stacked(params)(inputs)
+    """Every member's per-sample cross-entropy from one fused LeNet-5 pass, (B, K)."""
+    logits = FusedClassifiers.from_stacked(params)(inputs)
     return nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none").view(labels.shape)
 
 
-def train_folded_classifiers(models: Sequence[LeNet5Classifier], train_data: Sequence[tuple[torch.Tensor, torch.Tensor]],
+def train_fused_classifiers(models: Sequence[LeNet5Classifier], train_data: Sequence[tuple[torch.Tensor, torch.Tensor]],
                       configs: Sequence[TrainConfig], device: torch.device,
                       validation: Sequence[tuple[torch.Tensor, torch.Tensor] | None] | None = None,
                       graph: bool | None = None) -> list[TrainResult]:
-    """LeNet-5 classifiers trained in place as one folded model, each as
+    """LeNet-5 classifiers trained in place as one fused model, each as
     ``train(model, classifier_batch_loss, ...)`` trains it alone (up to float rounding)."""
-    results, trained = train_folded(stack_parameters(models), folded_classifier_losses,
+    results, trained = train_fused(stack_parameters(models), fused_classifier_losses,
                                     [inputs for inputs, _ in train_data], [labels for _, labels in train_data],
                                     configs, device, validation=validation, graph=graph)
     for k, model in enumerate(models):

@@ -5,8 +5,8 @@ split (restoring the best weights), callbacks at chosen epochs, a seed, and prog
 and loss per epoch in the job's log. Elapsed time counts only the training work.
 :func:`train` is the plain loop, host-driven (one Python step per batch, any module),
 for one model: the path every fused one is tested against.
-Models that fold (LeNet-5 autoencoders and classifiers, FC stacks) train together as one
-folded model on the device with simex.training.fused, each as it would train here alone;
+Models that fuse (LeNet-5 autoencoders and classifiers, FC stacks) train together as one
+fused model on the device with simex.training.fused, each as it would train here alone;
 both loops draw the same sample orders (:func:`shuffle_orders`).
 """
 
@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from simex.base.formats import pixels_to_float
 from simex.config import NineClassTraining, Training
 
 log = logging.getLogger(__name__)
@@ -162,8 +163,9 @@ def shuffle_orders(seeds: torch.Tensor, epochs: torch.Tensor, sizes: torch.Tenso
 
 
 def images_to_tensor(images: np.ndarray, device: torch.device | str | None = None) -> torch.Tensor:
-    """The one uint8 -> float converter: (N, H, W) or (N, C, H, W) to (N, C, H, W) in [0, 1];
-    (N, H, W) gets C = 1. On ``device`` when given, converted there (a quarter of the bytes to copy).
+    """uint8 images as a model's input: (N, H, W) or (N, C, H, W) to (N, C, H, W) in [0, 1]
+    (simex.base.formats.pixels_to_float); (N, H, W) gets C = 1. On ``device`` when given,
+    converted there (a quarter of the bytes to copy).
 
     Of torch's default float type: float32 unless changed (the fused trainer's tests run in float64)."""
     tensor = torch.from_numpy(np.ascontiguousarray(images))
@@ -172,7 +174,7 @@ def images_to_tensor(images: np.ndarray, device: torch.device | str | None = Non
         if device.type == "cuda":
             tensor = tensor.pin_memory()
         tensor = tensor.to(device, non_blocking=True)
-    return (tensor.unsqueeze(1) if tensor.ndim == 3 else tensor).to(torch.get_default_dtype()).div_(255.0)
+    return pixels_to_float(tensor.unsqueeze(1) if tensor.ndim == 3 else tensor)
 
 
 def mean_loss(model: nn.Module, batch_loss: BatchLoss, inputs: torch.Tensor, targets: torch.Tensor,

@@ -1,4 +1,4 @@
-"""The Table 1 fidelity study: which transfer protocol makes the baseline measure similarity.
+"""The Table 1 protocol sweep: which transfer protocol makes the baseline measure similarity.
 
 Grid: transfer protocols (simex.experiments.transfer.TransferProtocol) x autoencoder training length
 in optimizer steps x dataset size x seed replicates. It decomposes so that nothing is
@@ -7,7 +7,7 @@ matrix only on (size, seed, protocol). Each autoencoder is trained once, to the 
 step budget, and Δ is evaluated at every shorter budget from a snapshot of its weights
 after that many steps: the optimizer (RMSprop at a constant rate) and the sample order
 do not depend on the budget, so the step-s snapshot is the autoencoder a run with budget
-s would end with (tests/test_study.py checks the equality). A final job crosses both.
+s would end with (tests/test_protocol_sweep.py checks the equality). A final job crosses both.
 
 Per variant (size, AE steps, protocol, loss) and seed it computes Table 1's ρ per base
 and their mean, the per-target view with X left out (simex.experiments.transfer.per_target_view:
@@ -40,8 +40,8 @@ from simex.base.errors import SimexError
 log = logging.getLogger(__name__)
 
 
-class StudyError(SimexError, ValueError):
-    """The study's grid or its intermediate results are inconsistent."""
+class SweepError(SimexError, ValueError):
+    """The sweep's grid or its intermediate results are inconsistent."""
 
 
 # --- autoencoders: one training run, Δ at every budget -----------------------------------
@@ -78,7 +78,7 @@ def autoencoder_snapshots(images: np.ndarray, loss: str, window: SSIMWindow, con
     """
     budgets = sorted(set(int(b) for b in budgets))
     if config.steps != budgets[-1]:
-        raise StudyError(f"train to the longest budget {budgets[-1]}, not {config.steps}")
+        raise SweepError(f"train to the longest budget {budgets[-1]}, not {config.steps}")
     seed_everything(config.seed)
     model = LeNet5AutoEncoder()
     inputs = images_to_tensor(images)
@@ -86,7 +86,7 @@ def autoencoder_snapshots(images: np.ndarray, loss: str, window: SSIMWindow, con
     train(model, snapshots, (inputs, inputs), config, device)
     missing = [b for b in budgets[:-1] if b not in snapshots.states]
     if missing:
-        raise StudyError(f"training ended before the budgets {missing}")
+        raise SweepError(f"training ended before the budgets {missing}")
     models = {}
     for budget in budgets[:-1]:
         snapshot = LeNet5AutoEncoder()
@@ -123,7 +123,7 @@ def seed_metrics(delta: pd.DataFrame, raw: pd.DataFrame, loss: str) -> dict[str,
 SUMMARY_METRICS = ("table1_mean", "per_target_rho", "top1", "source_share", "target_share")
 
 
-def study_table(deltas: Mapping[tuple[int, int, str], Mapping[int, pd.DataFrame]],
+def sweep_table(deltas: Mapping[tuple[int, int, str], Mapping[int, pd.DataFrame]],
                 transfers: Mapping[tuple[int, int], Mapping[str, Any]]) -> pd.DataFrame:
     """One row per variant (size, AE steps, protocol, loss): metrics' mean, min and max over seeds.
 
@@ -135,7 +135,7 @@ def study_table(deltas: Mapping[tuple[int, int, str], Mapping[int, pd.DataFrame]
     for (size, seed, loss), by_steps in deltas.items():
         record = transfers.get((size, seed))
         if record is None:
-            raise StudyError(f"no transfer record for size {size}, seed {seed}")
+            raise SweepError(f"no transfer record for size {size}, seed {seed}")
         for name, protocol in record["protocols"].items():
             protocols[name] = TransferProtocol.from_dict(protocol["protocol"])
             raw = accuracy_matrix(protocol["bases"], record["labels"])
@@ -166,8 +166,8 @@ def _range(row: pd.Series, metric: str, digits: int = 2) -> str:
     return f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
 
-def study_markdown(table: pd.DataFrame, command: str) -> str:
-    """The study table for docs/: one row per variant, mean [min, max] over seeds."""
+def sweep_markdown(table: pd.DataFrame, command: str) -> str:
+    """The sweep's table for docs/: one row per variant, mean [min, max] over seeds."""
     header = ["loss", "size", "AE steps", "protocol", "Table 1 mean ρ", "per-target ρ (X out)", "top-1 agrees (of 5)",
               "source share", "target share"]
     rows = [[row["loss"], row["size"], row["ae_steps"], row["protocol"], _range(row, "table1_mean"),
@@ -184,4 +184,4 @@ def study_markdown(table: pd.DataFrame, command: str) -> str:
         "independent of the loss and the AE steps).",
         f"Made by: `{command}`",
     ]
-    return markdown_document("Table 1 fidelity study", markdown_table(header, rows, "lrrlrrrrr"), notes)
+    return markdown_document("Table 1 protocol sweep", markdown_table(header, rows, "lrrlrrrrr"), notes)

@@ -1,4 +1,4 @@
-"""The Table 1 fidelity study and the data it rests on: classifier splits, R†/B† disjoint
+"""The Table 1 protocol sweep and the data it rests on: classifier splits, R†/B† disjoint
 from M's test split, Δ at several step budgets from one run, the crossing of all variants."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from simex.data.acquire import (AcquisitionPlan, acquisition_per_class, balanced
                                 mnist_digits_to_regenerate, same_images)
 from simex.training.autoencoders import train_autoencoder
 from simex.models.losses import SSIMWindow
-from simex.experiments.study import autoencoder_snapshots, study_markdown, study_table
+from simex.experiments.protocol_sweep import autoencoder_snapshots, sweep_markdown, sweep_table
 from simex.training.loop import TrainConfig
 from simex.experiments.transfer import variance_shares
 
@@ -93,7 +93,7 @@ def transfer_record(raw: np.ndarray, protocols: dict[str, dict]) -> dict:
     return {"labels": LABELS, "protocols": {name: {"protocol": settings, "bases": bases} for name, settings in protocols.items()}}
 
 
-def test_study_table_crosses_every_variant_with_ranges_over_seeds():
+def test_sweep_table_crosses_every_variant_with_ranges_over_seeds():
     labels = list(LABELS.values())
     rng = np.random.default_rng(5)
     delta = pd.DataFrame(rng.uniform(0.01, 0.2, size=(5, 5)), index=labels, columns=labels)
@@ -102,7 +102,7 @@ def test_study_table_crosses_every_variant_with_ranges_over_seeds():
     agreeing = 1.0 - delta.to_numpy()  # accuracy ordered exactly as Δ: ρ = 1 everywhere
     deltas = {(300, seed, "mse"): {5: delta, 20: delta} for seed in (0, 1)}
     transfers = {(300, 0): transfer_record(agreeing, protocols), (300, 1): transfer_record(delta.to_numpy(), protocols)}
-    table = study_table(deltas, transfers)
+    table = sweep_table(deltas, transfers)
     assert len(table) == 4 and set(table["seeds"]) == {2}
     assert list(table["protocol"][:2]) == ["n10-base-conv", "all-base-conv"]  # n ascending, all last
     row = table.iloc[0]
@@ -111,31 +111,31 @@ def test_study_table_crosses_every_variant_with_ranges_over_seeds():
     shares = [variance_shares(pd.DataFrame(m, index=labels, columns=labels))["source"] for m in (agreeing, delta.to_numpy())]
     assert row["source_share"] == pytest.approx(np.mean(shares))
     assert (row["source_share_min"], row["source_share_max"]) == pytest.approx((min(shares), max(shares)))
-    markdown = study_markdown(table, "snakemake study")
+    markdown = sweep_markdown(table, "snakemake protocol_sweep")
     assert "| mse | 300 | 5 | n10-base-conv | 0.00 [-1.00, 1.00] |" in markdown
     with pytest.raises(ValueError, match="no transfer record"):
-        study_table({(300, 2, "mse"): {5: delta}}, transfers)
+        sweep_table({(300, 2, "mse"): {5: delta}}, transfers)
 
 
 # --- end to end ------------------------------------------------------------------------
 
 
 @pytest.mark.e2e
-def test_tiny_study_end_to_end(tmp_path: Path):
-    """The study target on tests/study_tiny.yaml: a table row per variant and a figure (a few minutes)."""
+def test_tiny_protocol_sweep_end_to_end(tmp_path: Path):
+    """The protocol_sweep target on tests/protocol_sweep_tiny.yaml: a table row per variant and a figure (a few minutes)."""
     import subprocess
     import sys
 
     repo = Path(__file__).resolve().parents[1]
-    override = tmp_path / "study.yaml"
-    override.write_text(json.dumps({"study": {"results": str(tmp_path / "results"), "output": str(tmp_path / "out"),
+    override = tmp_path / "protocol_sweep.yaml"
+    override.write_text(json.dumps({"protocol_sweep": {"results": str(tmp_path / "results"), "output": str(tmp_path / "out"),
                                               "sizes": [312], "seeds": 2, "ae_steps": [5, 20],
                                               "protocols": {"samples_per_class": ["all", 4], "fc_init": ["base", "reinit"],
                                                             "frozen": ["conv"]}}}))
     subprocess.run([sys.executable, "-m", "snakemake", "--configfile", str(repo / "tests/tiny_overrides.yaml"), str(override),
-                    "--cores", "2", "--nolock", "study"], cwd=repo, check=True, capture_output=True)
-    table = pd.read_csv(tmp_path / "out" / "study_table.csv")
+                    "--cores", "2", "--nolock", "protocol_sweep"], cwd=repo, check=True, capture_output=True)
+    table = pd.read_csv(tmp_path / "out" / "protocol_sweep_table.csv")
     assert len(table) == 2 * 2 * 4  # losses x AE steps x protocols
     assert set(table["seeds"]) == {2}
     assert table[["source_share", "target_share"]].notna().all().all()
-    assert (tmp_path / "out" / "study_figure.png").stat().st_size > 10_000
+    assert (tmp_path / "out" / "protocol_sweep_figure.png").stat().st_size > 10_000

@@ -1,4 +1,4 @@
-# Study: the five dataset autoencoders of one (size, seed, loss), trained once to the longest
+# Protocol sweep: the five dataset autoencoders of one (size, seed, loss), trained once to the longest
 # step budget; Δ(X|Y) at every budget from the weights after that many steps.
 from pathlib import Path
 
@@ -10,7 +10,7 @@ from simex.models.losses import per_sample_loss
 from simex.config import SSIMWindow, Training, autoencoder_seed
 from simex.training.loop import train_config
 from simex.inference.similarity import delta_matrix, relabel
-from simex.experiments.study import autoencoder_snapshots
+from simex.experiments.protocol_sweep import autoencoder_snapshots
 
 sm = snakemake  # noqa: F821
 log = start_job(sm)
@@ -21,7 +21,7 @@ labels = labels_from_provenance(dict(zip(datasets, map(Path, sm.input.provenance
 tests = {code: load_split(path)[0] for code, path in zip(datasets, sm.input.test)}
 fleets = {}
 for code, path in zip(datasets, sm.input.train):
-    # the default pipeline's seed for A(code), so the study's default cell is the default run's fleet
+    # the default pipeline's seed for A(code), so the sweep's default cell is the default run's fleet
     config = train_config(Training.from_dict({**sm.params.training, "steps": budgets[-1]}),
                           autoencoder_seed(sm.params.seed, code, loss))
     fleets[code] = autoencoder_snapshots(load_split(path)[0], loss, window, config, budgets, device)
