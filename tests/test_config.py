@@ -52,6 +52,7 @@ def test_paper_config_plans_the_paper_scale_job_set():
                   if len(line.split()) == 2 and line.split()[1].isdigit())
     assert counts["acquire_dataset"] == "5" and counts["prepare_dataset"] == "5"
     assert counts["train_dataset_autoencoders"] == "2"  # {MSE, iSSIM}, each the 5 datasets' autoencoders fused
+    assert counts["train_dataset_autoencoder_replicas"] == "2"  # the dataset fleets' replicas 1, 2: one job per loss
 
 
 def test_an_experiment_the_config_cannot_run_is_skipped_with_a_warning(tmp_path):
