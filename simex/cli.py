@@ -1,6 +1,6 @@
 """The ``simex`` command: build a fleet from known datasets; rank them by similarity to a new one.
 
-    simex fleet build --out fleets/mine --loss issim --steps 2000 cars=photos/cars/ digits=digits.npz
+    simex fleet build --out fleets/mine --loss issim --steps 2000 --members 3 cars=photos/cars/ digits=digits.npz
     simex rank --fleet results/fleets/dataset --loss issim --data new.npz
     simex rank --fleet results/fleets/dataset/mse --data images/ --express --format json
 
@@ -29,7 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
     rank = commands.add_parser("rank", help="order a fleet's known datasets (or classes) by Δ to new data",
                                description="Order the known datasets (or classes) of a fleet by Δ(X|Y), the mean "
                                            "reconstruction error of the new data X through the autoencoder of Y; "
-                                           "smallest (most similar) first.")
+                                           "smallest (most similar) first. A fleet with several autoencoders per "
+                                           "known dataset ranks by their mean Δ and shows their spread; its "
+                                           "interval and P(first) resample the autoencoders as well as the "
+                                           "samples (a two-level bootstrap).")
     rank.add_argument("--fleet", required=True, help="fleet folder (with manifest.json, or with one per loss)")
     rank.add_argument("--data", required=True,
                       help=".npy/.npz array (N×H×W, N×C×H×W or N×H×W×C; uint8 or float in [0,1]), an IDX file, "
@@ -41,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     rank.add_argument("--batch-size", type=int, default=schema_default("fleets", "batch_size"))
     rank.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
     rank.add_argument("--bootstrap", type=int, default=schema_default("fleets", "bootstrap"),
-                      help="bootstrap resamples for the intervals")
+                      help="bootstrap resamples for the intervals (of samples, and of members where a known "
+                           "dataset has several)")
     rank.add_argument("--confidence", type=float, default=schema_default("fleets", "confidence"))
     rank.add_argument("--seed", type=int, default=0, help="seeds the bootstrap and the express reading order")
     express = rank.add_argument_group("express mode")
@@ -61,16 +65,21 @@ def add_fleet_build(commands: argparse._SubParsersAction) -> None:
     fleet = commands.add_parser("fleet", help="build fleets from your own datasets")
     actions = fleet.add_subparsers(dest="fleet_command", required=True, metavar="ACTION")
     build = actions.add_parser(
-        "build", help="train one autoencoder per dataset (or class) and write a fleet for `simex rank`",
-        description="Train a fleet outside the pipeline, with its training code: one LeNet-5 autoencoder per "
-                    "NAME=PATH (or per class with --per-class), written atomically to OUT/LOSS with the manifest "
+        "build", help="train autoencoders per dataset (or class) and write a fleet for `simex rank`",
+        description="Train a fleet outside the pipeline, with its training code: --members LeNet-5 autoencoders "
+                    "(own seeds, trained as one fused job) per NAME=PATH (or per class with --per-class), so that "
+                    "`simex rank` states their spread and resamples them in its intervals; written atomically to OUT/LOSS with the manifest "
                     "and checksums `simex rank` reads. PATH: a folder with one subfolder per class, a flat folder "
                     "of PNG/JPEG images, .npy, .npz (images, optional labels), an IDX file or an IDX pair "
                     "IMAGES,LABELS. Images are converted to --shape (the output says how).")
     build.add_argument("datasets", nargs="+", metavar="NAME=PATH", help="a known dataset and where it is")
     build.add_argument("--out", required=True, help="fleet folder; the fleet goes to OUT/LOSS, which must not exist")
     build.add_argument("--loss", required=True, choices=["mse", "issim"], help="δ, the training and ranking loss")
-    build.add_argument("--per-class", action="store_true", help="one member per class of each (labelled) dataset")
+    build.add_argument("--per-class", action="store_true", help="members per class of each (labelled) dataset")
+    build.add_argument("--members", type=int, default=schema_default("fleets", "members"),
+                       help="autoencoders per dataset (or class), each with its own seed (default %(default)s; "
+                            "1: one, with the seed a fleet had before replicas, and intervals of the samples' "
+                            "noise only)")
     budget = build.add_mutually_exclusive_group()
     budget.add_argument("--epochs", type=int, default=schema_default("autoencoder", "epochs"),
                         help="epochs per member (default: the pipeline's, %(default)s)")
@@ -124,7 +133,7 @@ def run_fleet_build(args: argparse.Namespace) -> None:
                          batch_size=args.batch_size, seed=args.seed, steps=args.steps)
     build_fleet(datasets, args.out, args.loss, config, per_class=args.per_class, shape=InputShape.parse(args.shape),
                 device=pick_device(args.device), min_samples=args.min_samples, name=args.name,
-                progress=not args.quiet, report=lambda line: print(line, flush=True))
+                progress=not args.quiet, report=lambda line: print(line, flush=True), members=args.members)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -143,10 +143,14 @@ def derived_seed(seed: int, *parts: object) -> int:
     return (int(seed) + zlib.crc32("/".join(map(str, parts)).encode())) % 2**31
 
 
-def autoencoder_seed(seed: int, dataset: str, loss: str, class_index: int | None = None) -> int:
+def autoencoder_seed(seed: int, dataset: str, loss: str, class_index: int | None = None, replica: int = 0) -> int:
     """The seed of A(dataset) (or A(class) of it) trained with ``loss``: the pipeline's jobs, the
-    protocol sweep and `simex fleet build` use this one recipe, so the same autoencoder is the same everywhere."""
-    return derived_seed(seed, "ae", dataset, loss, class_index)
+    protocol sweep and `simex fleet build` use this one recipe, so the same autoencoder is the same everywhere.
+    ``replica``: a fleet's further members of the same known dataset (a seed each); replica 0
+    is the one autoencoder every table uses, its seed unchanged."""
+    if replica == 0:
+        return derived_seed(seed, "ae", dataset, loss, class_index)
+    return derived_seed(seed, "ae", dataset, loss, class_index, f"replica-{int(replica)}")
 
 
 # --- typed sections -----------------------------------------------------------------------
@@ -503,8 +507,10 @@ class Express(Section):
 
 @dataclass(frozen=True)
 class Fleets(Section):
-    """``fleets``: the bootstrap and express mode of `simex rank` (its CLI defaults too)."""
+    """``fleets``: autoencoders per known dataset, the bootstrap and express mode of `simex rank`
+    (its CLI defaults too)."""
 
+    members: int
     bootstrap: int
     confidence: float
     batch_size: int

@@ -55,7 +55,8 @@ def datasets(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], 
 def test_fleet_from_three_formats_ranks_each_held_out_part_first(tmp_path: Path, datasets) -> None:
     paths, held_out = datasets
     lines: list[str] = []
-    manifest = build_fleet(list(paths.items()), tmp_path / "fleet", "mse", CONFIG, progress=False, report=lines.append)
+    manifest = build_fleet(list(paths.items()), tmp_path / "fleet", "mse", CONFIG, progress=False, report=lines.append,
+                           members=1)  # replicas: tests/test_members.py
     assert [m["label"] for m in manifest["members"]] == ["shapes", "rgb", "stripes"]
     assert manifest["input_shape"] == [1, 28, 28] and manifest["loss"] == "mse"
     assert all(m["provenance"] == "user" and m["sha256"] for m in manifest["members"])
@@ -72,7 +73,7 @@ def test_rgb_fleet_uses_a_3x32x32_autoencoder_and_the_fused_evaluator_matches(tm
     paths, held_out = datasets
     shape = InputShape(3, 32, 32)
     manifest = build_fleet([("rgb", paths["rgb"]), ("stripes", paths["stripes"])], tmp_path / "f", "issim", CONFIG,
-                           shape=shape, progress=False, report=lambda line: None)
+                           shape=shape, progress=False, report=lambda line: None, members=1)
     assert manifest["input_shape"] == [3, 32, 32]
     fleet = Fleet.load(tmp_path / "f")
     assert all(m.input_shape == (3, 32, 32) for m in fleet.models)
@@ -86,7 +87,7 @@ def test_rgb_fleet_uses_a_3x32x32_autoencoder_and_the_fused_evaluator_matches(tm
 def test_per_class_members_rank_their_class_first(tmp_path: Path, datasets) -> None:
     paths, held_out = datasets
     manifest = build_fleet([("shapes", paths["shapes"])], tmp_path / "c", "mse", CONFIG, per_class=True,
-                           progress=False, report=lambda line: None)
+                           progress=False, report=lambda line: None, members=1)
     assert [(m["key"], m["label"], m["class_name"]) for m in manifest["members"]] == [
         ("shapes0", "shapes:br", "br"), ("shapes1", "shapes:sq", "sq")]
     fleet = Fleet.load(tmp_path / "c")

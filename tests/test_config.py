@@ -54,6 +54,7 @@ def test_paper_config_plans_the_paper_scale_job_set():
                   if len(line.split()) == 2 and line.split()[1].isdigit())
     assert counts["acquire_dataset"] == "5" and counts["prepare_dataset"] == "5"
     assert counts["train_dataset_autoencoders"] == "2"  # {MSE, iSSIM}, each the 5 datasets' autoencoders fused
+    assert counts["train_dataset_autoencoder_replicas"] == "2"  # the dataset fleets' replicas 1, 2: one job per loss
 
 
 def test_an_experiment_the_config_cannot_run_is_skipped_with_a_warning(tmp_path):
@@ -173,11 +174,11 @@ def test_schema_defaults_are_the_cli_defaults():
     rank = build_parser().parse_args(["rank", "--fleet", "f", "--data", "d"])
     assert (rank.bootstrap, rank.confidence, rank.batch_size, rank.budget, rank.step, rank.min_samples) == \
         (1000, 0.95, 1024, 5000, 128, 128)
-    assert config.schema_default("fleets") == {"bootstrap": 1000, "confidence": 0.95, "batch_size": 1024,
+    assert config.schema_default("fleets") == {"members": 3, "bootstrap": 1000, "confidence": 0.95, "batch_size": 1024,
                                                "express": {"budget": 5000, "step": 128, "min_samples": 128,
                                                            "check_resamples": 200}}
     build = build_parser().parse_args(["fleet", "build", "--out", "o", "--loss", "mse", "a=b"])
-    assert (build.epochs, build.batch_size, build.lr) == (10, 32, 0.001)
+    assert (build.epochs, build.batch_size, build.lr, build.members) == (10, 32, 0.001, 3)
     assert config.SSIMWindow.default() == config.SSIMWindow(11, 1.5)
     with pytest.raises(KeyError, match="no default for seed"):
         config.schema_default("seed")

@@ -268,7 +268,8 @@ def test_pipeline_exports_loadable_fleets_and_the_rank_check(tiny_run: Path) -> 
 
     for loss in ("mse", "issim"):
         fleet = Fleet.load(tiny_run / "results" / "fleets" / "dataset", loss=loss)
-        assert [m.dataset for m in fleet.members] == ["M", "E", "R", "B", "F"]
+        assert [fleet.members[group[0]].dataset for group in fleet.groups] == ["M", "E", "R", "B", "F"]
+        assert [[fleet.members[i].replica for i in group] for group in fleet.groups] == [[0, 1, 2]] * 5
         assert all(m.loss == loss for m in fleet.members)
     check = pd.read_csv(tiny_run / "results" / "tables" / "fleet_rank_check.csv")
     assert set(check["fleet"]) >= {"dataset"} and set(check["loss"]) == {"mse", "issim"}

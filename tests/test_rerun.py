@@ -23,7 +23,7 @@ from tests.conftest import deep_merge, tiny_config
 # The jobs that use the seed: everything seeded (data, every training, subsamples, the
 # fleets' bootstrap). Tables and figures made from other artifacts alone are absent.
 SEEDED_RULES = {
-    "acquire_dataset", "prepare_dataset", "train_dataset_autoencoders",
+    "acquire_dataset", "prepare_dataset", "train_dataset_autoencoders", "train_dataset_autoencoder_replicas",
     *(f"train_class_autoencoders_{dataset}" for dataset in ("M", "E", "R", "B", "F")),
     "prepare_classifier_split", "train_base_classifiers", "transfer_from_base", "augmentation_test_set", "augment_with_reference",
     "augment_without_borrowing",

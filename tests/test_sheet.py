@@ -84,6 +84,7 @@ def test_dry_run_on_a_custom_sheet_plans_every_experiment_that_makes_sense(tmp_p
     counts = {line.split()[0]: int(line.split()[1]) for line in output.splitlines()
               if len(line.split()) == 2 and line.split()[1].isdigit()}
     assert counts["acquire_dataset"] == 4 and counts["train_dataset_autoencoders"] == 2  # 2 losses, 4 datasets each
+    assert counts["train_dataset_autoencoder_replicas"] == 2  # the dataset fleets' further members, per loss
     assert counts["export_fleet"] == 6  # dataset, class-M and class-shapes fleets × 2 losses
     assert counts["delta_dataset"] == 2 and counts["fleet_rank_check"] == 1
     assert "table1" not in counts and "latency_fig6" not in counts  # shapes has 2 classes, stripes 1

@@ -80,7 +80,7 @@ def test_two_builds_into_one_folder_one_wins_the_other_says_why(tmp_path: Path, 
     assert loser.count("\n") == 1 and loser.startswith("simex: error: ")
     assert "another simex fleet build is writing to" in loser or "already exists" in loser
     fleet = read_fleet(out / "mse")  # the winner's fleet, whole and verified
-    assert [m.label for m in fleet.members] == ["a", "b"]
+    assert [m.label for m in fleet.members] == ["a"] * 3 + ["b"] * 3  # the default 3 autoencoders a dataset
     assert sorted(p.name for p in out.iterdir()) == ["mse"]  # no staging, scratch or lock file left
 
 

@@ -1,5 +1,7 @@
 """Statistics of the project: rank agreement between similarity orderings (the one Spearman
-routine) and the paired bootstrap behind `simex rank`'s confidence intervals."""
+routine) and the paired bootstrap behind `simex rank`'s confidence intervals: over samples
+(:func:`bootstrap_means`) and, for a fleet of several autoencoders per known dataset, over
+samples and members (:func:`bootstrap_group_means`)."""
 
 from __future__ import annotations
 
@@ -62,6 +64,35 @@ def bootstrap_means(errors: np.ndarray, resamples: int, rng: np.random.Generator
         index = rng.integers(0, n, size=(count, n))
         means.append(errors[index].mean(axis=1))
     return np.concatenate(means)
+
+
+def group_means(member_means: np.ndarray, groups: Sequence[Sequence[int]]) -> np.ndarray:
+    """Per group, the mean over its members' columns of ``member_means`` (..., M): (..., G)."""
+    return np.stack([member_means[..., list(group)].mean(axis=-1) for group in groups], axis=-1)
+
+
+def bootstrap_group_means(errors: np.ndarray, groups: Sequence[Sequence[int]], resamples: int,
+                          rng: np.random.Generator, chunk: int = 64) -> np.ndarray:
+    """A two-level bootstrap of the groups' mean Δ: (R, G).
+
+    ``errors`` (N, M): δ of each sample through each member; ``groups``: the member columns of
+    each group (a known dataset's replicas). Each resample draws the N samples with replacement,
+    paired across members (:func:`bootstrap_means`), then, per group, as many of its members as
+    it holds, with replacement; the group's value is the mean of the drawn members' sample means.
+    So a group's interval holds both the samples' noise and its members' spread. A group of one
+    member draws nothing at the second level: with one member per group (in column order) the
+    result and ``rng``'s state are exactly :func:`bootstrap_means`'.
+    """
+    member_means = bootstrap_means(errors, resamples, rng, chunk)
+    result = np.empty((resamples, len(groups)))
+    for g, group in enumerate(groups):
+        columns = member_means[:, list(group)]
+        if len(group) == 1:
+            result[:, g] = columns[:, 0]
+            continue
+        draws = rng.integers(0, len(group), size=(resamples, len(group)))
+        result[:, g] = np.take_along_axis(columns, draws, axis=1).mean(axis=1)
+    return result
 
 
 def percentile_intervals(means: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:

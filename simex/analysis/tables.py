@@ -51,7 +51,7 @@ RANKING_FORMATS = ("table", "json", "csv")
 
 
 def ranking_text(ranking: Ranking) -> str:
-    """The ranking as a terminal table, with the markers' legend."""
+    """The ranking as a terminal table, with the members' spread and the markers' legend."""
     pct = f"{ranking.confidence:.0%}"
     width = max(10, *map(len, ranking.table["label"]))  # a user's dataset and class names can be long
     how = {"all samples": "all samples", "settled": "express: stopped early, the top of the ranking is settled",
@@ -59,12 +59,23 @@ def ranking_text(ranking: Ranking) -> str:
     lines = [f"SimEx ranking against fleet {ranking.fleet} ({ranking.fleet_path}), δ = {ranking.loss}",
              f"samples used: {ranking.n_used} of {ranking.n_total} ({how}); time {ranking.seconds:.2f} s",
              f"input conversion: {ranking.conversion}",
-             "", f"{'rank':>4}  {'known':<{width}} {'Δ':>10}  {pct + ' CI':<23} {'P(first)':>8}"]
+             "", f"{'rank':>4}  {'known':<{width}} {'Δ':>10}  {'members: min–max':<25} {pct + ' CI':<23} "
+                 f"{'P(first)':>8}"]
     for row in ranking.table.itertuples(index=False):
         ci = f"[{row.ci_low:#.5g}, {row.ci_high:#.5g}]"  # "#": trailing zeros kept, columns align
-        lines.append(f"{row.rank:>4}  {row.label:<{width}} {row.delta:>#10.5g}  {ci:<23} {row.p_top:>8.3f}")
-    lines += ["", f"Δ: mean δ over the samples, smaller = more similar; CI: percentile bootstrap, "
-                  f"{ranking.bootstrap} resamples; P(first): share of resamples ranking it first",
+        spread = f"{row.members}: {row.delta_min:#.5g}–{row.delta_max:#.5g}" if row.members > 1 else "1: —"
+        lines.append(f"{row.rank:>4}  {row.label:<{width}} {row.delta:>#10.5g}  {spread:<25} {ci:<23} "
+                     f"{row.p_top:>8.3f}")
+    if ranking.members > 1:
+        noise = (f"CI: percentile bootstrap, {ranking.bootstrap} resamples of the samples and of each known "
+                 f"dataset's autoencoders (two-level)")
+    else:
+        noise = (f"CI: percentile bootstrap, {ranking.bootstrap} resamples of the samples only: one autoencoder "
+                 f"per known dataset, so the autoencoders' own spread (their seeds) is not in it; a fleet built "
+                 f"with --members 3 or more states it")
+    lines += ["", "Δ: the members' mean of mean δ over the samples, smaller = more similar; members: how many "
+                  "autoencoders (replicas, own seeds) the known dataset has, and their Δ's range",
+              f"{noise}; P(first): share of resamples ranking it first",
               *legend_lines(ranking.table["label"])]
     return "\n".join(lines) + "\n"
 

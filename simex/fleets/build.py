@@ -2,7 +2,8 @@
 
 Every dataset is read and converted to the fleet's input shape first (:mod:`simex.data.images`),
 so that any bad input stops the build before a single autoencoder is trained. Each member
-(one per dataset, or one per class with ``per_class``) is then trained with the
+(``members`` replicas per dataset, or per class with ``per_class``, each with its own seed:
+:func:`simex.config.autoencoder_seed`, replica 0's as the pipeline's) is then trained with the
 pipeline's training code (:func:`simex.training.autoencoders.train_autoencoder`) into a scratch folder
 beside the destination, and the fleet is exported with the pipeline's manifest and
 checksums (:func:`simex.fleets.rank.export_fleet`), which assembles it in a staging folder and
@@ -32,7 +33,7 @@ from simex.data.images import (DEFAULT_SHAPE, DatasetInputError, DuplicateNameEr
                           check_samples, read_dataset)
 from simex.models.losses import LOSSES, SSIMWindow
 from simex.fleets.folder import export_fleet
-from simex.config import autoencoder_seed
+from simex.config import autoencoder_seed, schema_default
 from simex.training.loop import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,11 @@ class MemberPlan:
     key: str
     dataset: ImageDataset
     class_index: int | None
+    replica: int = 0  # which of the known dataset's (class's) autoencoders
+
+    @property
+    def stem(self) -> str:
+        return self.key if self.replica == 0 else f"{self.key}@{self.replica}"
 
     @property
     def images(self) -> np.ndarray:
@@ -72,7 +78,11 @@ def parse_dataset_arguments(arguments: Sequence[str]) -> list[tuple[str, str]]:
     return pairs
 
 
-def plan_members(datasets: Sequence[ImageDataset], per_class: bool, min_samples: int) -> list[MemberPlan]:
+def plan_members(datasets: Sequence[ImageDataset], per_class: bool, min_samples: int,
+                 members: int = 1) -> list[MemberPlan]:
+    """Every autoencoder to train: ``members`` replicas of each dataset (or class), a label's together."""
+    if members < 1:
+        raise DatasetInputError(f"--members must be at least 1, got {members}")
     plans = []
     for dataset in datasets:
         if per_class and not dataset.labelled:
@@ -84,24 +94,26 @@ def plan_members(datasets: Sequence[ImageDataset], per_class: bool, min_samples:
             plans += [MemberPlan(f"{dataset.name}{k}", dataset, k) for k in range(len(dataset.class_names))]
         else:
             plans.append(MemberPlan(dataset.name, dataset, None))
-    return plans
+    return [replace(plan, replica=r) for plan in plans for r in range(members)]
 
 
 def build_fleet(datasets: Sequence[tuple[str, str]], out: Path | str, loss: str, config: TrainConfig, *,
                 per_class: bool = False, shape: InputShape = DEFAULT_SHAPE, window: SSIMWindow | None = None,
                 device: torch.device | str = "cpu", min_samples: int = 20, name: str | None = None,
-                progress: bool = True, report=print) -> dict[str, Any]:
-    """Train one autoencoder per dataset (or class) and write the fleet to ``out/{loss}``.
+                progress: bool = True, report=print, members: int | None = None) -> dict[str, Any]:
+    """Train ``members`` autoencoders per dataset (or class; default: config/schema.yaml's
+    ``fleets.members``) as one fused job and write the fleet to ``out/{loss}``.
 
     ``report`` receives the lines that say what was read and converted. Returns the manifest.
     """
+    members_per_label = int(schema_default("fleets", "members") if members is None else members)
     if loss not in LOSSES:
         raise DatasetInputError(f"unknown loss {loss!r}; expected one of {', '.join(LOSSES)}")
     destination = Path(out) / loss
     with build_lock(destination):
         return _build_fleet(datasets, destination, Path(out), loss, config, per_class=per_class, shape=shape,
                             window=window, device=device, min_samples=min_samples, name=name, progress=progress,
-                            report=report)
+                            report=report, members_per_label=members_per_label)
 
 
 @contextlib.contextmanager
@@ -125,11 +137,12 @@ def build_lock(destination: Path) -> Iterator[None]:
 
 def _build_fleet(datasets: Sequence[tuple[str, str]], destination: Path, out: Path, loss: str, config: TrainConfig, *,
                  per_class: bool, shape: InputShape, window: SSIMWindow | None, device: torch.device | str,
-                 min_samples: int, name: str | None, progress: bool, report: Callable[[str], Any]) -> dict[str, Any]:
+                 min_samples: int, name: str | None, progress: bool, report: Callable[[str], Any],
+                 members_per_label: int) -> dict[str, Any]:
     if destination.exists():
         raise DatasetInputError(f"{destination} already exists; remove it or choose another --out")
     loaded = [read_dataset(dataset_name, path, shape) for dataset_name, path in datasets]
-    members = plan_members(loaded, per_class, min_samples)
+    members = plan_members(loaded, per_class, min_samples, members_per_label)
     for dataset in loaded:
         classes = f", {len(dataset.class_names)} classes" if dataset.class_names else ", unlabelled"
         report(f"{dataset.name}: {dataset.path} ({dataset.kind}, {len(dataset.images)} images{classes}); "
@@ -144,13 +157,15 @@ def _build_fleet(datasets: Sequence[tuple[str, str]], destination: Path, out: Pa
                                 description=f"built by simex fleet build from {', '.join(d.name for d in loaded)}")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    report(f"fleet written: {destination} ({len(members)} members, loss {loss}, input shape {shape})")
+    report(f"fleet written: {destination} ({len(members)} members: {len(members) // members_per_label} known "
+           f"× {members_per_label}, loss {loss}, input shape {shape})")
     return manifest
 
 
 def member_seed(seed: int, member: MemberPlan, loss: str) -> int:
-    """The pipeline's seed for this autoencoder (simex.config.autoencoder_seed)."""
-    return autoencoder_seed(seed, member.dataset.name, loss, member.class_index)
+    """The pipeline's seed for this autoencoder (simex.config.autoencoder_seed): replica 0's is the
+    seed of a one-member fleet, so a fleet built with --members 1 is the one built before replicas."""
+    return autoencoder_seed(seed, member.dataset.name, loss, member.class_index, member.replica)
 
 
 def train_members_fused(members: Sequence[MemberPlan], loss: str, window: SSIMWindow, config: TrainConfig,
@@ -172,12 +187,12 @@ def train_members_fused(members: Sequence[MemberPlan], loss: str, window: SSIMWi
     for member, member_config, (model, result) in zip(members, configs, trained):
         dataset = member.dataset
         class_name = None if member.class_index is None else dataset.class_names[member.class_index]  # type: ignore[index]
-        path = folder / f"{member.key}.pt"
+        path = folder / f"{member.stem}.pt"
         save_autoencoder(path, model, AutoencoderCard.of_training(
             member_config, result, model, window, device, dataset=dataset.name, label=dataset.name,
             class_index=member.class_index, class_name=class_name, loss=loss, provenance="user",
             source=f"{dataset.kind} {dataset.path}", sha256_source=dataset.sha256, conversion=dataset.conversion,
-            n_samples=int(len(member.images)),
+            n_samples=int(len(member.images)), replica=member.replica,
             trained_with=f"{len(members)} autoencoders fused (elapsed_s: the joint time)" if len(members) > 1 else None))
         log.info("trained %s: final loss %.6f", member.key, result.history[-1].train_loss)
         paths.append(path)

@@ -4,6 +4,11 @@ A fleet is a folder the pipeline exports (``results/fleets/{name}/{loss}/``)::
 
     manifest.json        what each autoencoder was trained on (see :func:`export_fleet`)
     members/{key}.pt     the checkpoints, each with its SHA-256 in the manifest
+    members/{key}@{r}.pt replica r > 0 of the same known dataset (or class): its own seed
+
+A fleet may hold several autoencoders (replicas) per known label: each member records its
+``label`` and ``replica`` (0, 1, ...). A manifest from before replicas reads as replica 0 of
+each label, one autoencoder per known dataset.
 
 :func:`export_fleet` writes one, all or nothing; :func:`read_fleet` reads one back and
 verifies it (format version, checksums, one loss, readable checkpoints). Ranking with a
@@ -55,6 +60,7 @@ class Member:
     n_samples: int | None
     file: str  # relative to the fleet folder
     sha256: str
+    replica: int = 0  # which of the label's autoencoders (own seeds); manifests before replicas: 0
 
 
 def sha256_of(path: Path) -> str:
@@ -78,7 +84,29 @@ def member_from_card(card: AutoencoderCard, file: str, sha256: str) -> Member:
         key = f"{dataset}{class_index}"
     return Member(key=key, label=label, dataset=dataset, class_index=class_index, class_name=class_name,
                   loss=card.loss, provenance=provenance, source=card.source or "", n_samples=card.n_samples,
-                  file=file, sha256=sha256)
+                  file=file, sha256=sha256, replica=card.replica or 0)
+
+
+def member_file(member: Member) -> str:
+    """Where a member's checkpoint goes in the fleet folder: replica 0 keeps the plain name."""
+    return f"members/{member.key}.pt" if member.replica == 0 else f"members/{member.key}@{member.replica}.pt"
+
+
+def check_replicas(members: Sequence[Member], where: str) -> None:
+    """Each (label, replica) once, replicas non-negative integers, a label's replicas of one dataset (class)."""
+    seen: set[tuple[str, int]] = set()
+    first: dict[str, Member] = {}
+    for member in members:
+        if isinstance(member.replica, bool) or not isinstance(member.replica, int) or member.replica < 0:
+            raise FleetError(f"{where}: member {member.label}: replica {member.replica!r} is not a "
+                             f"non-negative integer")
+        if (member.label, member.replica) in seen:
+            raise FleetError(f"{where}: two autoencoders of the fleet are both {member.label}, replica "
+                             f"{member.replica}")
+        seen.add((member.label, member.replica))
+        other = first.setdefault(member.label, member)
+        if (other.dataset, other.class_index) != (member.dataset, member.class_index):
+            raise FleetError(f"{where}: the replicas of {member.label} were trained on different data")
 
 
 def check_single_loss(members: Sequence[Member], where: str) -> str:
@@ -111,12 +139,14 @@ def export_fleet(model_paths: Sequence[Path | str], destination: Path | str, nam
         (staging / "members").mkdir()
         for path, card in loaded:
             draft = member_from_card(card, "", "")
-            file = f"members/{draft.key}.pt"
+            file = member_file(draft)
             if (staging / file).exists():
-                raise FleetError(f"{path}: two autoencoders of the fleet are both {draft.label}")
+                raise FleetError(f"{path}: two autoencoders of the fleet are both {draft.label}"
+                                 + (f", replica {draft.replica}" if draft.replica else ""))
             shutil.copyfile(path, staging / file)
             members.append(member_from_card(card, file, sha256_of(staging / file)))
         loss = check_single_loss(members, str(destination))
+        check_replicas(members, str(destination))
         shapes = sorted({card.shape for _, card in loaded})
         if len(shapes) != 1:
             raise FleetError(f"{destination}: the autoencoders have different input shapes {shapes}; a fleet has one")
@@ -251,6 +281,7 @@ def read_fleet(path: Path | str, loss: str | None = None) -> FleetFolder:
         raise FleetError(f"{folder}: architecture {manifest['architecture']!r}; this simex runs {ARCHITECTURE}")
     members = [manifest_member(folder, entry) for entry in manifest["members"]]
     fleet_loss = check_single_loss(members, str(folder))
+    check_replicas(members, str(folder / MANIFEST))
     try:
         shape = InputShape.parse(manifest.get("input_shape", DEFAULT_INPUT_SHAPE))
     except (SimexError, TypeError) as err:

@@ -3,11 +3,15 @@
 A *fleet* is a folder of autoencoders with a manifest (simex.fleets.folder).
 ``Fleet.load(path).rank(images)`` evaluates every autoencoder on the images and orders
 the known datasets (or classes) by Δ(X|Y), the mean δ of the fleet's loss, smallest
-(most similar) first, with a percentile bootstrap confidence interval and the fraction
-of bootstrap resamples in which each member comes first (simex.analysis.stats); simex.analysis.tables
-renders a :class:`Ranking` as text, JSON or CSV. Express mode reads the
-samples in a seeded random order, a step at a time, and stops once the top two
-members' intervals no longer overlap, or when a sample budget is spent.
+(most similar) first. A fleet may hold several autoencoders (replicas, own seeds) per known
+dataset: its Δ is then the members' mean Δ, the table shows their spread, and the percentile
+bootstrap interval and P(first) (the fraction of resamples ranking it first) resample
+members as well as samples (simex.analysis.stats.bootstrap_group_means), so a gap smaller
+than the autoencoders' own spread is not called certain. With one autoencoder per known
+dataset this is exactly the samples-only bootstrap. simex.analysis.tables renders a
+:class:`Ranking` as text, JSON or CSV. Express mode reads the samples in a seeded random
+order, a step at a time, and stops once the top two known datasets' intervals no longer
+overlap, or when a sample budget is spent.
 
 Speed: the fused evaluator of :mod:`simex.inference.evaluate` runs all members in one pass per batch.
 """
@@ -31,7 +35,7 @@ from simex.inference.evaluate import FleetEvaluator, batched
 from simex.models.losses import per_sample_loss
 from simex.data.readers import ArraySource, SampleSource, open_samples
 from simex.data.images import InputError
-from simex.analysis.stats import bootstrap_means, percentile_intervals
+from simex.analysis.stats import bootstrap_group_means, group_means, percentile_intervals
 
 
 # --- the fleet -------------------------------------------------------------------------
@@ -51,8 +55,17 @@ class Fleet(FleetFolder):
         return cls(**{f.name: getattr(folder, f.name) for f in fields(FleetFolder)}, device=torch.device(device))
 
     @property
+    def groups(self) -> list[list[int]]:
+        """Per known label (in the order of first appearance), the indices of its members (replicas)."""
+        by_label: dict[str, list[int]] = {}
+        for index, member in enumerate(self.members):
+            by_label.setdefault(member.label, []).append(index)
+        return list(by_label.values())
+
+    @property
     def labels(self) -> list[str]:
-        return [m.label for m in self.members]
+        """The known datasets (or classes), one per label however many replicas it holds."""
+        return [self.members[group[0]].label for group in self.groups]
 
     @property
     def evaluator(self) -> FleetEvaluator:
@@ -92,7 +105,8 @@ class Fleet(FleetFolder):
                 step = min(settings.step, limit - used)
                 chunks.append(self._errors(source.take(order[used : used + step]), batch_size))
                 used += step
-                if used >= settings.min_samples and used < limit and settled(np.concatenate(chunks), settings, rng):
+                if (used >= settings.min_samples and used < limit
+                        and settled(np.concatenate(chunks), self.groups, settings, rng)):
                     stop_reason = "settled"
                     break
             else:
@@ -144,12 +158,13 @@ class RankSettings:
             raise InputError(f"confidence must lie in (0, 1), got {self.confidence}")
 
 
-def settled(errors: np.ndarray, settings: RankSettings, rng: np.random.Generator) -> bool:
-    """The top two members' bootstrap intervals no longer overlap."""
-    if errors.shape[1] < 2:
+def settled(errors: np.ndarray, groups: list[list[int]], settings: RankSettings, rng: np.random.Generator) -> bool:
+    """The top two known labels' bootstrap intervals (samples and members) no longer overlap."""
+    if len(groups) < 2:
         return True
-    low, high = percentile_intervals(bootstrap_means(errors, settings.check_resamples, rng), settings.confidence)
-    first, second = np.argsort(errors.mean(axis=0), kind="stable")[:2]
+    low, high = percentile_intervals(bootstrap_group_means(errors, groups, settings.check_resamples, rng),
+                                     settings.confidence)
+    first, second = np.argsort(group_means(errors.mean(axis=0), groups), kind="stable")[:2]
     return bool(high[first] < low[second])
 
 
@@ -158,7 +173,10 @@ class Ranking:
     fleet: str
     fleet_path: str
     loss: str
-    table: pd.DataFrame  # rank, label, key, dataset, class, delta, ci_low, ci_high, p_top
+    # rank, label, key, dataset, class, delta (the members' mean Δ), ci_low, ci_high, p_top, then the
+    # members' spread: members (autoencoders of the label), delta_sd (their Δ's SD; NaN for one),
+    # delta_min, delta_max
+    table: pd.DataFrame
     n_used: int
     n_total: int
     stop_reason: str  # "all samples" | "settled" | "budget"
@@ -172,6 +190,11 @@ class Ranking:
         return self.n_used < self.n_total
 
     @property
+    def members(self) -> int:
+        """Autoencoders per known label: the most any label holds (1: the samples' noise only)."""
+        return int(self.table["members"].max())
+
+    @property
     def top(self) -> str:
         return str(self.table["label"].iloc[0])
 
@@ -183,23 +206,31 @@ class Ranking:
         return {"fleet": self.fleet, "fleet_path": self.fleet_path, "loss": self.loss, "n_used": self.n_used,
                 "n_total": self.n_total, "stopped_early": self.stopped_early, "stop_reason": self.stop_reason,
                 "seconds": round(self.seconds, 4), "conversion": self.conversion,
-                "bootstrap": self.bootstrap, "confidence": self.confidence}
+                "bootstrap": self.bootstrap, "confidence": self.confidence,
+                "resampled": "samples and members" if self.members > 1 else "samples"}
 
 
 def summarize(fleet: Fleet, errors: np.ndarray, n_total: int, stop_reason: str, seconds: float,
               settings: RankSettings, rng: np.random.Generator, conversion: str) -> Ranking:
-    delta = errors.mean(axis=0)
-    means = bootstrap_means(errors, settings.bootstrap, rng)
+    groups = fleet.groups
+    member_delta = errors.mean(axis=0)
+    delta = group_means(member_delta, groups)
+    means = bootstrap_group_means(errors, groups, settings.bootstrap, rng)
     low, high = percentile_intervals(means, settings.confidence)
     p_top = np.bincount(means.argmin(axis=1), minlength=len(delta)) / len(means)
     order = np.argsort(delta, kind="stable")
+    first = [fleet.members[groups[g][0]] for g in order]
+    spread = [member_delta[groups[g]] for g in order]
     table = pd.DataFrame({
         "rank": np.arange(1, len(order) + 1),
-        "label": [fleet.members[i].label for i in order],
-        "key": [fleet.members[i].key for i in order],
-        "dataset": [fleet.members[i].dataset for i in order],
-        "class": [fleet.members[i].class_name for i in order],
+        "label": [m.label for m in first],
+        "key": [m.key for m in first],
+        "dataset": [m.dataset for m in first],
+        "class": [m.class_name for m in first],
         "delta": delta[order], "ci_low": low[order], "ci_high": high[order], "p_top": p_top[order],
+        "members": [len(s) for s in spread],
+        "delta_sd": [float(np.std(s, ddof=1)) if len(s) > 1 else float("nan") for s in spread],
+        "delta_min": [float(s.min()) for s in spread], "delta_max": [float(s.max()) for s in spread],
     })
     if not math.isfinite(float(delta.sum())):
         raise InputError("δ is not finite for some samples; the input holds values the autoencoders cannot handle")

@@ -52,6 +52,7 @@ class AutoencoderCard:
     trained_with: str | None = None  # e.g. "10 autoencoders fused (elapsed_s: the joint time)"
     sha256_source: str | None = None  # a user's dataset: the SHA-256 of its files
     conversion: str | None = None  # a user's dataset: how it was converted to the input shape
+    replica: int | None = None  # which of a fleet's autoencoders of this dataset (class); None: replica 0
 
     @classmethod
     def of_training(cls, config: TrainConfig, result: TrainResult, model: LeNet5AutoEncoder, window: SSIMWindow,
@@ -83,8 +84,9 @@ class AutoencoderCard:
             values["ssim"] = SSIMWindow.from_dict(values["ssim"])
         if values.get("input_shape") is not None:
             values["input_shape"] = tuple(int(n) for n in values["input_shape"])
-        if values.get("class_index") is not None:
-            values["class_index"] = int(values["class_index"])
+        for name in ("class_index", "replica"):
+            if values.get(name) is not None:
+                values[name] = int(values[name])
         return cls(**values)
 
     @property
