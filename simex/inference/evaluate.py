@@ -92,11 +92,13 @@ class FleetEvaluator:
         return batched(self.errors, images_to_tensor(images, self.device), batch_size)
 
 
-def delta_means(models: Sequence[LeNet5AutoEncoder], inputs: Sequence[np.ndarray], delta: PerSampleLoss,
-                device: torch.device | str, batch_size: int = 1024) -> np.ndarray:
+def delta_means(models: Sequence[LeNet5AutoEncoder] | FleetEvaluator, inputs: Sequence[np.ndarray],
+                delta: PerSampleLoss | None, device: torch.device | str, batch_size: int = 1024) -> np.ndarray:
     """The one Δ entry point: Δ = mean δ of every image set (uint8) through every autoencoder,
-    (len(inputs), len(models)), float64; the fleet folded once for all of them."""
-    evaluator = FleetEvaluator(models, delta, device)
+    (len(inputs), len(models)), float64; the fleet folded once for all of them. ``models`` may
+    be a fleet already folded (a :class:`FleetEvaluator`, its own δ and device; ``delta`` and
+    ``device`` are then not used): a zoo folds once and times only the pass (the benchmark)."""
+    evaluator = models if isinstance(models, FleetEvaluator) else FleetEvaluator(models, delta, device)
     return np.stack([evaluator.image_errors(images, batch_size).double().mean(dim=0).cpu().numpy()
                      for images in inputs])
 
