@@ -30,6 +30,7 @@ include: "rules/report.smk"
 include: "rules/study.smk"
 include: "rules/difficulty.smk"
 include: "rules/benchmark.smk"
+include: "rules/benchmark_v2.smk"
 
 
 rule all:

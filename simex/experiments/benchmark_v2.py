@@ -667,3 +667,119 @@ def scale_markdown(table: pd.DataFrame) -> str:
     resolved = ", ".join(f"{s:,}: {int(table[table['scale'] == s]['resolved_targets'].iloc[0])} of "
                          f"{int(table[table['scale'] == s]['targets'].iloc[0])}" for s in scales)
     return markdown_table(header, rows) + f"\nResolved targets in this cell per scale: {resolved}.\n"
+
+
+# --- the score files: from the jobs' records, and back ------------------------------------------------
+
+SCORE_FILES = ("runs", "scores", "deltas", "norms", "draws", "timings")
+
+
+def score_files(scale: int, ground_truth: Sequence[Mapping[str, Any]], estimates: Sequence[Mapping[str, Any]],
+                zoos: Sequence[Mapping[str, Any]], base_accuracy: Mapping[str, Sequence[float]],
+                labels: Mapping[str, str]) -> dict[str, pd.DataFrame]:
+    """The committed files of one scale (PROTOCOL-v2.md, "What is committed") from the jobs' records,
+    datasets named by their display labels: runs (every transfer and scratch run, and B(Y)'s own
+    accuracy per seed as protocol "base"), scores (every estimator; SimEx single per member), deltas
+    (every Δ_k(X|Y) of the draws, split "draw"; Δ_k(Z|Y) on Z's test split, split "test"), norms,
+    draws, timings."""
+    label = lambda code: labels.get(code, code)  # noqa: E731
+    runs = [{"scale": scale, "target": label(r["target"]), **{**run, "source": label(run["source"]) if run["source"] else ""}}
+            for r in ground_truth for run in r["records"]]
+    runs += [{"scale": scale, "target": "", "source": label(y), "protocol": "base", "n": 0, "seed": s, "accuracy": acc}
+             for y, values in base_accuracy.items() for s, acc in enumerate(values)]
+    runs_frame = pd.DataFrame(runs)
+    gains = gains_from_runs(runs_frame).set_index(["target", "source", "protocol", "n", "seed"])
+    key = pd.MultiIndex.from_frame(runs_frame[["target", "source", "protocol", "n", "seed"]])
+    runs_frame["scratch_accuracy"] = gains["scratch_accuracy"].reindex(key).to_numpy()
+    runs_frame["gain"] = gains["gain"].reindex(key).to_numpy()
+    scores = [{"scale": scale, "estimator": row["estimator"], "target": label(r["target"]), "n": row["n"],
+               "seed": row["seed"], "source": label(row["source"]), "member": row.get("member", ""), "score": row["score"]}
+              for r in estimates for row in r["scores"]]
+    deltas = [{"scale": scale, "loss": row["loss"], "member": row["member"], "y": label(row["source"]),
+               "x": label(r["target"]), "split": "draw", "n": row["n"], "seed": row["seed"], "delta": row["delta"]}
+              for r in estimates for row in r.get("deltas", [])]
+    deltas += [{"scale": scale, "loss": zoo["loss"], "member": row["member"], "y": label(row["y"]), "x": label(row["x"]),
+                "split": "test", "n": "", "seed": "", "delta": row["delta"]} for zoo in zoos for row in zoo["test"]]
+    norms = [{"scale": scale, "dataset": label(d), "mean_l2_norm": value} for d, value in zoos[0]["norms"].items()]
+    draws = [{"scale": scale, "target": label(r["target"]), "n": int(n), "seed": int(s), "indices": " ".join(map(str, idx))}
+             for r in ground_truth for n, per_seed in r["draws"].items() for s, idx in per_seed.items()]
+    timings = [{"scale": scale, "target": label(r["target"]), **row} for r in estimates for row in r["timings"]]
+    return {"runs": runs_frame, "scores": pd.DataFrame(scores), "deltas": pd.DataFrame(deltas),
+            "norms": pd.DataFrame(norms), "draws": pd.DataFrame(draws), "timings": pd.DataFrame(timings)}
+
+
+def read_score_files(folder: Any) -> dict[str, pd.DataFrame]:
+    """The score files of one scale as committed (``<name>.csv.gz``), for :func:`scale_tables`."""
+    from pathlib import Path
+
+    frames = {name: pd.read_csv(Path(folder) / f"{name}.csv.gz", keep_default_na=True) for name in SCORE_FILES}
+    for name in ("runs", "scores", "draws", "timings"):
+        for column in ("target", "source"):
+            if column in frames[name]:
+                frames[name][column] = frames[name][column].fillna("")
+    return frames
+
+
+def scale_readme(tables: Mapping[str, pd.DataFrame], settings: V2Settings, command: str,
+                 job_times: Mapping[str, tuple[float, float]]) -> str:
+    """The results page of one scale: decisions and resolution first, then every cell's table,
+    the paired differences, and the files."""
+    scope = ("registered run" if settings.registered else "**outside the registration** (not a v2 result)")
+    where = ("the headline scale: the hypotheses are decided here" if settings.decided
+             else "secondary, not decided (the hypotheses are decided at the headline scale only)")
+    protocol, n, scale = settings.headline
+    lines = [f"# Source-selection benchmark v2: {settings.scale:,} samples per dataset", "",
+             f"Protocol: [PROTOCOL-v2.md](PROTOCOL-v2.md) ({scope}; {where}). Made by:", "", f"    {command}", "",
+             f"## Hypotheses in the headline cell ({PROTOCOL_NAMES.get(protocol, protocol)}, n = {n})", "",
+             decisions_markdown(tables["decisions"]),
+             "## Is the best source resolved? (best − second, paired by seed, > 2 SE)", "",
+             resolution_markdown(tables["resolution"]),
+             "## Every estimator, every cell", "", summary_markdown(tables["summary"], settings.confidence,
+                                                                     settings.bootstrap),
+             "## Paired differences", "", differences_markdown(tables["differences"], settings.confidence),
+             "## Files", "",
+             "- `summary.md` / `summary.csv`: estimator × metric with intervals and chance, every cell",
+             "- `resolution.md` / `resolution.csv`: best and second source per target and cell, resolved or not",
+             "- `differences.md` / `differences.csv`: SimEx − static, − embeddings, − LogME, variant − single",
+             "- `decisions.csv`: R, H1, H2 and the ensemble finding",
+             "- `runs.csv.gz`: every run (accuracy, scratch accuracy, gain, epochs, cap hit; B(Y)'s own accuracy as "
+             "protocol `base`)",
+             "- `scores.csv.gz`: every estimator's score per (target, n, seed, source); SimEx single per member",
+             "- `deltas.csv.gz`: every Δ_k(X|Y) of the draws (split `draw`) and Δ_k(Z|Y) on Z's test split (`test`)",
+             "- `norms.csv.gz`, `draws.csv.gz`, `timings.csv.gz`, `metrics.csv.gz` (point metrics per estimator, cell, "
+             "target, seed; SimEx single also per member)",
+             "- `jobs.log.gz`: the jobs' logs", "",
+             "Every table here recomputes from the score files: "
+             "`simex.experiments.benchmark_v2.scale_tables(**read_score_files(folder), settings=...)`.", "",
+             "Time of the jobs (Snakemake benchmark files, seconds):", "",
+             markdown_table(["job", "wall (s)", "CPU (s)"],
+                            [[name, f"{wall:.0f}", f"{cpu:.0f}"] for name, (wall, cpu) in job_times.items()], "lrr")]
+    return "\n".join(lines)
+
+
+def report_readme(scale_frame: pd.DataFrame, decisions_by_scale: Mapping[int, pd.DataFrame],
+                  resolution_by_scale: Mapping[int, pd.DataFrame], headline: tuple[str, int, int], registered: bool,
+                  command: str) -> str:
+    """The v2 results page across scales: the decisions (headline scale), the scale table and figure,
+    the resolved counts per cell and scale, and the per-scale pages."""
+    protocol, n, decided_scale = headline
+    scope = "registered run" if registered else "**outside the registration** (not a v2 result)"
+    lines = ["# Source-selection benchmark v2: results", "",
+             f"Protocol: [PROTOCOL-v2.md](PROTOCOL-v2.md) ({scope}). Made by:", "", f"    {command}", ""]
+    if decided_scale in decisions_by_scale:
+        lines += [f"## Decisions: headline cell ({PROTOCOL_NAMES.get(protocol, protocol)}, n = {n}) at "
+                  f"{decided_scale:,} samples per dataset", "", decisions_markdown(decisions_by_scale[decided_scale])]
+    lines += [f"## Each estimator at every scale ({PROTOCOL_NAMES.get(protocol, protocol)}, n = {n})", "",
+              "![scale](scale.png)", "", scale_markdown(scale_frame),
+              "Mean over targets and seeds [95 % percentile bootstrap: targets, seeds within targets and, for SimEx, "
+              "member draws]. A cell with fewer than 6 of 8 resolved targets is unresolved: published, not ranked.", "",
+              "## Resolved targets per cell and scale", "",
+              markdown_table(["scale", *(f"{PROTOCOL_NAMES.get(p, p)}, n = {m}" for p, m in
+                                         dict.fromkeys(zip(*(next(iter(resolution_by_scale.values()))[c]
+                                                             for c in ("protocol", "n")))))],
+                             [[f"{scale:,}", *(f"{int(cell['resolved'].sum())} of {len(cell)}" for _, cell in
+                                               table.groupby(["protocol", "n"], sort=False))]
+                              for scale, table in resolution_by_scale.items()]),
+              "## Per scale", "", *(f"- [{scale:,} samples per dataset](scale{scale}/README.md)"
+                                    for scale in resolution_by_scale), ""]
+    return "\n".join(lines)
