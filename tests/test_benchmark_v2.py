@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from simex.config import ConfigError, load
-from simex.experiments.benchmark_v2 import (CEILING, RANDOM, SCORERS, SPLIT_HALF, Resamples, V2Error, V2Settings,
+from simex.experiments.benchmark_v2 import (CEILING, RANDOM, SCORERS, SPLIT_HALF, Resamples, V2Error, V2Settings, read_score_files,
                                             bootstrap, cell_metrics, chance_metrics, draw_weights, member_draws,
                                             member_mean, required_resolved, resolution, scale_tables, simex_ensemble,
                                             simex_hub_corrected, simex_paper_norm, simex_self_calibrated, simex_single,
@@ -148,11 +148,13 @@ def synthetic_files(seeds: int = 4, members: int = 3) -> dict[str, pd.DataFrame]
         for protocol, n in (("probe", 10), ("finetune", 10)):
             for s in range(seeds):
                 if protocol == "probe":  # one scratch run per (X, n, s), shared by the protocols
-                    runs.append({"target": x, "source": "", "protocol": "scratch", "n": n, "seed": s, "accuracy": 0.5})
+                    runs.append({"target": x, "source": "", "protocol": "scratch", "n": n, "seed": s, "accuracy": 0.5,
+                                 "epochs": 5, "cap_hit": False})
                 for y in TARGETS:
                     if y != x:
                         runs.append({"target": x, "source": y, "protocol": protocol, "n": n, "seed": s,
-                                     "accuracy": 0.5 + value[y] + rng.normal(0, 0.001)})
+                                     "accuracy": 0.5 + value[y] + rng.normal(0, 0.001), "epochs": 5,
+                                     "cap_hit": protocol == "probe"})
         for s in range(seeds):
             for y in TARGETS:
                 if y == x:
@@ -202,6 +204,8 @@ def test_scale_tables_score_an_oracle_its_reverse_and_simex_from_the_files():
     single = metrics[(metrics["estimator"] == "SimEx-MSE single") & (metrics["member"] != "")]
     assert set(single["member"]) == {0, 1, 2}
     assert len(tables["simex_scores"]) == 2 * 4 * 4 * 4 * 3  # cells x targets x seeds x scorers but single x sources
+    caps = tables["caps"].set_index("protocol")
+    assert bool(caps.loc["probe", "protocol_failure"]) and not bool(caps.loc["finetune", "protocol_failure"])
     differences = tables["differences"]
     assert set(differences["minus"]) == {"SimEx-MSE single"}
 
@@ -256,3 +260,117 @@ def test_the_committed_v2_config_loads():
     config = load("config/config.yaml", raw)
     assert config.benchmark_v2.registered and config.benchmark_v2.scales == (1800, 8120)
     assert len(config.datasets) == 8 and deep_merge({}, raw)
+
+
+# --- your own estimator, scored beside the registered ones -----------------------------------------------
+
+
+def test_own_estimator_loads_by_dotted_path_and_names_a_bad_one():
+    from simex.experiments.benchmark import BenchmarkError, load_own_estimator
+
+    function = load_own_estimator("tests.v2_estimators.my_estimators.brightness_gap")
+    assert function.__name__ == "brightness_gap"
+    assert load_own_estimator("tests.v2_estimators.my_estimators:brightness_gap") is function
+    with pytest.raises(BenchmarkError, match="'tests.v2_estimators.my_estimators.nothing' cannot be imported"):
+        load_own_estimator("tests.v2_estimators.my_estimators.nothing")
+
+
+def test_v2_scoring_records_simex_per_member_the_registered_estimators_and_your_own():
+    import torch
+
+    from simex.experiments.benchmark import (V2_LOGME, EstimatorSettings, Source, SourceZoo, V2Zoo, load_own_estimator,
+                                             score_target_v2)
+    from simex.models.losses import per_sample_loss
+    from simex.models.networks import LeNet5AutoEncoder, LeNet5Classifier
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    device = torch.device("cpu")
+    labels = np.repeat(np.arange(10), 4)
+    images = lambda: rng.integers(0, 255, size=(40, 28, 28), dtype=np.uint8)  # noqa: E731
+    members = {"mse": [[LeNet5AutoEncoder().eval() for _ in range(2)] for _ in range(2)]}
+    sources = [Source(code, [LeNet5Classifier().eval()], [0.9], {"mse": members["mse"][i][0]}, images(), images(), labels)
+               for i, code in enumerate(("Y1", "Y2"))]
+    zoo = V2Zoo(SourceZoo(sources, {}, EstimatorSettings("mse", None, 64, **V2_LOGME), device), members,
+                {"mse": per_sample_loss("mse", None)})
+    own = {"brightness": load_own_estimator("tests.v2_estimators.my_estimators.brightness_gap")}
+    record = score_target_v2("X", zoo, (images(), labels), seed=3, replicates=1, samples_per_class=[2],
+                             estimators=["static", "LogME", "H-score (shrinkage)"], own=own)
+    scores = pd.DataFrame(record["scores"])
+    assert set(scores["estimator"]) == {"static", "LogME", "H-score (shrinkage)", "brightness", "SimEx-MSE single"}
+    single = scores[scores["estimator"] == "SimEx-MSE single"]
+    assert len(single) == 2 * 2 and set(single["member"]) == {0, 1}  # sources x members
+    deltas = pd.DataFrame(record["deltas"])
+    assert (single["score"].to_numpy() == -deltas["delta"].to_numpy()).all()
+    assert np.isfinite(scores["score"]).all()
+    timed = set(pd.DataFrame(record["timings"])["estimator"])
+    assert {"SimEx-MSE single", "SimEx-MSE ensemble", "SimEx-MSE hub-corrected", "brightness"} <= timed
+
+
+# --- end to end ---------------------------------------------------------------------------------------------
+
+STAGE = {"optimizer": "rmsprop", "lr": 0.001, "epochs": 2, "batch_size": 8, "patience": 1, "validation_fraction": 0.2}
+TINY_V2 = {
+    "datasets": ["M", "E", "F"],
+    "benchmark": {"base": STAGE, "finetune": {**STAGE, "lr": 0.0001}, "scratch": STAGE},
+    "benchmark_v2": {
+        "registered": False, "results": "results/benchmark-v2", "output": "out", "scales": [312], "seeds": 2,
+        "members": 2, "cells": [{"protocol": "probe", "samples_per_class": 3},
+                                {"protocol": "finetune", "samples_per_class": 3}],
+        "headline": {"protocol": "finetune", "samples_per_class": 3, "scale": 312},
+        "estimators": ["static", "LogME", "H-score (shrinkage)", "embeddings"], "otdd_max_samples": 50,
+        "member_draws": 5, "bootstrap": 100,
+    },
+}
+
+
+@pytest.mark.e2e
+def test_tiny_benchmark_v2_end_to_end_and_your_own_estimator_through_the_config(workflow_copy: Path):
+    """benchmark_v2 on 3 datasets, one tiny scale, 2 seeds, K = 2; the tables recompute from the
+    score files; then an estimator added in the config is scored without rerunning anything else."""
+    import shutil
+
+    import yaml
+
+    from tests.conftest import DOWNLOAD_CACHE, deep_merge, snakemake, tiny_config
+
+    (workflow_copy / "v2.yaml").write_text(yaml.safe_dump(deep_merge(tiny_config(), TINY_V2), allow_unicode=True))
+    if DOWNLOAD_CACHE.is_dir():
+        shutil.copytree(DOWNLOAD_CACHE, workflow_copy / "results" / "downloads", dirs_exist_ok=True)
+    result = snakemake(workflow_copy, "benchmark_v2", configfile="v2.yaml")
+    assert result.returncode == 0, result.stderr[-4000:]
+    out = workflow_copy / "out"
+    folder = out / "scale312"
+    summary = pd.read_csv(folder / "summary.csv")
+    assert set(SCORERS) <= set(summary["estimator"]) and {"static", "LogME", RANDOM, CEILING} <= set(summary["estimator"])
+    assert summary["tau"].dropna().between(-1, 1).all() and summary["top1"].between(0, 1).all()
+    # the tables recompute from the committed score files
+    files = read_score_files(folder)
+    settings = V2Settings(scale=312, datasets=("M", "E*", "F"), cells=(("probe", 3), ("finetune", 3)),
+                          headline=("finetune", 3, 312), members=2, member_draws=5, bootstrap=100, confidence=0.95,
+                          seed=tiny_config()["seed"], registered=False,
+                          estimators=("static", "LogME", "H-score (shrinkage)", "embeddings"))
+    again = scale_tables(**{k: v for k, v in files.items() if k != "draws"}, settings=settings)
+    pd.testing.assert_frame_equal(again["summary"].reset_index(drop=True), summary, check_dtype=False, rtol=1e-5)
+    deltas = files["deltas"]
+    assert set(deltas["split"]) == {"draw", "test"} and set(deltas["member"]) == {0, 1}
+    assert "outside the registration" in (folder / "README.md").read_text()
+    assert (out / "scale.png").stat().st_size > 10_000 and "Decisions" in (out / "README.md").read_text()
+    # your own estimator, named in the config: only its job and the tables run
+    config = yaml.safe_load((workflow_copy / "v2.yaml").read_text())
+    config["benchmark_v2"]["own_estimators"] = {"brightness": "v2_estimators.my_estimators.brightness_gap"}
+    shutil.copytree(Path(__file__).parent / "v2_estimators", workflow_copy / "v2_estimators")
+    (workflow_copy / "v2.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
+    plan = snakemake(workflow_copy, "benchmark_v2", "-n", configfile="v2.yaml")
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    planned = plan.stdout + plan.stderr
+    assert "rule v2_own_estimators:" in planned and "rule v2_tables:" in planned
+    for upstream in ("v2_ground_truth", "v2_base_classifiers", "v2_autoencoders", "v2_estimators"):
+        assert f"rule {upstream}:" not in planned, planned[-3000:]
+    result = snakemake(workflow_copy, "benchmark_v2", configfile="v2.yaml")
+    assert result.returncode == 0, result.stderr[-4000:]
+    summary = pd.read_csv(folder / "summary.csv").set_index(["protocol", "estimator"])
+    assert summary.loc[("finetune", "brightness"), "kind"] == "own (not registered)"
+    assert not math.isnan(summary.loc[("finetune", "brightness"), "top1"])
+    scores = pd.read_csv(folder / "scores.csv.gz")
+    assert (scores["estimator"] == "brightness").sum() == 3 * 1 * 2 * 2  # targets x n x seeds x sources

@@ -1,6 +1,7 @@
 # Benchmark v2, one scale: the score files (csv.gz) from the jobs' records, then every table
 # recomputed from those files, the results page and the jobs' logs.
 import gzip
+import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -53,7 +54,12 @@ write_text(sm.output.differences_md, f"{title} paired differences\n\n"
            + differences_markdown(tables["differences"], settings.confidence))
 job_times = {f"{Path(path).parent.name} {Path(path).stem}": tuple(pd.read_csv(path, sep="\t")[["s", "cpu_time"]].iloc[0])
              for path in sm.input.job_times}
-write_text(sm.output.README_md, scale_readme(tables, settings, sm.params.command, job_times))
+try:  # the commit the run was made at (PROTOCOL-v2.md, "What is committed")
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            check=True).stdout.strip()
+except (OSError, subprocess.CalledProcessError):
+    commit = "unknown (not a git checkout)"
+write_text(sm.output.README_md, scale_readme(tables, settings, sm.params.command, job_times, commit))
 with gzip.GzipFile(sm.output.jobs_log_gz, "wb", mtime=0) as handle:
     handle.write("".join(f"==> {path} <==\n{Path(path).read_text() if Path(path).exists() else '(missing)'}\n"
                          for path in sm.params.job_logs).encode())

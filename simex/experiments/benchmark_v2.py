@@ -48,7 +48,7 @@ METRICS = ("tau", "top1", "top1_resolved", "regret_abs", "regret_rel", "pick_gai
 METRIC_NAMES = {"tau": "weighted τ", "top1": "top-1 hit", "top1_resolved": "top-1 hit (resolved targets)",
                 "regret_abs": "absolute regret (points)", "regret_rel": "relative regret", "pick_gain": "pick gain (points)",
                 "rho": "Spearman ρ"}
-DIFFERENCE_METRICS = ("tau", "top1", "regret_abs", "regret_rel")
+DIFFERENCE_METRICS = METRICS  # "for every SimEx scorer, metric, cell and scale"
 RANDOM = "random"
 CEILING = "noise ceiling"
 SPLIT_HALF = "split-half (5 vs 5 seeds)"
@@ -511,7 +511,17 @@ def scale_tables(runs: pd.DataFrame, scores: pd.DataFrame, deltas: pd.DataFrame,
     decided = decisions(summary, arrays_by_cell, resamples, settings, resolution_table)
     return {"resolution": resolution_table, "metrics": pd.DataFrame(metric_rows), "summary": summary,
             "differences": pd.DataFrame(difference_rows), "decisions": decided,
-            "simex_scores": pd.DataFrame(simex_rows)}
+            "simex_scores": pd.DataFrame(simex_rows), "caps": cap_table(runs)}
+
+
+def cap_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per protocol (scratch included) and n: the share of runs stopped at their cap (epochs; L-BFGS
+    iterations for the probe); more than half is a protocol failure, as v1."""
+    part = runs[runs["protocol"] != "base"]
+    table = part.groupby(["protocol", "n"]).agg(runs=("cap_hit", "size"), cap_hit_share=("cap_hit", "mean"),
+                                                median_epochs=("epochs", "median")).reset_index()
+    table["protocol_failure"] = table["cap_hit_share"] > 0.5
+    return table
 
 
 def decisions(summary: pd.DataFrame, arrays_by_cell: Mapping[tuple[str, int], Arrays], resamples: Resamples,
@@ -721,7 +731,7 @@ def read_score_files(folder: Any) -> dict[str, pd.DataFrame]:
 
 
 def scale_readme(tables: Mapping[str, pd.DataFrame], settings: V2Settings, command: str,
-                 job_times: Mapping[str, tuple[float, float]]) -> str:
+                 job_times: Mapping[str, tuple[float, float]], commit: str = "unknown") -> str:
     """The results page of one scale: decisions and resolution first, then every cell's table,
     the paired differences, and the files."""
     scope = ("registered run" if settings.registered else "**outside the registration** (not a v2 result)")
@@ -729,7 +739,8 @@ def scale_readme(tables: Mapping[str, pd.DataFrame], settings: V2Settings, comma
              else "secondary, not decided (the hypotheses are decided at the headline scale only)")
     protocol, n, scale = settings.headline
     lines = [f"# Source-selection benchmark v2: {settings.scale:,} samples per dataset", "",
-             f"Protocol: [PROTOCOL-v2.md](PROTOCOL-v2.md) ({scope}; {where}). Made by:", "", f"    {command}", "",
+             f"Protocol: [PROTOCOL-v2.md](PROTOCOL-v2.md) ({scope}; {where}). Made at commit {commit} by:", "",
+             f"    {command}", "",
              f"## Hypotheses in the headline cell ({PROTOCOL_NAMES.get(protocol, protocol)}, n = {n})", "",
              decisions_markdown(tables["decisions"]),
              "## Is the best source resolved? (best − second, paired by seed, > 2 SE)", "",
@@ -737,6 +748,10 @@ def scale_readme(tables: Mapping[str, pd.DataFrame], settings: V2Settings, comma
              "## Every estimator, every cell", "", summary_markdown(tables["summary"], settings.confidence,
                                                                      settings.bootstrap),
              "## Paired differences", "", differences_markdown(tables["differences"], settings.confidence),
+             "## Runs stopped at their cap (epochs; L-BFGS iterations for the probe)", "",
+             markdown_table(["protocol", "n", "runs", "cap-hit share", "median epochs/iterations", "protocol failure"],
+                            [[r.protocol, r.n, r.runs, f"{r.cap_hit_share:.3f}", f"{r.median_epochs:.0f}",
+                              "**yes**" if r.protocol_failure else "no"] for r in tables["caps"].itertuples()]),
              "## Files", "",
              "- `summary.md` / `summary.csv`: estimator × metric with intervals and chance, every cell",
              "- `resolution.md` / `resolution.csv`: best and second source per target and cell, resolved or not",
