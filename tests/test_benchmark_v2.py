@@ -159,10 +159,10 @@ def synthetic_files(seeds: int = 4, members: int = 3) -> dict[str, pd.DataFrame]
             for y in TARGETS:
                 if y == x:
                     continue
-                scores += [{"estimator": "oracle", "target": x, "n": 10, "seed": s, "source": y, "member": "",
-                            "score": value[y]},
-                           {"estimator": "anti", "target": x, "n": 10, "seed": s, "source": y, "member": "",
-                            "score": -value[y]}]
+                for name, score in (("oracle", value[y]), ("anti", -value[y]), ("static", value[y]),
+                                    ("LogME", -value[y])):
+                    scores.append({"estimator": name, "target": x, "n": 10, "seed": s, "source": y, "member": "",
+                                   "score": score})
                 for k in range(members):
                     deltas.append({"loss": "mse", "member": k, "y": y, "x": x, "split": "draw", "n": 10, "seed": s,
                                    "delta": 1.0 - value[y] + 0.001 * k})
@@ -180,7 +180,7 @@ def synthetic_files(seeds: int = 4, members: int = 3) -> dict[str, pd.DataFrame]
 def synthetic_settings(**changes) -> V2Settings:
     base = dict(scale=1800, datasets=TARGETS, cells=(("probe", 10), ("finetune", 10)), headline=("finetune", 10, 1800),
                 members=3, member_draws=20, bootstrap=300, confidence=0.95, seed=1, registered=True, losses=("mse",),
-                estimators=(), own=("oracle", "anti"))
+                estimators=("static", "LogME"), own=("oracle", "anti"))
     base.update(changes)
     return V2Settings(**base)
 
@@ -200,6 +200,11 @@ def test_scale_tables_score_an_oracle_its_reverse_and_simex_from_the_files():
     assert resolution_table["resolved"].all() and len(resolution_table) == 2 * 4
     decisions = tables["decisions"].set_index("hypothesis")
     assert decisions.loc["R", "outcome"] == "met" and decisions.loc["R", "status"] == "decided"
+    # H1: the best scorer (τ 1, the first in the protocol's order) only ties static (τ 1): missed; H2: above LogME (τ −1)
+    assert decisions.loc["H1", "chosen"] == "SimEx-MSE single" and decisions.loc["H1", "outcome"] == "missed"
+    assert decisions.loc["H2", "outcome"] == "met" and decisions.loc["H2", "low"] == pytest.approx(2.0)
+    outside = scale_tables(**files, settings=synthetic_settings(registered=False))["decisions"].set_index("hypothesis")
+    assert (outside["status"].iloc[:3] == "secondary, not decided").all()
     metrics = tables["metrics"]
     single = metrics[(metrics["estimator"] == "SimEx-MSE single") & (metrics["member"] != "")]
     assert set(single["member"]) == {0, 1, 2}
@@ -207,7 +212,10 @@ def test_scale_tables_score_an_oracle_its_reverse_and_simex_from_the_files():
     caps = tables["caps"].set_index("protocol")
     assert bool(caps.loc["probe", "protocol_failure"]) and not bool(caps.loc["finetune", "protocol_failure"])
     differences = tables["differences"]
-    assert set(differences["minus"]) == {"SimEx-MSE single"}
+    assert set(differences["minus"]) == {"SimEx-MSE single", "static", "LogME"}
+    row = differences[(differences["estimator"] == "SimEx-MSE ensemble") & (differences["minus"] == "LogME")
+                      & (differences["metric"] == "tau") & (differences["protocol"] == "finetune")].iloc[0]
+    assert (row["difference"], row["low"], row["high"]) == pytest.approx((2.0, 2.0, 2.0))
 
 
 def test_scale_tables_say_undecided_where_the_ground_truth_is_unresolved():
@@ -220,6 +228,9 @@ def test_scale_tables_say_undecided_where_the_ground_truth_is_unresolved():
     decisions = tables["decisions"].set_index("hypothesis")
     assert decisions.loc["R", "outcome"] == "missed"
     assert "gap" in decisions.loc["R", "detail"]
+    # an unresolved headline cell decides nothing, whichever way the intervals fall
+    assert decisions.loc["H1", "outcome"].startswith("undecided (ground truth unresolved")
+    assert decisions.loc["H2", "outcome"].startswith("undecided (ground truth unresolved")
 
 
 # --- config checks ------------------------------------------------------------------------------------
