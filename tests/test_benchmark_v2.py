@@ -105,6 +105,24 @@ def test_cell_metrics_absolute_regret_in_points_and_relative_only_where_resolved
     assert cell_metrics([1, 1, 0], gains)["top1"] == 0.5  # ties: the mean over tied picks
 
 
+def test_rank_agreement_is_v1s_and_chance_is_its_exact_mean_over_every_order():
+    import itertools
+
+    from simex.experiments import benchmark_metrics as v1
+    from simex.experiments.benchmark_v2 import average_ranks, rank_agreement
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        s, g = rng.integers(0, 4, size=7).astype(float), rng.normal(size=7)  # ties in the scores
+        assert rank_agreement(s, g) == pytest.approx(v1.rank_agreement(s, g), nan_ok=True)
+    assert average_ranks(np.array([3.0, 1.0, 3.0, 2.0])) == pytest.approx([3.5, 1.0, 3.5, 2.0])
+    gains = np.array([0.3, 0.1, 0.2, 0.25, 0.0])
+    expected = v1.random_metrics(gains)
+    chance = chance_metrics(gains)
+    assert chance["tau"] == pytest.approx(expected["tau"]) and chance["rho"] == pytest.approx(expected["rho"], abs=1e-12)
+    assert len(list(itertools.permutations(range(5)))) == 120
+
+
 def test_chance_levels_per_metric():
     gains = np.array([0.3, 0.1, 0.2, 0.3])
     chance = chance_metrics(gains)
