@@ -802,7 +802,9 @@ def scale_readme(tables: Mapping[str, pd.DataFrame], settings: V2Settings, comma
              resolution_markdown(tables["resolution"]),
              "## Every estimator, every cell", "", summary_markdown(tables["summary"], settings.confidence,
                                                                      settings.bootstrap),
-             "## Paired differences", "", differences_markdown(tables["differences"], settings.confidence),
+             "## Paired differences", "",
+             "Only the headline cell at the headline scale decides anything; every other cell and scale is "
+             "secondary, not decided.", "", differences_markdown(tables["differences"], settings.confidence),
              "## Runs stopped at their cap (epochs; L-BFGS iterations for the probe)", "",
              markdown_table(["protocol", "n", "runs", "cap-hit share", "median epochs/iterations", "protocol failure"],
                             [[r.protocol, r.n, r.runs, f"{r.cap_hit_share:.3f}", f"{r.median_epochs:.0f}",
