@@ -37,6 +37,7 @@ include: "rules/report.smk"
 include: "rules/protocol_sweep.smk"
 include: "rules/difficulty.smk"
 include: "rules/benchmark.smk"
+include: "rules/benchmark_v2.smk"
 
 
 rule all:

@@ -218,7 +218,7 @@ class Section:
                 values[spec.name] = _convert(hints[spec.name], data[key])
             elif _optional(hints[spec.name]):
                 values[spec.name] = None  # an optional key the config leaves out
-            elif spec.default is dataclasses.MISSING:
+            elif spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
                 raise ConfigError(f"{cls.__name__}: missing key {key!r}")
         return cls(**values)
 
@@ -660,6 +660,123 @@ class Benchmark(Section):
         return problems
 
 
+@dataclass(frozen=True)
+class V2Cell(Section):
+    protocol: Literal["probe", "finetune"]
+    samples_per_class: int
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.protocol, int(self.samples_per_class))
+
+
+@dataclass(frozen=True)
+class V2Headline(Section):
+    protocol: Literal["probe", "finetune"]
+    samples_per_class: int
+    scale: int
+
+
+# What docs/benchmark/PROTOCOL-v2.md registers (a registered run may name nothing else).
+V2_SCALES = (1800, 8120)
+V2_CELLS = (("probe", 10), ("finetune", 10), ("probe", 100))
+V2_HEADLINE = ("finetune", 10, 8120)
+V2_MIN_SEEDS = 10
+V2_MIN_MEMBERS = 5
+V2_ESTIMATORS = ("sample-MSE", "embeddings", "Fréchet", "LogME", "LogME (tol 1e-10)", "LEEP", "NCE", "H-score",
+                 "H-score (shrinkage)", "k-NN", "OTDD", "static")
+# Per-class capacity of each built-in dataset (PROTOCOL-v2.md, "Two data scales"): the scarcest
+# class once repeats are dropped; None: rendered to order. R, B, BR, RBI draw from MNIST.
+V2_CAPACITY: dict[str, int | None] = {"M": 6313, "F": 7000, "E": 5600, "R": 6313, "B": 6313, "BR": 6313,
+                                      "RBI": 6313, "A": 812}
+
+
+@dataclass(frozen=True)
+class BenchmarkV2(Section):
+    """``benchmark_v2``: the source-selection benchmark v2 (docs/benchmark/PROTOCOL-v2.md,
+    rules/benchmark_v2.smk). B(Y), fine-tune, scratch and probe settings are ``benchmark``'s."""
+
+    registered: bool
+    results: str
+    output: str
+    scales: tuple[int, ...]
+    seeds: int
+    members: int
+    cells: tuple[V2Cell, ...]
+    headline: V2Headline
+    estimators: tuple[str, ...]
+    own_estimators: dict[str, str]
+    otdd_max_samples: int
+    member_draws: int
+    bootstrap: int
+    confidence: float
+
+    @property
+    def cell_keys(self) -> list[tuple[str, int]]:
+        return [cell.key for cell in self.cells]
+
+    @property
+    def sizes(self) -> list[int]:
+        """The n of the cells, each once, in the order of the cells."""
+        return list(dict.fromkeys(n for _, n in self.cell_keys))
+
+    def problems(self, datasets: Sequence[str], sources: Mapping[str, str | None], train_test_ratio: int) -> list[str]:
+        """Values that cannot run together (every one named), checked before any job starts.
+        ``sources``: each dataset's built-in source code (None: a user's dataset, its capacity unknown here)."""
+        import math
+
+        problems = []
+        keys = self.cell_keys
+        if len(set(keys)) != len(keys):
+            problems.append(f"benchmark_v2.cells: a cell is named twice: {keys}")
+        headline = (self.headline.protocol, self.headline.samples_per_class)
+        if headline not in keys:
+            problems.append(f"benchmark_v2.headline {headline} is not among benchmark_v2.cells {keys}")
+        if self.headline.scale not in self.scales:
+            problems.append(f"benchmark_v2.headline.scale {self.headline.scale} is not among benchmark_v2.scales "
+                            f"{list(self.scales)}")
+        for name in self.own_estimators:
+            if name in V2_ESTIMATORS or name.startswith("SimEx") or name in ("random", "noise ceiling"):
+                problems.append(f"benchmark_v2.own_estimators: {name!r} is the name of a registered estimator")
+        for scale in self.scales:
+            for code in datasets:
+                capacity = V2_CAPACITY.get(sources.get(code) or "")
+                if capacity is not None and scale // 10 > capacity:  # the ten-class classifier split (E's // 26 is less)
+                    problems.append(f"benchmark_v2.scales: {scale} samples per dataset need {scale // 10} a class of "
+                                    f"{code}, which holds {capacity} a class: the largest allowed is "
+                                    f"{capacity * 10 + 9}")
+            per_class = scale // 10
+            train = per_class - max(1, round(per_class / (train_test_ratio + 1)))
+            for protocol, n in keys:
+                if n > train:
+                    problems.append(f"benchmark_v2.cells: ({protocol}, n = {n}) at scale {scale}: the classifier "
+                                    f"train split holds {train} a class, fewer than n = {n}")
+                elif self.seeds > math.comb(train, n) ** 10:
+                    problems.append(f"benchmark_v2.seeds = {self.seeds}: at scale {scale} and n = {n} only "
+                                    f"{math.comb(train, n) ** 10} distinct draws exist")
+        if self.registered:
+            if self.seeds < V2_MIN_SEEDS:
+                problems.append(f"benchmark_v2.seeds = {self.seeds}: the registered protocol needs at least {V2_MIN_SEEDS}")
+            if self.members < V2_MIN_MEMBERS:
+                problems.append(f"benchmark_v2.members = {self.members}: the registered protocol needs at least "
+                                f"{V2_MIN_MEMBERS}")
+            problems += [f"benchmark_v2.scales: {scale} is not registered ({list(V2_SCALES)}); set "
+                         "benchmark_v2.registered: false for a run outside the registration"
+                         for scale in self.scales if scale not in V2_SCALES]
+            problems += [f"benchmark_v2.cells: {cell} is not registered ({list(V2_CELLS)})"
+                         for cell in keys if cell not in V2_CELLS]
+            problems += [f"benchmark_v2.estimators: {name!r} is not registered ({', '.join(V2_ESTIMATORS)})"
+                         for name in self.estimators if name not in V2_ESTIMATORS]
+            if (*headline, self.headline.scale) != V2_HEADLINE:
+                problems.append(f"benchmark_v2.headline: {(*headline, self.headline.scale)} is not the registered "
+                                f"{V2_HEADLINE}")
+        else:
+            known = set(V2_ESTIMATORS)
+            problems += [f"benchmark_v2.estimators: unknown estimator {name!r} ({', '.join(V2_ESTIMATORS)}); "
+                         "your own go in benchmark_v2.own_estimators" for name in self.estimators if name not in known]
+        return problems
+
+
 # --- the whole config ----------------------------------------------------------------------------
 
 
@@ -686,8 +803,11 @@ class Config(Section):
     protocol_sweep: ProtocolSweep | None  # only in the sweep's config (config/protocol_sweep.yaml)
     benchmark: Benchmark
     difficulty: Difficulty
+    benchmark_v2: BenchmarkV2 | None = None  # only in the v2 benchmark's config (config/benchmark-v2.yaml)
     # the paper's datasets among ``datasets``, in the paper's order (user datasets of the sheet are not)
     paper_datasets: tuple[str, ...] = field(default=(), repr=False)
+    # each dataset's built-in source code (None for a user's), for the checks of capacities
+    dataset_sources: dict[str, str | None] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], sheet: Mapping[str, Any] | None = None) -> "Config":
@@ -702,7 +822,8 @@ class Config(Section):
                               f"{data['dataset_sheet']} (its names: {', '.join(sheet)})")
         paper = tuple(in_paper_order(name for name in selection if sheet[name].builtin))
         config = super().from_dict({**data, "datasets": selection})
-        config = dataclasses.replace(config, paper_datasets=paper)
+        config = dataclasses.replace(config, paper_datasets=paper, dataset_sources={
+            name: sheet[name].source if sheet[name].builtin else None for name in selection})
         problems = config.problems()
         if problems:
             raise ConfigError("config: " + "; ".join(problems))
@@ -712,6 +833,8 @@ class Config(Section):
         plain = super().params()
         if self.protocol_sweep is None:
             del plain["protocol_sweep"]
+        if self.benchmark_v2 is None:
+            del plain["benchmark_v2"]
         return plain
 
     # -- what the experiments run on
@@ -731,7 +854,10 @@ class Config(Section):
 
     def problems(self) -> list[str]:
         """What is inconsistent across sections (each section alone is valid by the schema)."""
-        return [*self.augmentation_problems(), *self.latency_problems(), *self.benchmark.problems(self.datasets)]
+        problems = [*self.augmentation_problems(), *self.latency_problems(), *self.benchmark.problems(self.datasets)]
+        if self.benchmark_v2 is not None:
+            problems += self.benchmark_v2.problems(self.datasets, self.dataset_sources, self.data.train_test_ratio)
+        return problems
 
     def augmentation_problems(self) -> list[str]:
         """Fig. 7's grid against the splits, and its losses against ``losses`` (only when Fig. 7 runs)."""

@@ -289,3 +289,31 @@ def test_otdd_symmetry_sinkhorn_and_subsampling():
 def test_bad_input_names_the_problem(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+@pytest.mark.parametrize("n, d", [(8, 12), (10, 10), (6, 30)])  # N < D, N = D, N << D
+def test_logme_registered_stopping_rule_where_n_is_at_most_d(n, d):
+    """Benchmark v2's LogME (PROTOCOL-v2.md): thuml/LogME's stopping rule (at most 11 updates,
+    relative change of t ≤ 1e-3) with the exact evidence, all D eigenvalues counted. Where N ≤ D
+    it stays within 1e-3 of the direct evidence maximisation, and appending zero-variance feature
+    dimensions leaves it unchanged (the reference's sum over min(N, D) singular values does not)."""
+    rng = np.random.default_rng(0)
+    y = np.arange(n) % 3
+    f = rng.normal(size=(n, d)) + 1.5 * np.eye(3)[y] @ rng.normal(size=(3, d))
+    registered = logme(f, y, tol=1e-3, max_iter=11)
+    assert registered == pytest.approx(_slow_logme(f, y), abs=1e-3)
+    padded = logme(np.hstack([f, np.zeros((n, 5))]), y, tol=1e-3, max_iter=11)
+    assert padded == pytest.approx(registered, abs=1e-10)
+
+
+def test_hscore_shrinkage_known_answer_by_hand():
+    """Two classes, one feature: cov(f) = 1, cov(E[f|y]) = 1 (class means ±1, no spread within), a
+    1-d covariance is its own shrinkage target (d2 = 0, a = 0), so both forms give exactly 1."""
+    f = np.array([[-1.0], [-1.0], [1.0], [1.0]])
+    y = np.array([0, 0, 1, 1])
+    assert hscore(f, y) == pytest.approx(1.0) and hscore(f, y, shrinkage=True) == pytest.approx(1.0)
+    # with noise dimensions and N close to D, shrinkage tempers the inverse: a smaller, finite score
+    rng = np.random.default_rng(0)
+    labels = np.arange(12) % 2
+    noisy = np.hstack([labels[:, None] + 0.1 * rng.normal(size=(12, 1)), rng.normal(size=(12, 10))])
+    assert 0 < hscore(noisy, labels, shrinkage=True) < hscore(noisy, labels)

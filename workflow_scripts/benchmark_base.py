@@ -16,8 +16,9 @@ dataset = sm.wildcards.dataset
 section = Training.from_dict(sm.params.base)
 train_images, train_labels = load_classifier_split(sm.input.train)
 test_images, test_labels = load_classifier_split(sm.input.test)
+tag = getattr(sm.params, "tag", "benchmark")  # "benchmark-v2": v2's seeds (PROTOCOL-v2.md)
 for s, destination in enumerate(sm.output.models):
-    settings = stage_settings(section, replicate_seed(sm.params.seed, s, "base", dataset))
+    settings = stage_settings(section, replicate_seed(sm.params.seed, s, "base", dataset, tag=tag))
     model, result = train_base_classifier(train_images, train_labels, settings, device)
     base_accuracy = accuracy(model, test_images, test_labels, device)
     summary = stage_summary(result)

@@ -17,6 +17,9 @@ settings = GroundTruthSettings(
     seed=int(sm.params.seed), replicates=seeds, samples_per_class=tuple(sm.params.samples_per_class),
     finetune=Training.from_dict(sm.params.finetune), scratch=Training.from_dict(sm.params.scratch),
     probe=Probe.from_dict(sm.params.probe),
+    # v2: its (protocol, n) cells only, and its seeds (PROTOCOL-v2.md); v1: both protocols at every n
+    cells=tuple((protocol, int(n)) for protocol, n in sm.params.cells) if hasattr(sm.params, "cells") else None,
+    tag=getattr(sm.params, "tag", "benchmark"),
 )
 record = target_ground_truth(sm.wildcards.dataset, load_classifier_split(sm.input.train),
                              load_classifier_split(sm.input.test), bases, settings, device)

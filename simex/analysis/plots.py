@@ -385,3 +385,38 @@ def benchmark_figure(summary: pd.DataFrame, view: str, headline: tuple[str, int]
                     f"(view: {view}; framed: the headline cell; red: SimEx, grey: trivial; dotted: chance)", fontsize=9)
     figure.tight_layout()
     return figure
+
+
+def benchmark_scale_figure(table: pd.DataFrame, title: str) -> Figure:
+    """Benchmark v2: how each estimator's weighted τ, top-1 hit and absolute regret (headline cell,
+    mean with its interval) move with the data scale; SimEx's scorers in red, the rest in blue, the
+    trivial and reference rows in grey."""
+    scales = sorted(table["scale"].unique())
+    names = list(dict.fromkeys(table["estimator"]))
+    panels = (("tau", "weighted Kendall τ"), ("top1", "top-1 hit"), ("regret_abs", "absolute regret (points)"))
+    figure, axes = plt.subplots(1, 3, figsize=(13, 0.28 * len(names) + 2.5), sharey=True)
+    y = np.arange(len(names))
+    offsets = np.linspace(-0.2, 0.2, len(scales)) if len(scales) > 1 else [0.0]
+    markers = "osD^v"
+    for ax, (metric, label) in zip(axes, panels):
+        for j, scale in enumerate(scales):
+            rows = table[table["scale"] == scale].set_index("estimator").reindex(names)
+            mean = rows[metric].to_numpy(dtype=float)
+            error = np.abs(np.vstack([mean - rows[f"{metric}_low"].to_numpy(dtype=float),
+                                      rows[f"{metric}_high"].to_numpy(dtype=float) - mean]))
+            kinds = rows["kind"].fillna("")
+            colors = ["C3" if str(k).startswith("SimEx") else "grey" if k in ("trivial", "reference") else "C0"
+                      for k in kinds]
+            for i, color in enumerate(colors):
+                if np.isfinite(mean[i]):
+                    ax.errorbar(mean[i], y[i] + offsets[j], xerr=np.nan_to_num(error[:, i : i + 1]),
+                                fmt=markers[j % len(markers)], color=color, capsize=2, markersize=4,
+                                label=f"{scale:,} samples" if i == 0 else None, alpha=0.5 + 0.5 * j / max(1, len(scales) - 1))
+        ax.set_title(label)
+        ax.grid(axis="x", linewidth=0.3)
+    axes[0].set_yticks(y, names)
+    axes[0].invert_yaxis()
+    axes[0].legend(fontsize=7, loc="lower right")
+    figure.suptitle(title, fontsize=9)
+    figure.tight_layout()
+    return figure

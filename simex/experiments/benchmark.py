@@ -23,10 +23,12 @@ exist. Two parts live here; the metrics over them are :mod:`simex.experiments.be
 from __future__ import annotations
 
 import copy
+import importlib
 import logging
+import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -69,9 +71,14 @@ class BenchmarkError(SimexError, ValueError):
 # --- seeds and the n-sample draw ---------------------------------------------------------
 
 
-def replicate_seed(seed: int, replicate: int, *parts: object) -> int:
-    """The seed of one artifact of replicate s: the config's seed offset by s, then derived per artifact."""
-    return derived_seed(int(seed) + int(replicate), "benchmark", *parts)
+V1_TAG = "benchmark"
+V2_TAG = "benchmark-v2"  # PROTOCOL-v2.md: no v2 draw, B(Y), autoencoder or run repeats a v1 one
+
+
+def replicate_seed(seed: int, replicate: int, *parts: object, tag: str = V1_TAG) -> int:
+    """The seed of one artifact of replicate s: the config's seed offset by s, then derived per artifact
+    (``tag``: the benchmark's version, ``"benchmark"`` for v1, ``"benchmark-v2"`` for v2)."""
+    return derived_seed(int(seed) + int(replicate), tag, *parts)
 
 
 def sample_draw(labels: np.ndarray, per_class: int, seed: int, n_classes: int = N_CLASSES) -> np.ndarray:
@@ -91,8 +98,8 @@ def sample_draw(labels: np.ndarray, per_class: int, seed: int, n_classes: int = 
     return np.sort(np.concatenate(chosen))
 
 
-def draw_seed(seed: int, replicate: int, target: str, per_class: int) -> int:
-    return replicate_seed(seed, replicate, "draw", target, per_class)
+def draw_seed(seed: int, replicate: int, target: str, per_class: int, tag: str = V1_TAG) -> int:
+    return replicate_seed(seed, replicate, "draw", target, per_class, tag=tag)
 
 
 # --- ground truth -----------------------------------------------------------------------
@@ -187,6 +194,12 @@ class GroundTruthSettings:
     finetune: Training
     scratch: Training
     probe: Probe
+    # (protocol, n) cells to run; None: both protocols at every n (v1)
+    cells: tuple[tuple[str, int], ...] | None = None
+    tag: str = V1_TAG
+
+    def runs(self, protocol: str, n: int) -> bool:
+        return self.cells is None or (protocol, n) in self.cells
 
 
 def target_ground_truth(target: str, train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
@@ -204,26 +217,30 @@ def target_ground_truth(target: str, train: tuple[np.ndarray, np.ndarray], test:
     test_images, test_labels = test
     records: list[dict[str, Any]] = []
     draws: dict[str, dict[str, list[int]]] = {}
+    tag = settings.tag
     for n in settings.samples_per_class:
         draws[str(n)] = {}
         for replicate in range(settings.replicates):
-            index = sample_draw(train_labels, n, draw_seed(settings.seed, replicate, target, n))
+            index = sample_draw(train_labels, n, draw_seed(settings.seed, replicate, target, n, tag))
             draws[str(n)][str(replicate)] = index.tolist()
             images, labels = train_images[index], train_labels[index]
-            stage = stage_settings(settings.scratch, replicate_seed(settings.seed, replicate, SCRATCH, target, n))
+            stage = stage_settings(settings.scratch, replicate_seed(settings.seed, replicate, SCRATCH, target, n, tag=tag))
             model, result = scratch(images, labels, stage, device)
             records.append(_run_record("", SCRATCH, n, replicate, accuracy(model, test_images, test_labels, device), result, stage))
             for source, models in bases.items():
                 base = models[replicate]
-                fit = fit_probe(features(base, images, device), labels, settings.probe)
-                predicted = fit.predict(features(base, test_images, device))
-                records.append({"source": source, "protocol": PROBE, "n": n, "seed": replicate,
-                                "accuracy": float((predicted == test_labels).mean()), "epochs": fit.iterations,
-                                "best_epoch": fit.iterations, "cap_hit": fit.cap_hit})
-                stage = stage_settings(settings.finetune, replicate_seed(settings.seed, replicate, FINETUNE, source, target, n))
-                model, result = finetune(base, images, labels, stage, device)
-                records.append(_run_record(source, FINETUNE, n, replicate, accuracy(model, test_images, test_labels, device),
-                                           result, stage))
+                if settings.runs(PROBE, n):
+                    fit = fit_probe(features(base, images, device), labels, settings.probe)
+                    predicted = fit.predict(features(base, test_images, device))
+                    records.append({"source": source, "protocol": PROBE, "n": n, "seed": replicate,
+                                    "accuracy": float((predicted == test_labels).mean()), "epochs": fit.iterations,
+                                    "best_epoch": fit.iterations, "cap_hit": fit.cap_hit})
+                if settings.runs(FINETUNE, n):
+                    stage = stage_settings(settings.finetune,
+                                           replicate_seed(settings.seed, replicate, FINETUNE, source, target, n, tag=tag))
+                    model, result = finetune(base, images, labels, stage, device)
+                    records.append(_run_record(source, FINETUNE, n, replicate, accuracy(model, test_images, test_labels, device),
+                                               result, stage))
             done = [r for r in records if r["n"] == n and r["seed"] == replicate]
             log.info("X=%s n=%d seed %d: scratch %.3f; probe %s; finetune %s", target, n, replicate, done[0]["accuracy"],
                      _accuracies(done, PROBE), _accuracies(done, FINETUNE))
@@ -266,6 +283,9 @@ class EstimatorSettings:
     embedding_loss: str  # the A(Y) whose bottleneck codes the embeddings baseline compares
     otdd_max_samples: int | None
     eval_batch_size: int
+    # LogME's stopping rule: v1's tolerance; v2 uses the reference's (PROTOCOL-v2.md: tol 1e-3, 11 updates)
+    logme_tol: float = 1e-10
+    logme_max_iter: int = 1000
 
 
 class SourceZoo:
@@ -338,9 +358,14 @@ def estimator_scores(name: str, zoo: SourceZoo, images: np.ndarray, labels: np.n
             if name == "Fréchet":
                 scores[y.code] = -float(est.frechet_distance(values, y.classifier_features[replicate]))
             elif name == "LogME":
-                scores[y.code] = float(est.logme(values, labels))
+                scores[y.code] = float(est.logme(values, labels, tol=zoo.settings.logme_tol,
+                                                 max_iter=zoo.settings.logme_max_iter))
+            elif name == "LogME (tol 1e-10)":  # v1's rule, a secondary row of v2
+                scores[y.code] = float(est.logme(values, labels, tol=1e-10, max_iter=1000))
             elif name == "H-score":
                 scores[y.code] = float(est.hscore(values, labels))
+            elif name == "H-score (shrinkage)":
+                scores[y.code] = float(est.hscore(values, labels, shrinkage=True))
             elif name == "k-NN":
                 scores[y.code] = float(est.knn_accuracy(values, labels, k=1))
             elif name == "OTDD":
@@ -385,3 +410,151 @@ def score_target(target: str, zoo: SourceZoo, train: tuple[np.ndarray, np.ndarra
                      " ".join(f"{t['estimator']}:{t['seconds']:.3f}s" for t in timings[-len(estimators):]))
     return {"target": target, "draws": {str(n): {str(replicate): idx.tolist() for replicate, idx in d.items()} for n, d in draws.items()},
             "scores": scores, "timings": timings}
+
+
+# --- v2 (docs/benchmark/PROTOCOL-v2.md): K members per dataset and loss, your own estimators -----------
+
+V2_LOGME = {"logme_tol": 1e-3, "logme_max_iter": 11}  # thuml/LogME's stopping rule, as registered
+LOSS_LABELS = {"mse": "MSE", "issim": "iSSIM"}
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    """One candidate source Y as an estimator sees it for one seed s: what the zoo holds,
+    nothing of X. The argument ``source`` of an estimator (docs/benchmark/own-estimator.md)."""
+
+    code: str  # Y's dataset code
+    seed: int  # the replicate s whose B(Y) this is
+    base: LeNet5Classifier  # B(Y) of seed s
+    base_accuracy: float  # B(Y)'s accuracy on Y's own classifier test split
+    autoencoders: Mapping[str, Sequence[LeNet5AutoEncoder]]  # A_k(Y), k = 0..K-1, per loss
+    train_images: np.ndarray  # Y's balanced train split (the one A(Y) learnt), uint8 (N, 28, 28)
+    classifier_images: np.ndarray  # Y's classifier train split (the one B(Y) learnt)
+    classifier_labels: np.ndarray
+    device: torch.device
+
+    def features(self, images: np.ndarray) -> np.ndarray:
+        """B(Y)'s 84-d penultimate features of uint8 ``images``, float64 (N, 84)."""
+        return features(self.base, images, self.device)
+
+
+OwnEstimator = Callable[[np.ndarray, np.ndarray | None, ZooEntry], float]
+
+
+def load_own_estimator(path: str, search: Sequence[str] = ()) -> OwnEstimator:
+    """The function a dotted path names (``package.module.function`` or ``package.module:function``),
+    importable from PYTHONPATH or one of the folders ``search`` (the workflow's directory)."""
+    module_name, _, attribute = path.replace(":", ".").rpartition(".")
+    for folder in search:
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+    try:
+        function = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError, ValueError) as err:
+        raise BenchmarkError(f"own estimator {path!r} cannot be imported: {err}") from None
+    if not callable(function):
+        raise BenchmarkError(f"own estimator {path!r} is not a function")
+    return function
+
+
+@dataclass
+class V2Zoo:
+    """A target's candidate sources as v2's estimator jobs hold them: v1's zoo (B(Y) per seed, Y's
+    statistics; its embeddings use member 0 of A(Y) for the embedding loss), and per loss the K
+    members of every A(Y) fused once into one fleet (source-major: source i, member k at i·K + k)
+    and member 0's fleet alone (SimEx single, timed as one autoencoder per source)."""
+
+    zoo: SourceZoo
+    members: Mapping[str, Sequence[Sequence[LeNet5AutoEncoder]]]  # loss -> per source, its K members
+    deltas: Mapping[str, PerSampleLoss]
+
+    def __post_init__(self) -> None:
+        device = self.zoo.device
+        self.k = {loss: len(per_source[0]) for loss, per_source in self.members.items()}
+        self.all_members = {loss: FleetEvaluator([m for members in per_source for m in members], self.deltas[loss], device)
+                            for loss, per_source in self.members.items()}
+        self.first_member = {loss: FleetEvaluator([members[0] for members in per_source], self.deltas[loss], device)
+                             for loss, per_source in self.members.items()}
+
+    def entry(self, i: int, s: int) -> ZooEntry:
+        source = self.zoo.sources[i]
+        return ZooEntry(source.code, s, source.bases[s], float(source.base_accuracy[s]),
+                        {loss: list(per_source[i]) for loss, per_source in self.members.items()},
+                        source.train_images, source.classifier_images, source.classifier_labels, self.zoo.device)
+
+
+def score_target_v2(target: str, zoo: V2Zoo, train: tuple[np.ndarray, np.ndarray], seed: int, replicates: int,
+                    samples_per_class: Sequence[int], estimators: Sequence[str] = (),
+                    own: Mapping[str, OwnEstimator] | None = None, simex: bool = True) -> dict[str, Any]:
+    """v2's scores of the candidates for every (n, s): each registered estimator (``estimators``),
+    SimEx's Δ_k(X|Y) for every member k of every A(Y) and loss (``simex``), and your own
+    estimators (``own``: name -> function(images, labels, source) -> score), each call timed on
+    the draw of v2's seeds, after one warm-up call per estimator. Returns ``{"target", "draws",
+    "scores": [{estimator, n, seed, source, member, score}], "deltas": [{loss, member, source,
+    n, seed, delta}], "timings": [{estimator, n, seed, seconds}]}``; SimEx's scores are those
+    of its single scorer, per member (its other scorers are functions of the Δ, computed with
+    the tables: simex.experiments.benchmark_v2)."""
+    codes = zoo.zoo.codes
+    if target in codes:
+        raise BenchmarkError(f"target {target} cannot be its own candidate source")
+    own = dict(own or {})
+    train_images, train_labels = train
+    draws = {n: {s: sample_draw(train_labels, n, draw_seed(seed, s, target, n, V2_TAG)) for s in range(replicates)}
+             for n in samples_per_class}
+    batch = zoo.zoo.settings.eval_batch_size
+
+    def own_scores(function: OwnEstimator, images: np.ndarray, labels: np.ndarray, s: int) -> dict[str, float]:
+        return {code: float(function(images, labels, zoo.entry(i, s))) for i, code in enumerate(codes)}
+
+    def simex_all(loss: str, images: np.ndarray) -> np.ndarray:  # (sources, K)
+        return delta_means(zoo.all_members[loss], [images], None, zoo.zoo.device, batch)[0].reshape(len(codes), -1)
+
+    def simex_first(loss: str, images: np.ndarray) -> np.ndarray:  # (sources,)
+        return delta_means(zoo.first_member[loss], [images], None, zoo.zoo.device, batch)[0]
+
+    losses = list(zoo.members) if simex else []
+    first = draws[samples_per_class[0]][0]
+    for name in estimators:  # warm-up
+        estimator_scores(name, zoo.zoo, train_images[first], train_labels[first], 0)
+    for function in own.values():
+        own_scores(function, train_images[first], train_labels[first], 0)
+    for loss in losses:
+        simex_all(loss, train_images[first]), simex_first(loss, train_images[first])
+    scores: list[dict[str, Any]] = []
+    deltas: list[dict[str, Any]] = []
+    timings: list[dict[str, Any]] = []
+    for n, per_seed in draws.items():
+        for s, index in per_seed.items():
+            images, labels = train_images[index], train_labels[index]
+            calls: list[tuple[str, Callable[[], dict[str, float]]]] = [
+                *((name, lambda name=name: estimator_scores(name, zoo.zoo, images, labels, s)) for name in estimators),
+                *((name, lambda f=f: own_scores(f, images, labels, s)) for name, f in own.items())]
+            for name, call in calls:
+                started = time.perf_counter()
+                values = call()
+                timings.append({"estimator": name, "n": n, "seed": s, "seconds": time.perf_counter() - started})
+                scores.extend({"estimator": name, "n": n, "seed": s, "source": code, "member": "", "score": value}
+                              for code, value in values.items())
+                if not all(np.isfinite(v) for v in values.values()):
+                    log.warning("X=%s n=%d seed %d: %s gave a non-finite score: %s", target, n, s, name, values)
+            for loss in losses:
+                label = LOSS_LABELS[loss]
+                started = time.perf_counter()
+                matrix = simex_all(loss, images)
+                seconds = time.perf_counter() - started
+                timings.extend({"estimator": f"SimEx-{label} {variant}", "n": n, "seed": s, "seconds": seconds}
+                               for variant in ("ensemble", "paper-norm", "self-calibrated", "hub-corrected"))
+                started = time.perf_counter()
+                simex_first(loss, images)
+                timings.append({"estimator": f"SimEx-{label} single", "n": n, "seed": s,
+                                "seconds": time.perf_counter() - started})
+                for i, code in enumerate(codes):
+                    for k, value in enumerate(matrix[i]):
+                        deltas.append({"loss": loss, "member": k, "source": code, "n": n, "seed": s, "delta": float(value)})
+                        scores.append({"estimator": f"SimEx-{label} single", "n": n, "seed": s, "source": code,
+                                       "member": k, "score": -float(value)})
+            log.info("X=%s n=%d seed %d scored: %s", target, n, s,
+                     " ".join(f"{t['estimator']}:{t['seconds']:.3f}s" for t in timings
+                              if t["n"] == n and t["seed"] == s))
+    return {"target": target, "draws": {str(n): {str(s): idx.tolist() for s, idx in d.items()} for n, d in draws.items()},
+            "scores": scores, "deltas": deltas, "timings": timings}

@@ -147,9 +147,14 @@ def bootstrap_interval(values: np.ndarray, resamples: int, confidence: float,
 def gains_frame(ground_truth: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     """One row per (target, source, protocol, n, seed): accuracy, scratch's accuracy and the gain."""
     rows = [{"target": record["target"], **run} for record in ground_truth for run in record["records"]]
-    frame = pd.DataFrame(rows)
+    return gains_from_runs(pd.DataFrame(rows))
+
+
+def gains_from_runs(frame: pd.DataFrame) -> pd.DataFrame:
+    """The transfer rows of a runs table (scratch rows, and v2's rows of B(Y)'s own accuracy, left
+    out), each with scratch's accuracy of the same target, n and seed and the gain over it."""
     scratch = frame[frame["protocol"] == SCRATCH].set_index(["target", "n", "seed"])["accuracy"]
-    transfers = frame[frame["protocol"] != SCRATCH].copy()
+    transfers = frame[~frame["protocol"].isin([SCRATCH, "base"])].copy()
     key = pd.MultiIndex.from_frame(transfers[["target", "n", "seed"]])
     if not key.isin(scratch.index).all():
         raise MetricError("a transfer has no scratch run with the same target, n and seed")
