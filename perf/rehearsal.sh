@@ -14,7 +14,7 @@ cd "$clone"
 export PYTHONPATH="$clone"
 python=${PYTHON:-python}
 /usr/bin/time -v -o "$out/time.txt" "$python" -m snakemake --cores "$cores" \
-    --configfile config/paper.yaml --configfile config/paper-rehearsal.yaml > "$out/snakemake.log" 2>&1 &
+    --configfile config/paper.yaml config/paper-rehearsal.yaml > "$out/snakemake.log" 2>&1 &
 run=$!
 "$python" "$clone/perf/job_rss.py" "$clone" "$out/job_rss.csv" --until-pid "$run" &
 ( while kill -0 "$run" 2>/dev/null; do echo "$(date +%s) $(cat /proc/loadavg)" >> "$out/load.txt"; sleep 60; done ) &

@@ -695,7 +695,8 @@ def rehearsal_problems(config: Mapping[str, Any]) -> list[str]:
     if differ:
         return [f"this config is a rehearsal of {marker['of']} (rehearsal.of: it keeps every data size and cuts "
                 f"only training budgets), so it runs only on top of that config: {'; '.join(differ)}. "
-                f"Use --configfile {marker['of']} --configfile <the rehearsal overlay>, or drop the overlay"]
+                f"Use --configfile {marker['of']} <the rehearsal overlay> (one --configfile: Snakemake keeps only "
+                f"the last of several), or drop the overlay"]
     return []
 
 
