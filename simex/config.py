@@ -773,7 +773,20 @@ class Config(Section):
 
     def problems(self) -> list[str]:
         """What is inconsistent across sections (each section alone is valid by the schema)."""
-        return [*self.augmentation_problems(), *self.latency_problems(), *self.benchmark.problems(self.datasets)]
+        return [*self.budget_problems(), *self.augmentation_problems(), *self.latency_problems(),
+                *self.benchmark.problems(self.datasets)]
+
+    def budget_problems(self) -> list[str]:
+        """A training section with both epochs and steps: the steps win, and the epochs are silently
+        ignored. It happens when an overlay sets epochs on a section whose base config sets steps
+        (config/paper.yaml's class_autoencoder over config/config.yaml's, found by issue 30's rehearsal)."""
+        sections = {"autoencoder": self.autoencoder, "class_autoencoder": self.class_autoencoder,
+                    "classifier.base": self.classifier.base, "classifier.transfer": self.classifier.transfer,
+                    **{f"interclass.classifiers.{name}": section
+                       for name, section in self.interclass.classifiers.items()}}
+        return [f"{key} sets both epochs ({section.epochs}) and steps ({section.steps}); the steps would win: "
+                f"set steps: null for an epoch budget (an overlay inherits the base config's steps)"
+                for key, section in sections.items() if section.epochs is not None and section.steps is not None]
 
     def augmentation_problems(self) -> list[str]:
         """Fig. 7's grid against the splits, and its losses against ``losses`` (only when Fig. 7 runs)."""
