@@ -303,7 +303,7 @@ def measure_rates(font_globs: Sequence[str], seconds: float = 2.0, threads: int 
 
     from simex.data.standin import StandinSpec, find_fonts, render_letter
     from simex.experiments.interclass import build_classifier
-    from simex.models.losses import pair_distance_sum, per_sample_loss
+    from simex.models.losses import pair_distance_sum
     from simex.models.networks import LeNet5AutoEncoder
 
     torch.set_num_threads(threads)
@@ -321,13 +321,24 @@ def measure_rates(font_globs: Sequence[str], seconds: float = 2.0, threads: int 
             optimizer.step()
         return step
 
+    # autoencoders train as the pipeline trains them: K = 10 members fused (simex.training.autoencoders)
+    from simex.config import SSIMWindow
+    from simex.training.autoencoders import train_autoencoders
+    from simex.training.loop import TrainConfig
+
+    sets = [np.random.default_rng(k).integers(0, 256, (96, 28, 28), dtype=np.uint8) for k in range(10)]
+    configs = [TrainConfig("rmsprop", 1e-3, 1, 32, seed=k) for k in range(10)]
     for loss in ("mse", "issim"):
-        delta = per_sample_loss(loss)
-        rates[f"ae-train-{loss}"] = _rate(trainer(LeNet5AutoEncoder(), lambda out, x: delta(x, out).mean(), 32,
-                                                  lambda x: x), 32, seconds)
+        rates[f"ae-train-{loss}"] = _rate(lambda: train_autoencoders(sets, loss, SSIMWindow.default(), configs,
+                                                                     torch.device("cpu")), 960, seconds)
     labels = torch.randint(0, 9, (1024,))
     cross = torch.nn.functional.cross_entropy
-    rates["lenet5-train"] = _rate(trainer(build_classifier("lenet5", 10), cross, 32, lambda x: labels[:32]), 32, seconds)
+    # LeNet-5 classifiers train folded, K members a job (simex.training.fused): K = 10 here
+    from simex.training.fused import train_folded_classifiers
+
+    data = [(images[96 * k : 96 * (k + 1)], labels[96 * k : 96 * (k + 1)]) for k in range(10)]
+    rates["lenet5-train"] = _rate(lambda: train_folded_classifiers(
+        [build_classifier("lenet5", 10) for _ in range(10)], data, configs, torch.device("cpu")), 960, seconds)
     rates["resnet18-train"] = _rate(trainer(build_classifier("resnet18", 9), cross, 128, lambda x: labels[:128]), 128,
                                     seconds)
     with torch.inference_mode():
