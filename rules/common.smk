@@ -1,4 +1,5 @@
 # The dataset sheet, target lists and input functions shared by the rules.
+import os
 import re
 
 import pandas as pd
@@ -6,6 +7,7 @@ from snakemake.logging import logger
 from snakemake.utils import validate
 
 from simex.config import Config, ConfigError
+from simex.experiments.cost import capacity_problems
 from simex.base.datasets import MNIST, dataset_info, in_paper_order, read_sheet, sheet_class_names
 
 # The known datasets come from the dataset sheet (config/datasets.tsv by default), its
@@ -20,6 +22,16 @@ try:
     CONFIG = Config.from_dict(config, SHEET)
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
+# What the run needs against what this machine has (memory, disk: simex.experiments.cost):
+# a paper-scale config on a machine that cannot hold it stops here, before any job, not at
+# hour N. A dry run only warns; SIMEX_SKIP_CAPACITY_CHECK=1 skips the check.
+if os.environ.get("SIMEX_SKIP_CAPACITY_CHECK") != "1":
+    _short = capacity_problems(CONFIG)
+    if _short and not workflow.dryrun:
+        raise WorkflowError("this machine cannot hold this run: " + "; ".join(_short)
+                            + " (SIMEX_SKIP_CAPACITY_CHECK=1 runs it all the same)")
+    for _problem in _short:
+        logger.warning(f"this machine cannot hold this run: {_problem}")
 DATASETS = list(CONFIG.datasets)  # the effective selection: the config's, else every row of the sheet
 LOSSES = list(CONFIG.losses)
 # Threads of every compute job (training, inference); bookkeeping jobs use one.

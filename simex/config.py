@@ -777,6 +777,77 @@ class BenchmarkV2(Section):
         return problems
 
 
+# --- a rehearsal's marker (config/paper-rehearsal.yaml) ------------------------------------
+
+
+# The data sizes of a run: a rehearsal keeps every one of them at the value of the config it
+# cuts down (``rehearsal.of``), so it exercises the real inputs and cannot be laid over a
+# smaller (or other) config. Dotted paths into the validated config.
+PAPER_SIZE_KEYS = (
+    "datasets",
+    "losses",
+    "data.samples_per_dataset",
+    "data.train_test_ratio",
+    "augmentation.n_mnist",
+    "augmentation.n_borrowed",
+    "augmentation.max_samples_per_class",
+    "augmentation.test_per_class",
+    "augmentation.pairing_losses",
+    "augmentation.methods",
+    "interclass.sample_distance.max_pairs",
+    "interclass.classifiers.lenet5.samples_per_class",
+    "interclass.classifiers.resnet18.samples_per_class",
+    "fleets.bootstrap",
+    "latency.training_time.base_datasets",
+    "latency.transfer",
+    "latency.training_time.schedules",
+    "latency.training_time.base_training",
+)
+
+
+@dataclass(frozen=True)
+class Rehearsal(Section):
+    """``rehearsal``: this config is a rehearsal of ``of`` (every size kept, budgets cut)."""
+
+    of: str
+    cut: tuple[str, ...] = ()
+
+
+def _dotted(config: Mapping[str, Any], key: str) -> Any:
+    node: Any = config
+    for part in key.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def rehearsal_problems(config: Mapping[str, Any]) -> list[str]:
+    """Why a rehearsal overlay (``rehearsal:``) may not run on this validated ``config``:
+    every data size (:data:`PAPER_SIZE_KEYS`, less ``rehearsal.cut``) must equal that of the
+    config named by ``rehearsal.of``. Empty when the config is no rehearsal or passes."""
+    marker = config.get("rehearsal")
+    if not marker:
+        return []
+    path = Path(marker["of"])
+    path = path if path.is_absolute() or path.exists() else REPO / path
+    if not path.exists():
+        return [f"rehearsal.of: {marker['of']} does not exist"]
+    # as Snakemake reads it: the embedded config/config.yaml, then the named config on top
+    reference = validated(deep_merge(yaml.safe_load(DEFAULT_CONFIG_PATH.read_text()), yaml.safe_load(path.read_text())))
+    if "datasets" not in reference:  # a config without a selection selects every row of the sheet
+        reference["datasets"] = config.get("datasets")
+    cut = set(marker.get("cut") or ())
+    differ = [f"{key} is {_dotted(config, key)!r}, {marker['of']} has {_dotted(reference, key)!r}"
+              for key in PAPER_SIZE_KEYS if key not in cut and _dotted(config, key) != _dotted(reference, key)]
+    if differ:
+        return [f"this config is a rehearsal of {marker['of']} (rehearsal.of: it keeps every data size and cuts "
+                f"only training budgets), so it runs only on top of that config: {'; '.join(differ)}. "
+                f"Use --configfile {marker['of']} <the rehearsal overlay> (one --configfile: Snakemake keeps only "
+                f"the last of several), or drop the overlay"]
+    return []
+
+
 # --- the whole config ----------------------------------------------------------------------------
 
 
@@ -801,6 +872,7 @@ class Config(Section):
     fleets: Fleets
     latency: Latency
     protocol_sweep: ProtocolSweep | None  # only in the sweep's config (config/protocol_sweep.yaml)
+    rehearsal: Rehearsal | None  # only in a rehearsal overlay (config/paper-rehearsal.yaml)
     benchmark: Benchmark
     difficulty: Difficulty
     benchmark_v2: BenchmarkV2 | None = None  # only in the v2 benchmark's config (config/benchmark-v2.yaml)
@@ -824,17 +896,16 @@ class Config(Section):
         config = super().from_dict({**data, "datasets": selection})
         config = dataclasses.replace(config, paper_datasets=paper, dataset_sources={
             name: sheet[name].source if sheet[name].builtin else None for name in selection})
-        problems = config.problems()
+        problems = rehearsal_problems({**data, "datasets": list(selection)}) + config.problems()
         if problems:
             raise ConfigError("config: " + "; ".join(problems))
         return config
 
     def params(self) -> dict[str, Any]:
         plain = super().params()
-        if self.protocol_sweep is None:
-            del plain["protocol_sweep"]
-        if self.benchmark_v2 is None:
-            del plain["benchmark_v2"]
+        for optional in ("protocol_sweep", "rehearsal", "benchmark_v2"):
+            if getattr(self, optional) is None:
+                del plain[optional]
         return plain
 
     # -- what the experiments run on
@@ -854,10 +925,23 @@ class Config(Section):
 
     def problems(self) -> list[str]:
         """What is inconsistent across sections (each section alone is valid by the schema)."""
-        problems = [*self.augmentation_problems(), *self.latency_problems(), *self.benchmark.problems(self.datasets)]
+        problems = [*self.budget_problems(), *self.augmentation_problems(), *self.latency_problems(),
+                    *self.benchmark.problems(self.datasets)]
         if self.benchmark_v2 is not None:
             problems += self.benchmark_v2.problems(self.datasets, self.dataset_sources, self.data.train_test_ratio)
         return problems
+
+    def budget_problems(self) -> list[str]:
+        """A training section with both epochs and steps: the steps win, and the epochs are silently
+        ignored. It happens when an overlay sets epochs on a section whose base config sets steps
+        (config/paper.yaml's class_autoencoder over config/config.yaml's, found by issue 30's rehearsal)."""
+        sections = {"autoencoder": self.autoencoder, "class_autoencoder": self.class_autoencoder,
+                    "classifier.base": self.classifier.base, "classifier.transfer": self.classifier.transfer,
+                    **{f"interclass.classifiers.{name}": section
+                       for name, section in self.interclass.classifiers.items()}}
+        return [f"{key} sets both epochs ({section.epochs}) and steps ({section.steps}); the steps would win: "
+                f"set steps: null for an epoch budget (an overlay inherits the base config's steps)"
+                for key, section in sections.items() if section.epochs is not None and section.steps is not None]
 
     def augmentation_problems(self) -> list[str]:
         """Fig. 7's grid against the splits, and its losses against ``losses`` (only when Fig. 7 runs)."""

@@ -280,3 +280,25 @@ def test_tiny_run_makes_table2_with_finite_values_and_both_figures(tiny_run: Pat
     values = confusion.to_numpy()
     assert np.isnan(np.diag(values)).all()
     np.testing.assert_allclose(np.nansum(values, axis=1), 1.0, atol=1e-4)
+
+
+@pytest.mark.parametrize("loss", ["mse", "issim"])
+@pytest.mark.parametrize("max_pairs", [0, 37])
+def test_pair_distance_by_name_equals_gathered_pairs(loss: str, max_pairs: int) -> None:
+    """The pipeline's path (per-sample terms once per sample; MSE as a sparse product) gives the plain path's mean."""
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 256, (9, 28, 28), dtype=np.uint8)
+    b = rng.integers(0, 256, (7, 28, 28), dtype=np.uint8)
+    plain = mean_pair_distance(a, b, per_sample_loss(loss), max_pairs, np.random.default_rng(5), batch_size=8)
+    fast = mean_pair_distance(a, b, loss, max_pairs, np.random.default_rng(5), batch_size=8)
+    assert fast == pytest.approx(plain, rel=1e-6)
+
+
+def test_sample_distance_matrix_by_name_equals_plain() -> None:
+    rng = np.random.default_rng(4)
+    images = rng.integers(0, 256, (40, 28, 28), dtype=np.uint8)
+    labels = np.repeat(np.arange(10), 4)
+    for loss in ("mse", "issim"):
+        plain = sample_distance_matrix(images, labels, images[::-1], labels[::-1], per_sample_loss(loss), 10, 5, 0)
+        fast = sample_distance_matrix(images, labels, images[::-1], labels[::-1], loss, 10, 5, 0)
+        np.testing.assert_allclose(fast.to_numpy(), plain.to_numpy(), rtol=1e-6)

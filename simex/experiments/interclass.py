@@ -38,7 +38,8 @@ import torch
 from torch import nn
 
 from simex.training.fused import train_fused_classifiers
-from simex.models.losses import PerSampleLoss
+from simex.config import SSIMWindow
+from simex.models.losses import PerSampleLoss, pair_distance_sum
 from simex.inference.evaluate import batched, map_images
 from simex.models.networks import LeNet5Classifier
 from simex.inference.similarity import check_images, delta_matrix
@@ -154,14 +155,21 @@ def pair_indices(n_a: int, n_b: int, max_pairs: int, rng: np.random.Generator) -
 
 @torch.inference_mode()
 def mean_pair_distance(
-    a: np.ndarray, b: np.ndarray, distance: PerSampleLoss, max_pairs: int, rng: np.random.Generator,
-    batch_size: int = 4096, device: torch.device | str = "cpu",
+    a: np.ndarray, b: np.ndarray, distance: PerSampleLoss | str, max_pairs: int, rng: np.random.Generator,
+    batch_size: int = 4096, device: torch.device | str = "cpu", window: SSIMWindow | None = None,
 ) -> float:
-    """Mean δ(a_j, b_l) over the pairs of samples of two sets (uint8 images)."""
+    """Mean δ(a_j, b_l) over the pairs of samples of two sets (uint8 images). ``distance``: a
+    loss name (``"mse"``, ``"issim"``, with ``window``), computed by
+    :func:`simex.models.losses.pair_distance_sum` (per-sample terms made once per sample, the
+    pipeline's path), or any per-sample δ, applied to the gathered pairs (the plain path)."""
     check_images(a, "first set")
     check_images(b, "second set")
     ia, ib = pair_indices(len(a), len(b), max_pairs, rng)
     ta, tb = images_to_tensor(a, device), images_to_tensor(b, device)
+    if isinstance(distance, str):
+        to = torch.device(device)
+        return pair_distance_sum(distance, ta, tb, torch.from_numpy(ia).to(to), torch.from_numpy(ib).to(to), window,
+                                 batch_size) / len(ia)
     pairs = torch.from_numpy(np.stack([ia, ib], axis=1))
     sums = batched(lambda batch: distance(ta[batch[:, 0]], tb[batch[:, 1]]).double().sum().view(1), pairs, batch_size,
                    device)  # one sum per batch
@@ -170,14 +178,17 @@ def mean_pair_distance(
 
 def sample_distance_matrix(
     reference: np.ndarray, reference_labels: np.ndarray, inputs: np.ndarray, input_labels: np.ndarray,
-    distance: PerSampleLoss, n_classes: int, max_pairs: int, seed: int, device: torch.device | str = "cpu",
+    distance: PerSampleLoss | str, n_classes: int, max_pairs: int, seed: int, device: torch.device | str = "cpu",
+    window: SSIMWindow | None = None,
 ) -> pd.DataFrame:
-    """Row k, column i: mean δ between reference samples of c_k and input samples of c_i."""
+    """Row k, column i: mean δ between reference samples of c_k and input samples of c_i
+    (``distance``: a loss name or a per-sample δ, as :func:`mean_pair_distance`)."""
     classes = classes_of(reference_labels, n_classes)
     classes_of(input_labels, n_classes)
     rng = np.random.default_rng(seed)
     values = np.array([[mean_pair_distance(reference[reference_labels == k], inputs[input_labels == i], distance,
-                                           max_pairs, rng, device=device) for i in classes] for k in classes])
+                                           max_pairs, rng, device=device, window=window) for i in classes]
+                       for k in classes])
     return class_frame(values, classes)
 
 

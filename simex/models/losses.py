@@ -94,3 +94,50 @@ def per_sample_loss(name: str, window: SSIMWindow | None = None) -> PerSampleLos
     if name == "issim":
         return lambda inputs, outputs: issim_per_sample(inputs, outputs, window)
     raise ValueError(f"unknown loss {name!r}; expected one of {', '.join(LOSSES)}")
+
+
+# --- δ over many pairs of two sets (sample-MSE / sample-iSSIM of §5.4) -----------------------------
+
+
+def _blur(maps: torch.Tensor, window: SSIMWindow) -> torch.Tensor:
+    """The valid Gaussian blur of (..., H, W) maps, as issim_per_sample applies it."""
+    height, width = maps.shape[-2:]
+    rows, columns = _blur_matrices(window, height, width, maps.device, maps.dtype)
+    return rows @ (maps.reshape(-1, width) @ columns).view(*maps.shape[:-1], columns.shape[1])
+
+
+def pair_distance_sum(name: str, a: torch.Tensor, b: torch.Tensor, ia: torch.Tensor, ib: torch.Tensor,
+                      window: SSIMWindow | None = None, batch_size: int = 4096) -> float:
+    """Σ over the index pairs (ia[p], ib[p]) of δ(a[ia[p]], b[ib[p]]), for images (N, C, H, W):
+    what ``per_sample_loss(name)`` gives summed over the gathered pairs, with what depends on
+    one sample alone made once per sample instead of once per pair.
+
+    MSE folds completely: Σ_p |a_i − b_j|² = Σ_i n_i |a_i|² + Σ_j m_j |b_j|² − 2 Σ_i a_i · (Σ_{j~i} b_j),
+    the last sum a sparse (pairs) by dense product, in float64. iSSIM blurs the means and
+    second moments of each sample once and, per pair, only the product map (one map of the
+    five). tests/test_interclass.py checks both against the gathered per-pair δ.
+    """
+    if name == "mse":
+        fa, fb = a.flatten(1).double(), b.flatten(1).double()
+        counts_a = torch.bincount(ia, minlength=len(a)).double()
+        counts_b = torch.bincount(ib, minlength=len(b)).double()
+        pairs = torch.sparse_coo_tensor(torch.stack([ia, ib]), torch.ones(len(ia), dtype=torch.float64),
+                                        (len(a), len(b)), check_invariants=True).coalesce()
+        cross = (fa * torch.sparse.mm(pairs, fb)).sum()
+        total = counts_a @ fa.pow(2).sum(1) + counts_b @ fb.pow(2).sum(1) - 2 * cross
+        return float(total) / fa.shape[1]
+    if name != "issim":
+        raise ValueError(f"unknown loss {name!r}; expected one of {', '.join(LOSSES)}")
+    window = window or SSIMWindow.default()
+    mu_a, sq_a = _blur(torch.stack((a, a * a)), window)
+    mu_b, sq_b = _blur(torch.stack((b, b * b)), window)
+    var_a, var_b = sq_a - mu_a * mu_a, sq_b - mu_b * mu_b
+    c1, c2 = SSIM_K[0] ** 2, SSIM_K[1] ** 2
+    total = 0.0
+    for start in range(0, len(ia), batch_size):
+        i, j = ia[start : start + batch_size], ib[start : start + batch_size]
+        mx, my = mu_a[i], mu_b[j]
+        cov = _blur(a[i] * b[j], window) - mx * my
+        similarity = ((2 * mx * my + c1) / (mx * mx + my * my + c1)) * ((2 * cov + c2) / (var_a[i] + var_b[j] + c2))
+        total += float((1.0 - similarity.flatten(2).mean(-1).mean(1)).double().sum())
+    return total
