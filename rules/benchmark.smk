@@ -10,6 +10,8 @@
 # name starting with benchmark), jobs.log gzip-compressed. Keep the run's Snakemake log with
 # `2>&1 | gzip > runs/<name>/run.log.gz`.
 
+from pathlib import Path
+
 BENCH = CONFIG.benchmark
 BENCH_DIR = BENCH.results
 BENCH_OUT = BENCH.output
@@ -138,7 +140,7 @@ rule benchmark_tables:
 # to its protocol is rewritten to reach docs/benchmark/ from runs/<name>/.
 rule publish_benchmark:
     input:
-        "runs/" + BENCH_DIR.rstrip("/").split("/")[-1],
+        f"runs/{Path(BENCH_DIR).name}",
 
 
 rule publish_benchmark_run:
@@ -148,7 +150,11 @@ rule publish_benchmark_run:
         directory("runs/{run}"),
     wildcard_constraints:
         run=r"benchmark[^/]*",
+    conda:
+        "../environment.yml"
+    log:
+        "logs/publish/{run}.log",
     localrule: True
     shell:
-        "mkdir -p {output} && cp {input} {output}/ && gzip -9n {output}/jobs.log"
-        " && sed -i 's#](\\(PROTOCOL[^)]*\\.md\\))#](../../docs/benchmark/\\1)#g' {output}/README.md"
+        "(mkdir -p {output} && cp {input} {output}/ && gzip -9n {output}/jobs.log"
+        " && sed -i 's#](\\(PROTOCOL[^)]*\\.md\\))#](../../docs/benchmark/\\1)#g' {output}/README.md) > {log} 2>&1"

@@ -316,8 +316,12 @@ if CONFIG.benchmark_v2 is not None:
             directory("runs/benchmark-v2"),
         params:
             source=V2_OUT,
+        conda:
+            "../environment.yml"
+        log:
+            "logs/publish/benchmark_v2.log",
         localrule: True
         shell:
-            "mkdir -p {output} && cp -r {params.source}/. {output}/"
+            "(mkdir -p {output} && cp -r {params.source}/. {output}/"
             " && sed -i 's#](\\(PROTOCOL[^)]*\\.md\\))#](../../docs/benchmark/\\1)#g' {output}/README.md"
-            " && for f in {output}/scale*/README.md; do sed -i 's#](\\(PROTOCOL[^)]*\\.md\\))#](../../../docs/benchmark/\\1)#g' $f; done"
+            " && for f in {output}/scale*/README.md; do sed -i 's#](\\(PROTOCOL[^)]*\\.md\\))#](../../../docs/benchmark/\\1)#g' $f; done) > {log} 2>&1"

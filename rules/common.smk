@@ -118,6 +118,11 @@ def dataset_ae(dataset, loss):
     return f"results/models/ae/dataset/{dataset}/{loss}.pt"
 
 
+def replica_ae(dataset, loss, replica):
+    """A further replica of A(dataset) for the dataset fleets (fleets.members; replica 0 is dataset_ae)."""
+    return f"results/models/ae/replicas/{dataset}/{loss}/{replica}.pt"
+
+
 def class_ae(dataset, loss, label):
     return f"results/models/ae/class/{dataset}/{loss}/{label}.pt"
 

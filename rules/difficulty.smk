@@ -22,9 +22,13 @@ rule publish_difficulty:
     output:
         table="docs/datasets/difficulty.csv",
         markdown="docs/datasets/difficulty.md",
+    conda:
+        "../environment.yml"
+    log:
+        "logs/publish/difficulty.log",
     localrule: True
     shell:
-        "cp {input.table} {output.table} && cp {input.markdown} {output.markdown}"
+        "(cp {input.table} {output.table} && cp {input.markdown} {output.markdown}) > {log} 2>&1"
 
 
 rule difficulty_acquire:

@@ -12,9 +12,6 @@ FLEETS = CONFIG.fleets.params()
 REPLICAS = list(range(1, int(CONFIG.fleets.members)))  # the dataset fleets' further members
 
 
-def replica_ae(dataset, loss, replica):
-    return f"results/models/ae/replicas/{dataset}/{loss}/{replica}.pt"
-
 # per-class fleets: MNIST's (the inter-class experiment trains them) and every labelled user dataset's
 CLASS_FLEETS = {
     **({f"class-{MNIST}": MNIST} if MNIST in DATASETS else {}),

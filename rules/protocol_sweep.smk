@@ -153,6 +153,10 @@ if CONFIG.protocol_sweep is not None:
             table="runs/protocol-sweep/protocol_sweep_table.csv",
             markdown="runs/protocol-sweep/protocol_sweep_table.md",
             figure="runs/protocol-sweep/protocol_sweep_figure.png",
+        conda:
+            "../environment.yml"
+        log:
+            "logs/publish/protocol_sweep.log",
         localrule: True
         shell:
-            "cp {input.table} {output.table} && cp {input.markdown} {output.markdown} && cp {input.figure} {output.figure}"
+            "(cp {input.table} {output.table} && cp {input.markdown} {output.markdown} && cp {input.figure} {output.figure}) > {log} 2>&1"
