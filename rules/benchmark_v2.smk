@@ -14,39 +14,9 @@
 
 if CONFIG.benchmark_v2 is not None:
 
-    V2 = CONFIG.benchmark_v2
-    V2_DIR = V2.results.rstrip("/")
-    V2_OUT = V2.output.rstrip("/")
-    V2_SCALES = list(V2.scales)
-    V2_SEEDS = list(range(V2.seeds))
-    V2_MEMBERS = list(range(V2.members))
-    V2_LOSSES = ["mse", "issim"]  # SimEx-MSE and SimEx-iSSIM
-    V2_COMMAND = "snakemake --configfile config/benchmark-v2.yaml --cores 2 benchmark_v2"
-    V2_SCALE_FILES = ["runs.csv.gz", "scores.csv.gz", "deltas.csv.gz", "norms.csv.gz", "draws.csv.gz",
-                      "timings.csv.gz", "metrics.csv.gz", "resolution.csv", "resolution.md", "summary.csv",
-                      "summary.md", "differences.csv", "differences.md", "decisions.csv", "README.md", "jobs.log.gz"]
-    V2_REPORT_FILES = ["README.md", "scale.csv", "scale.md", "scale.png"]
-
     wildcard_constraints:
         scale=r"\d+",
         member=r"\d+",
-
-    def v2_data(scale, dataset, name):
-        return f"{V2_DIR}/scale{scale}/data/{dataset}/{name}"
-
-    def v2_bases(scale, source):
-        return [f"{V2_DIR}/scale{scale}/base/{source}/seed{s}.pt" for s in V2_SEEDS]
-
-    def v2_member(scale, loss, dataset, k):
-        return f"{V2_DIR}/scale{scale}/ae/{loss}/{dataset}/member{k}.pt"
-
-    def v2_derived(dataset):
-        """The dataset a regenerated one is drawn from (M for R, B, BR, RBI), or None."""
-        entry = SHEET[dataset]
-        return dataset_info(entry.source).derived_from if entry.builtin else None
-
-    def v2_scale_outputs(scale):
-        return [f"{V2_OUT}/scale{scale}/{name}" for name in V2_SCALE_FILES]
 
     rule benchmark_v2:
         input:
@@ -156,9 +126,6 @@ if CONFIG.benchmark_v2 is not None:
 
     # --- ground truth and estimators per target ------------------------------------------------------
 
-    def v2_source_bases(w):
-        return [path for y in benchmark_sources(w.dataset) for path in v2_bases(w.scale, y)]
-
     use rule benchmark_ground_truth as v2_ground_truth with:
         input:
             bases=v2_source_bases,
@@ -180,16 +147,6 @@ if CONFIG.benchmark_v2 is not None:
             f"{V2_DIR}/logs/scale{{scale}}/ground_truth/{{dataset}}.log",
         benchmark:
             f"{V2_DIR}/benchmarks/scale{{scale}}/ground_truth/{{dataset}}.tsv"
-
-    def v2_estimator_inputs(w):
-        sources = benchmark_sources(w.dataset)
-        return {
-            "bases": v2_source_bases(w),
-            "members": [v2_member(w.scale, loss, y, k) for loss in V2_LOSSES for y in sources for k in V2_MEMBERS],
-            "source_train": [v2_data(w.scale, y, "train.npz") for y in sources],
-            "source_classifier_train": [v2_data(w.scale, y, "classifier_train.npz") for y in sources],
-            "train": v2_data(w.scale, w.dataset, "classifier_train.npz"),
-        }
 
     V2_ESTIMATOR_PARAMS = dict(
         sources=lambda w: benchmark_sources(w.dataset),
@@ -315,7 +272,7 @@ if CONFIG.benchmark_v2 is not None:
         output:
             directory("runs/benchmark-v2"),
         params:
-            source=V2_OUT,
+            source=lambda w, input: os.path.commonpath(input),  # benchmark_v2.output
         conda:
             "../environment.yml"
         log:

@@ -139,3 +139,51 @@ def benchmark_sources(target):
 def benchmark_bases(source):
     """The benchmark's B(Y) of every seed replicate (rules/benchmark.smk)."""
     return [f"{CONFIG.benchmark.results}/base/{source}/seed{s}.pt" for s in range(CONFIG.benchmark.seeds)]
+
+
+# The source-selection benchmark v2 (rules/benchmark_v2.smk): its paths and inputs, defined only when
+# the config has a `benchmark_v2` section (config/benchmark-v2.yaml).
+if CONFIG.benchmark_v2 is not None:
+
+    V2 = CONFIG.benchmark_v2
+    V2_DIR = V2.results.rstrip("/")
+    V2_OUT = V2.output.rstrip("/")
+    V2_SCALES = list(V2.scales)
+    V2_SEEDS = list(range(V2.seeds))
+    V2_MEMBERS = list(range(V2.members))
+    V2_LOSSES = ["mse", "issim"]  # SimEx-MSE and SimEx-iSSIM
+    V2_COMMAND = "snakemake --configfile config/benchmark-v2.yaml --cores 2 benchmark_v2"
+    V2_SCALE_FILES = ["runs.csv.gz", "scores.csv.gz", "deltas.csv.gz", "norms.csv.gz", "draws.csv.gz",
+                      "timings.csv.gz", "metrics.csv.gz", "resolution.csv", "resolution.md", "summary.csv",
+                      "summary.md", "differences.csv", "differences.md", "decisions.csv", "README.md", "jobs.log.gz"]
+    V2_REPORT_FILES = ["README.md", "scale.csv", "scale.md", "scale.png"]
+
+    def v2_data(scale, dataset, name):
+        return f"{V2_DIR}/scale{scale}/data/{dataset}/{name}"
+
+    def v2_bases(scale, source):
+        return [f"{V2_DIR}/scale{scale}/base/{source}/seed{s}.pt" for s in V2_SEEDS]
+
+    def v2_member(scale, loss, dataset, k):
+        return f"{V2_DIR}/scale{scale}/ae/{loss}/{dataset}/member{k}.pt"
+
+    def v2_derived(dataset):
+        """The dataset a regenerated one is drawn from (M for R, B, BR, RBI), or None."""
+        entry = SHEET[dataset]
+        return dataset_info(entry.source).derived_from if entry.builtin else None
+
+    def v2_scale_outputs(scale):
+        return [f"{V2_OUT}/scale{scale}/{name}" for name in V2_SCALE_FILES]
+
+    def v2_source_bases(w):
+        return [path for y in benchmark_sources(w.dataset) for path in v2_bases(w.scale, y)]
+
+    def v2_estimator_inputs(w):
+        sources = benchmark_sources(w.dataset)
+        return {
+            "bases": v2_source_bases(w),
+            "members": [v2_member(w.scale, loss, y, k) for loss in V2_LOSSES for y in sources for k in V2_MEMBERS],
+            "source_train": [v2_data(w.scale, y, "train.npz") for y in sources],
+            "source_classifier_train": [v2_data(w.scale, y, "classifier_train.npz") for y in sources],
+            "train": v2_data(w.scale, w.dataset, "classifier_train.npz"),
+        }
