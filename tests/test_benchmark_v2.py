@@ -403,3 +403,33 @@ def test_tiny_benchmark_v2_end_to_end_and_your_own_estimator_through_the_config(
     assert not math.isnan(summary.loc[("finetune", "brightness"), "top1"])
     scores = pd.read_csv(folder / "scores.csv.gz")
     assert (scores["estimator"] == "brightness").sum() == 3 * 1 * 2 * 2  # targets x n x seeds x sources
+
+
+# --- the committed v2 results recompute from their committed score files ---------------------------------
+
+REGISTERED_SCALES = (1800, 8120)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("scale", REGISTERED_SCALES)
+def test_committed_v2_tables_recompute_from_the_committed_score_files(scale: int):
+    """runs/benchmark-v2/scale<N>/: the resolution, summary, paired differences and decisions as
+    published equal the tables recomputed here from the committed csv.gz files and the committed
+    config (full bootstrap: about half a minute per scale, hence the e2e mark)."""
+    import yaml
+
+    folder = Path("runs/benchmark-v2") / f"scale{scale}"
+    assert (folder / "scores.csv.gz").is_file(), f"{folder} holds no published v2 run"
+    v2 = load("config/config.yaml", yaml.safe_load(Path("config/benchmark-v2.yaml").read_text())).benchmark_v2
+    files = read_score_files(folder)
+    settings = V2Settings(scale=scale, datasets=tuple(dict.fromkeys(files["runs"]["target"].loc[lambda t: t != ""])),
+                          cells=tuple(v2.cell_keys), headline=(v2.headline.protocol, v2.headline.samples_per_class,
+                                                                v2.headline.scale),
+                          members=v2.members, member_draws=v2.member_draws, bootstrap=v2.bootstrap,
+                          confidence=v2.confidence, seed=load("config/config.yaml", {}).seed,
+                          registered=v2.registered, estimators=tuple(v2.estimators))
+    again = scale_tables(**{k: v for k, v in files.items() if k != "draws"}, settings=settings)
+    for name in ("resolution", "summary", "differences", "decisions"):
+        published = pd.read_csv(folder / f"{name}.csv")
+        pd.testing.assert_frame_equal(again[name].reset_index(drop=True), published, check_dtype=False, rtol=1e-5,
+                                      obj=f"{folder}/{name}.csv")
