@@ -291,6 +291,19 @@ def test_the_committed_v2_config_loads():
     assert len(config.datasets) == 8 and deep_merge({}, raw)
 
 
+def test_the_whole_dataset_config_runs_outside_the_registration_without_animal_mnist():
+    """config/benchmark-v2-whole.yaml (for a GPU machine): 48,000 samples per dataset, the 7
+    datasets that hold it, unregistered; with Animal-MNIST added it stops, naming A's capacity."""
+    import yaml
+
+    raw = yaml.safe_load(Path("config/benchmark-v2-whole.yaml").read_text())
+    section = load("config/config.yaml", raw).benchmark_v2
+    assert not section.registered and section.scales == (48000,) and section.headline.scale == 48000
+    assert section.seeds == 10 and section.members == 5 and "A" not in raw["datasets"]
+    with pytest.raises(ConfigError, match="need 4800 a class of A, which holds 812 a class"):
+        load("config/config.yaml", {**raw, "datasets": [*raw["datasets"], "A"]})
+
+
 # --- your own estimator, scored beside the registered ones -----------------------------------------------
 
 
