@@ -115,7 +115,7 @@ def run_rank(args: argparse.Namespace) -> str:
     from simex.analysis.tables import render_ranking
 
     if args.batch_size < 1:
-        raise ValueError(f"--batch-size must be positive, got {args.batch_size}")
+        raise SimexError(f"--batch-size must be at least 1, got {args.batch_size}")
     settings = RankSettings(bootstrap=args.bootstrap, confidence=args.confidence, seed=args.seed, express=args.express,
                             budget=args.budget, step=args.step, min_samples=args.min_samples,
                             check_resamples=schema_default("fleets", "express", "check_resamples"))

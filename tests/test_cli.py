@@ -177,3 +177,34 @@ def test_an_unusable_device_is_one_line_and_exit_1(tmp_path, capsys):
                      f"a={tmp_path / 'missing.npz'}"]) == 1
         err = capsys.readouterr().err
         assert err.startswith(f"simex: error: --device {name}:") and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--batch-size", "0"], "--batch-size must be at least 1, got 0"),
+    (["--bootstrap", "0"], "--bootstrap must be at least 1, got 0"),
+    (["--seed", "-1"], "--seed must be at least 0, got -1"),
+    (["--express", "--step", "0", "--budget", "-2"], "--step must be at least 1, got 0; --budget must be at least 0"),
+    (["--min-samples", "-1"], "--min-samples must be at least 0, got -1"),
+    (["--confidence", "1.5"], "--confidence must lie in (0, 1), got 1.5"),
+])
+def test_rank_options_out_of_range_are_one_line_naming_the_option(capsys: pytest.CaptureFixture[str], fleet_dir: Path,
+                                                                  data: Path, options: list[str], message: str) -> None:
+    code, out, err = run(capsys, "--fleet", str(fleet_dir), "--data", str(data), *options)
+    assert code == EXIT_BAD_INPUT and not out
+    assert err.startswith("simex: error:") and message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--steps", "0"], "steps must be at least 1, got 0"),
+    (["--batch-size", "0", "--lr", "0"], "batch_size must be at least 1, got 0; lr must be positive, got 0.0"),
+    (["--epochs", "0"], "epochs must be at least 1, got 0"),
+])
+def test_fleet_build_training_settings_out_of_range_are_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                                 options: list[str], message: str) -> None:
+    np.save(tmp_path / "a.npy", squares(16, 28).astype(np.uint8))
+    out = tmp_path / "fleet"
+    assert main(["fleet", "build", "--out", str(out), "--loss", "mse", "--shape", "1,28,28", *options,
+                 f"a={tmp_path / 'a.npy'}"]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert err.startswith("simex: error: invalid training settings:") and message in err
+    assert len(err.strip().splitlines()) == 1 and not out.exists()

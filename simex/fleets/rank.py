@@ -152,10 +152,15 @@ class RankSettings:
                    min_samples=int(fleets.express.min_samples), check_resamples=int(fleets.express.check_resamples))
 
     def __post_init__(self) -> None:
-        if self.bootstrap < 1 or self.step < 1 or self.check_resamples < 1 or self.budget < 0:
-            raise InputError(f"invalid ranking settings: {self}")
+        # each check names the `simex rank` option (and fleets.* config key) it comes from
+        limits = [("bootstrap", self.bootstrap, 1), ("step", self.step, 1), ("min_samples", self.min_samples, 0),
+                  ("budget", self.budget, 0), ("seed", self.seed, 0), ("check_resamples", self.check_resamples, 1)]
+        problems = [f"--{name.replace('_', '-')} must be at least {low}, got {value}"
+                    for name, value, low in limits if value < low]
         if not 0.0 < self.confidence < 1.0:
-            raise InputError(f"confidence must lie in (0, 1), got {self.confidence}")
+            problems.append(f"--confidence must lie in (0, 1), got {self.confidence}")
+        if problems:
+            raise InputError("invalid ranking settings: " + "; ".join(problems))
 
 
 def settled(errors: np.ndarray, groups: list[list[int]], settings: RankSettings, rng: np.random.Generator) -> bool:

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from simex.base.errors import SimexError
 from simex.base.formats import pixels_to_float
 from simex.config import NineClassTraining, Training
 
@@ -46,6 +47,10 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
 CAPTURABLE = frozenset({"rmsprop", "adam", "adadelta"})
 
 
+class TrainingSettingsError(SimexError, ValueError):
+    """Training settings that cannot train (a non-positive batch size, learning rate, epochs or steps)."""
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     optimizer: str
@@ -61,12 +66,15 @@ class TrainConfig:
     steps: int | None = None
 
     def __post_init__(self) -> None:
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; expected one of {', '.join(OPTIMIZERS)}")
-        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0 or self.patience < 0:
-            raise ValueError(f"invalid training settings: {self}")
-        if self.steps is not None and self.steps < 1:
-            raise ValueError(f"steps must be at least 1, got {self.steps}")
+        problems = [] if self.optimizer in OPTIMIZERS else [
+            f"unknown optimizer {self.optimizer!r}; expected one of {', '.join(OPTIMIZERS)}"]
+        problems += [f"{name} must be at least {low}, got {value}" for name, value, low in
+                     (("epochs", self.epochs, 1), ("batch_size", self.batch_size, 1), ("patience", self.patience, 0),
+                      ("steps", 1 if self.steps is None else self.steps, 1)) if value < low]
+        if not self.lr > 0:
+            problems.append(f"lr must be positive, got {self.lr}")
+        if problems:
+            raise TrainingSettingsError("invalid training settings: " + "; ".join(problems))
 
     def epochs_for(self, n_samples: int) -> int:
         """Epochs to run on ``n_samples``: ``epochs``, or as many as the step budget needs."""
