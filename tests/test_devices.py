@@ -557,3 +557,20 @@ def test_select_device_on_a_real_gpu_after_cuda_was_initialised(tmp_path: Path, 
         assert claim_record(device)["device_use"] == "alone"
     finally:
         devices.release()
+
+
+def test_machine_line_names_what_float_rounding_depends_on():
+    """Every job logs it (simex.jobs.job_device): CPU model, torch's CPU kernels, versions, threads."""
+    import numpy
+    import torch
+
+    from simex.devices import configure_threads, machine_line
+
+    before = torch.get_num_threads()
+    try:
+        configure_threads(1)
+        line = machine_line()
+    finally:
+        torch.set_num_threads(before)
+    assert line.startswith("machine: ") and f"torch {torch.__version__}" in line and "1 threads" in line
+    assert f"CPU capability {torch.backends.cpu.get_cpu_capability()}" in line and f"numpy {numpy.__version__}" in line
