@@ -16,7 +16,7 @@ import sys
 
 from simex import __version__
 from simex.config import schema_default
-from simex.base.errors import SimexError
+from simex.base.errors import SimexError, below_minimum
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE = 0, 1, 2
 
@@ -114,8 +114,8 @@ def run_rank(args: argparse.Namespace) -> str:
     from simex.fleets.rank import Fleet, RankSettings
     from simex.analysis.tables import render_ranking
 
-    if args.batch_size < 1:
-        raise SimexError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if problems := below_minimum([("--batch-size", args.batch_size, 1)]):
+        raise SimexError(problems[0])
     settings = RankSettings(bootstrap=args.bootstrap, confidence=args.confidence, seed=args.seed, express=args.express,
                             budget=args.budget, step=args.step, min_samples=args.min_samples,
                             check_resamples=schema_default("fleets", "express", "check_resamples"))

@@ -557,23 +557,3 @@ def configure_threads(threads: int) -> None:
 
     torch.set_num_threads(max(1, threads))
 
-
-def machine_line() -> str:
-    """What a job's float arithmetic depends on besides its code and seeds: the CPU model, the
-    kernels torch dispatches to on it (its CPU capability: AVX2, AVX512, ...), torch's and numpy's
-    versions and torch's thread count. Logged by every job (`simex.jobs.job_device`), so that two
-    runs whose numbers differ by rounding can be told apart by their logs."""
-    import platform
-
-    import numpy
-    import torch
-
-    model = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
-            model = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), model)
-    except OSError:
-        pass
-    return (f"machine: {model}, {os.cpu_count()} CPUs, {platform.machine()}; torch {torch.__version__} "
-            f"(CPU capability {torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads), "
-            f"numpy {numpy.__version__}")

@@ -30,7 +30,8 @@ def job_device(sm: Any, *, share: bool = True) -> "torch.device":
     has no other job on it and hold it alone, none joining, until they end; their records
     carry ``simex.devices.claim_record`` (simex.devices).
     """
-    from simex.devices import configure_threads, machine_line, select_device
+    from simex.base.machine import machine_line
+    from simex.devices import configure_threads, select_device
 
     configure_threads(sm.threads)
     logging.getLogger("simex.devices").info(machine_line())

@@ -564,7 +564,8 @@ def test_machine_line_names_what_float_rounding_depends_on():
     import numpy
     import torch
 
-    from simex.devices import configure_threads, machine_line
+    from simex.base.machine import machine_line
+    from simex.devices import configure_threads
 
     before = torch.get_num_threads()
     try:

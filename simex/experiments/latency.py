@@ -42,7 +42,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import platform
 import statistics
 import time
 from dataclasses import dataclass
@@ -60,6 +59,7 @@ from simex.inference.similarity import check_images
 from simex.training.loop import TrainConfig, TrainResult
 from simex.analysis.tables import device_note, markdown_table
 from simex.base.errors import SimexError
+from simex.base.machine import cpu_model
 
 log = logging.getLogger(__name__)
 
@@ -202,13 +202,7 @@ def hardware(device: torch.device) -> str:
     """What the numbers were measured on, for the table."""
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda}), torch {torch.__version__}"
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            model = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), model)
-    except OSError:
-        pass
-    return (f"{model}; {os.cpu_count()} logical CPUs, {torch.get_num_threads()} torch thread(s); "
+    return (f"{cpu_model()}; {os.cpu_count()} logical CPUs, {torch.get_num_threads()} torch thread(s); "
             f"torch {torch.__version__}")
 
 

@@ -35,6 +35,7 @@ from simex.inference.evaluate import FleetEvaluator, batched
 from simex.models.losses import per_sample_loss
 from simex.data.readers import ArraySource, SampleSource, open_samples
 from simex.data.images import InputError
+from simex.base.errors import below_minimum
 from simex.analysis.stats import bootstrap_group_means, group_means, percentile_intervals
 
 
@@ -153,10 +154,9 @@ class RankSettings:
 
     def __post_init__(self) -> None:
         # each check names the `simex rank` option (and fleets.* config key) it comes from
-        limits = [("bootstrap", self.bootstrap, 1), ("step", self.step, 1), ("min_samples", self.min_samples, 0),
-                  ("budget", self.budget, 0), ("seed", self.seed, 0), ("check_resamples", self.check_resamples, 1)]
-        problems = [f"--{name.replace('_', '-')} must be at least {low}, got {value}"
-                    for name, value, low in limits if value < low]
+        problems = below_minimum([("--bootstrap", self.bootstrap, 1), ("--step", self.step, 1),
+                                  ("--min-samples", self.min_samples, 0), ("--budget", self.budget, 0),
+                                  ("--seed", self.seed, 0), ("--check-resamples", self.check_resamples, 1)])
         if not 0.0 < self.confidence < 1.0:
             problems.append(f"--confidence must lie in (0, 1), got {self.confidence}")
         if problems:

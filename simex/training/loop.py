@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from simex.base.errors import SimexError
+from simex.base.errors import SimexError, below_minimum
 from simex.base.formats import pixels_to_float
 from simex.config import NineClassTraining, Training
 
@@ -68,9 +68,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         problems = [] if self.optimizer in OPTIMIZERS else [
             f"unknown optimizer {self.optimizer!r}; expected one of {', '.join(OPTIMIZERS)}"]
-        problems += [f"{name} must be at least {low}, got {value}" for name, value, low in
-                     (("epochs", self.epochs, 1), ("batch_size", self.batch_size, 1), ("patience", self.patience, 0),
-                      ("steps", 1 if self.steps is None else self.steps, 1)) if value < low]
+        problems += below_minimum([("epochs", self.epochs, 1), ("batch_size", self.batch_size, 1),
+                                   ("patience", self.patience, 0), ("steps", 1 if self.steps is None else self.steps, 1)])
         if not self.lr > 0:
             problems.append(f"lr must be positive, got {self.lr}")
         if problems:
